@@ -1,0 +1,44 @@
+// An exchange is one request and its response on one connection, as the kernel pairs them by
+// direction change. It is the unit every protocol parser consumes.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace loupe {
+
+// Which end of the connection the instrumented process is.
+enum class Role : uint8_t {
+  kServer = 1,  // the process accepted the connection; it reads requests and writes responses
+  kClient = 2,  // the process connected; it writes requests and reads responses
+};
+
+struct Exchange {
+  Role role = Role::kServer;
+  uint64_t seq = 0;  // per connection, increasing
+
+  // CLOCK_MONOTONIC nanoseconds, as the kernel took them.
+  uint64_t request_start_ns = 0;   // first request byte seen by the process
+  uint64_t request_end_ns = 0;     // last request byte seen before the response began
+  uint64_t response_start_ns = 0;  // first response byte
+  uint64_t response_end_ns = 0;    // last response byte known so far
+
+  uint64_t request_bytes = 0;   // total request bytes on the wire
+  uint64_t response_bytes = 0;  // total response bytes known so far
+  uint32_t response_chunks = 0; // syscalls that carried the response so far
+  uint64_t first_response_chunk_bytes = 0;
+
+  // Bounded prefixes: the first bytes of the request and of the first response chunk.
+  // They may be shorter than the totals above; parsers must never assume they are whole.
+  std::string_view request;
+  std::string_view response;
+
+  // True once no further response bytes can arrive for this exchange (the kernel reported its
+  // end, the connection moved on, or it timed out). A parser that cannot tell whether a
+  // response is complete returns kNeedsMoreData while this is false.
+  bool final = false;
+
+  uint32_t thread_id = 0;  // kernel tid of the thread that read the request / wrote it
+};
+
+}  // namespace loupe

@@ -1,0 +1,57 @@
+// A Record is what a protocol parser makes of one request/response: the input to spans and
+// metrics. It is protocol-neutral so that metrics, spans and exporters never name a protocol.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "userspace/core/trace_context.h"
+
+namespace loupe {
+
+// The metric instrument a record feeds; each has a fixed, bounded label schema
+// (see userspace/metrics/red_metrics.h).
+enum class Instrument : uint8_t {
+  kHttpServer = 1,  // http.server.request.duration
+  kHttpClient = 2,  // http.client.request.duration
+  kDbClient = 3,    // db.client.operation.duration
+};
+
+enum class SpanKind : uint8_t { kServer = 2, kClient = 3 };
+
+// OpenTelemetry semantic-convention attributes the parser learned. Values are already safe to
+// export: no secrets, no literals in query text.
+struct Attribute {
+  std::string key;
+  std::string value;
+  bool is_int = false;  // exported as an int attribute (ports, status codes)
+};
+
+struct Record {
+  Instrument instrument = Instrument::kHttpServer;
+  SpanKind span_kind = SpanKind::kServer;
+  std::string protocol;   // "http1", "postgresql", ... for the agent's own metrics
+  std::string span_name;  // e.g. "GET /users/{id}", "SELECT orders"
+
+  // CLOCK_MONOTONIC nanoseconds.
+  uint64_t start_ns = 0;
+  uint64_t end_ns = 0;
+
+  bool is_error = false;
+  std::string error_type;  // semconv error.type: "500", "42P01", "WRONGTYPE", ...
+
+  // Label values for the instrument's bounded metric schema. Keys are the Prometheus label names
+  // of that instrument (e.g. "http_request_method"); missing keys export as "".
+  std::vector<std::pair<std::string, std::string>> metric_labels;
+
+  // Span attributes (semconv keys, e.g. "http.request.method").
+  std::vector<Attribute> attributes;
+
+  // Trace context carried in the request (HTTP traceparent), if any and valid.
+  std::optional<TraceContext> incoming_context;
+};
+
+}  // namespace loupe

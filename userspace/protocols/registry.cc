@@ -1,0 +1,17 @@
+#include "userspace/protocols/registry.h"
+
+#include "userspace/protocols/http1/http1_protocol.h"
+
+namespace loupe {
+
+const std::vector<std::unique_ptr<Protocol>>& AllProtocols() {
+  static const auto* protocols = [] {
+    auto* list = new std::vector<std::unique_ptr<Protocol>>();
+    // One line per protocol. Order matters only among protocols that answer kMaybe.
+    list->push_back(MakeHttp1Protocol());
+    return list;
+  }();
+  return *protocols;
+}
+
+}  // namespace loupe
