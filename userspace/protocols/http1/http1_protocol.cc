@@ -1,0 +1,106 @@
+#include "userspace/protocols/http1/http1_protocol.h"
+
+#include <string>
+#include <string_view>
+
+#include "userspace/protocols/http1/http1_message.h"
+#include "userspace/protocols/http1/http1_record.h"
+#include "userspace/protocols/http1/http1_stitcher.h"
+
+namespace loupe {
+namespace {
+
+using http1::HeadState;
+
+constexpr std::string_view kResponseVersionPrefix = "HTTP/1.";
+
+// What the request's first line says about the protocol.
+Detection DetectRequest(std::string_view request) {
+  const http1::RequestHead head = http1::ParseRequestHead(request);
+  if (head.state == HeadState::kInvalid || head.method.empty()) return Detection::kNo;
+  if (!http1::IsKnownMethod(head.method)) return Detection::kNo;
+  // ParseRequestHead rejects a complete line without a version, so a known version means the
+  // line is "METHOD target HTTP/1.x" (possibly cut just before its CRLF).
+  if (head.version_minor >= 0) return Detection::kYes;
+  return Detection::kMaybe;
+}
+
+class Http1Protocol final : public Protocol {
+ public:
+  std::string_view name() const override { return "http1"; }
+  Detection Detect(const Exchange& first, const ConnectionInfo& conn) const override;
+  std::unique_ptr<ConnectionParser> NewConnection(const ConnectionInfo& conn) const override;
+};
+
+class Http1ConnectionParser final : public ConnectionParser {
+ public:
+  explicit Http1ConnectionParser(const ConnectionInfo& conn) {
+    endpoints_.role = conn.role;
+    endpoints_.server_address = std::string(conn.server_address);
+    endpoints_.server_port = conn.server_port;
+    endpoints_.client_address = std::string(conn.client_address);
+    endpoints_.client_port = conn.client_port;
+  }
+
+  ParseState Parse(const Exchange& exchange, std::vector<Record>* out) override;
+
+  uint64_t TakeUnreportedRequests() override {
+    const uint64_t n = unreported_;
+    unreported_ = 0;
+    return n;
+  }
+
+ private:
+  http1::Endpoints endpoints_;
+  uint64_t unreported_ = 0;
+};
+
+Detection Http1Protocol::Detect(const Exchange& first, const ConnectionInfo& conn) const {
+  const Detection from_request =
+      first.request.empty() ? Detection::kMaybe : DetectRequest(first.request);
+  if (from_request == Detection::kNo && !first.request.empty()) return Detection::kNo;
+  if (from_request == Detection::kYes) return Detection::kYes;
+  if (first.response.substr(0, kResponseVersionPrefix.size()) == kResponseVersionPrefix) {
+    return Detection::kYes;
+  }
+  return first.request.empty() ? Detection::kNo : from_request;
+}
+
+std::unique_ptr<ConnectionParser> Http1Protocol::NewConnection(const ConnectionInfo& conn) const {
+  return std::make_unique<Http1ConnectionParser>(conn);
+}
+
+ParseState Http1ConnectionParser::Parse(const Exchange& exchange, std::vector<Record>* out) {
+  const http1::Stitched stitched = http1::Stitch(exchange);
+  using Verdict = http1::Stitched::Verdict;
+  if (stitched.verdict == Verdict::kInvalid) return ParseState::kInvalid;
+  if (stitched.verdict == Verdict::kIncomplete && !exchange.final) {
+    return ParseState::kNeedsMoreData;
+  }
+  if (stitched.requests.empty()) return ParseState::kInvalid;  // final, request line never seen
+  if (!stitched.requests.front().target_complete && stitched.requests.front().target.empty()) {
+    return ParseState::kInvalid;  // cut right after the method: not even a path
+  }
+
+  http1::Endpoints endpoints = endpoints_;
+  endpoints.role = exchange.role;
+  size_t reported = 0;
+  if (stitched.responses.empty()) {
+    out->push_back(http1::BuildRecord(stitched.requests.front(), 0, exchange, endpoints));
+    reported = 1;
+  } else {
+    for (; reported < stitched.requests.size() && reported < stitched.responses.size();
+         ++reported) {
+      out->push_back(http1::BuildRecord(stitched.requests[reported],
+                                        stitched.responses[reported].status, exchange, endpoints));
+    }
+  }
+  unreported_ += (stitched.requests.size() - reported) + stitched.uncounted_requests;
+  return ParseState::kOk;
+}
+
+}  // namespace
+
+std::unique_ptr<Protocol> MakeHttp1Protocol() { return std::make_unique<Http1Protocol>(); }
+
+}  // namespace loupe
