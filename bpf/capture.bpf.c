@@ -1,0 +1,374 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Kernel capture: one program on the sys_exit tracepoint sees accept/connect/close and every
+ * read/write-family syscall. It tracks TCP connections keyed by (tgid, fd), pairs each request
+ * with its response by direction change, and emits one event per exchange (plus a tail event only
+ * when a response took several syscalls, and a close event for connections that carried data).
+ *
+ * Why sys_exit only: on x86-64 the argument registers are still in pt_regs at exit, so no
+ * enter/exit map round-trip is needed; the return value says how many bytes really moved.
+ * Why raw/BTF tracepoints: they need no tracefs and are cheaper than per-syscall tracepoints. */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "shared/loupe_abi.h"
+#include "syscall_numbers.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define EINPROGRESS 115
+
+/* Set by the daemon before load. */
+const volatile __u32 self_tgid = 0;
+const volatile __u64 wakeup_bytes = 512 * 1024;       /* force a wakeup past this much unread */
+const volatile __u64 wakeup_min_interval_ns = 1000000; /* ... but at most once a millisecond */
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, 16384); /* resized by the daemon (--max_connections) */
+  __type(key, struct loupe_conn_key);
+  __type(value, struct loupe_conn);
+} conns SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_RINGBUF);
+  __uint(max_entries, 16 * 1024 * 1024); /* resized by the daemon (--ringbuf_mib) */
+} events SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, LOUPE_CNT_MAX);
+  __type(key, __u32);
+  __type(value, __u64);
+} counters SEC(".maps");
+
+/* A new connection's value is built here: it is too large for the 512-byte BPF stack. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct loupe_conn);
+} conn_scratch SEC(".maps");
+
+__u64 next_conn_id = 1;
+__u64 last_wakeup_ns = 0;
+
+static __always_inline void count(__u32 index, __u64 n) {
+  __u64 *value = bpf_map_lookup_elem(&counters, &index);
+  if (value) *value += n;
+}
+
+/* Submit without waking the reader (it polls on a short timer) unless a lot is pending. */
+static __always_inline __u64 submit_flags(__u64 now) {
+  if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < wakeup_bytes) return BPF_RB_NO_WAKEUP;
+  if (now - last_wakeup_ns < wakeup_min_interval_ns) return BPF_RB_NO_WAKEUP;
+  last_wakeup_ns = now;
+  count(LOUPE_CNT_WAKEUPS, 1);
+  return BPF_RB_FORCE_WAKEUP;
+}
+
+/* ---- connection lifecycle ------------------------------------------------------------- */
+
+static __always_inline struct sock *sock_from_fd(int fd) {
+  struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt) return NULL;
+  unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
+  if (fd < 0 || (unsigned int)fd >= max_fds) return NULL;
+  struct file **fds = BPF_CORE_READ(fdt, fd);
+  struct file *file = NULL;
+  bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]);
+  if (!file) return NULL;
+  struct socket *socket = BPF_CORE_READ(file, private_data);
+  if (!socket) return NULL;
+  return BPF_CORE_READ(socket, sk);
+}
+
+static __always_inline bool read_tuple(struct sock *sk, struct loupe_tuple *t) {
+  __u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+  __u16 protocol = BPF_CORE_READ(sk, sk_protocol);
+  if ((family != AF_INET && family != AF_INET6) || protocol != IPPROTO_TCP) return false;
+  t->family = family;
+  t->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+  t->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+  if (family == AF_INET) {
+    __u32 local = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+    __u32 remote = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+    __builtin_memcpy(t->local_addr, &local, 4);
+    __builtin_memcpy(t->remote_addr, &remote, 4);
+  } else {
+    BPF_CORE_READ_INTO(&t->local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+    BPF_CORE_READ_INTO(&t->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+  }
+  return true;
+}
+
+static __always_inline void track_connection(__u32 tgid, int fd, __u8 role) {
+  struct sock *sk = sock_from_fd(fd);
+  if (!sk) return;
+  __u32 zero = 0;
+  struct loupe_conn *fresh = bpf_map_lookup_elem(&conn_scratch, &zero);
+  if (!fresh) return;
+  if (!read_tuple(sk, &fresh->tuple)) {
+    count(LOUPE_CNT_NOT_TCP, 1);
+    return;
+  }
+  fresh->tuple.role = role;
+  fresh->conn_id = __sync_fetch_and_add(&next_conn_id, 1);
+  __builtin_memset(&fresh->totals, 0, sizeof(fresh->totals));
+  fresh->phase = LOUPE_PHASE_IDLE;
+  fresh->req_len = 0;
+  struct loupe_conn_key key = {.tgid = tgid, .fd = fd};
+  if (bpf_map_update_elem(&conns, &key, fresh, BPF_ANY) != 0) {
+    count(LOUPE_CNT_CONN_TABLE_FULL, 1);
+    return;
+  }
+  count(LOUPE_CNT_CONNS_OPENED, 1);
+}
+
+static __always_inline void fill_header(struct loupe_event_header *h, __u32 kind, __u32 tgid,
+                                        int fd, struct loupe_conn *c) {
+  h->kind = kind;
+  h->tgid = tgid;
+  h->conn_id = c->conn_id;
+  h->totals = c->totals;
+  h->tuple = c->tuple;
+  h->fd = fd;
+  h->req_len = 0;
+  h->resp_len = 0;
+  h->phase = c->phase;
+  h->pad0 = 0;
+}
+
+static __always_inline void emit_header_only(__u32 kind, __u32 tgid, int fd, struct loupe_conn *c,
+                                             __u64 now) {
+  struct loupe_event_header *h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
+  if (!h) {
+    count(LOUPE_CNT_RINGBUF_FULL, 1);
+    return;
+  }
+  fill_header(h, kind, tgid, fd, c);
+  bpf_ringbuf_submit(h, submit_flags(now));
+  count(kind == LOUPE_EV_TAIL ? LOUPE_CNT_TAILS : LOUPE_CNT_CLOSES, 1);
+}
+
+static __always_inline void on_close(__u32 tgid, int fd, __u64 now) {
+  struct loupe_conn_key key = {.tgid = tgid, .fd = fd};
+  struct loupe_conn *c = bpf_map_lookup_elem(&conns, &key);
+  if (!c) return;
+  /* Userspace holds state only for connections that carried an exchange. */
+  if (c->totals.seq != 0) emit_header_only(LOUPE_EV_CLOSE, tgid, fd, c, now);
+  bpf_map_delete_elem(&conns, &key);
+}
+
+/* ---- data ----------------------------------------------------------------------------- */
+
+enum buf_kind { BUF_NONE = 0, BUF_PLAIN = 1, BUF_IOV = 2, BUF_MSG = 3 };
+
+/* The first user buffer segment a syscall moved, and how many of `ret` bytes are in it. */
+struct segment {
+  const void *ptr;
+  __u64 len;
+};
+
+static __always_inline struct segment first_segment(int kind, __u64 arg1, long ret) {
+  struct segment seg = {.ptr = NULL, .len = 0};
+  struct iovec iov = {};
+  if (kind == BUF_PLAIN) {
+    seg.ptr = (const void *)arg1;
+    seg.len = ret;
+    return seg;
+  }
+  if (kind == BUF_MSG) {
+    struct user_msghdr msg = {};
+    if (bpf_probe_read_user(&msg, sizeof(msg), (const void *)arg1) != 0) return seg;
+    arg1 = (__u64)msg.msg_iov;
+  } else if (kind != BUF_IOV) {
+    return seg;
+  }
+  if (bpf_probe_read_user(&iov, sizeof(iov), (const void *)arg1) != 0) return seg;
+  seg.ptr = iov.iov_base;
+  seg.len = iov.iov_len < (__u64)ret ? iov.iov_len : (__u64)ret;
+  return seg;
+}
+
+static __always_inline void start_request(struct loupe_conn *c, __u32 tid, int kind, __u64 arg1,
+                                          long ret, __u64 now) {
+  c->totals.seq += 1;
+  c->totals.req_start_ns = now;
+  c->totals.req_end_ns = now;
+  c->totals.resp_start_ns = 0;
+  c->totals.resp_end_ns = 0;
+  c->totals.req_bytes = ret;
+  c->totals.resp_bytes = 0;
+  c->totals.first_resp_chunk_bytes = 0;
+  c->totals.resp_chunks = 0;
+  c->totals.req_tid = tid;
+  c->phase = LOUPE_PHASE_REQUEST;
+
+  struct segment seg = first_segment(kind, arg1, ret);
+  __u32 n = seg.len < LOUPE_REQ_CAP - 1 ? seg.len : LOUPE_REQ_CAP - 1;
+  n &= LOUPE_REQ_CAP - 1;
+  if (seg.ptr && n > 0 && bpf_probe_read_user(c->req_buf, n, seg.ptr) == 0) {
+    c->req_len = n;
+  } else {
+    c->req_len = 0;
+  }
+  if ((__u64)ret > n) count(LOUPE_CNT_REQ_TRUNCATED, 1);
+}
+
+static __always_inline void begin_response(__u32 tgid, int fd, struct loupe_conn *c, int kind,
+                                           __u64 arg1, long ret, __u64 now) {
+  c->phase = LOUPE_PHASE_RESPONSE;
+  c->totals.resp_start_ns = now;
+  c->totals.resp_end_ns = now;
+  c->totals.resp_bytes = ret;
+  c->totals.first_resp_chunk_bytes = ret;
+  c->totals.resp_chunks = 1;
+
+  struct loupe_exchange_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+  if (!e) {
+    count(LOUPE_CNT_RINGBUF_FULL, 1);
+    return;
+  }
+  fill_header(&e->hdr, LOUPE_EV_EXCHANGE, tgid, fd, c);
+  __u32 req_len = c->req_len & (LOUPE_REQ_CAP - 1);
+  if (req_len > 0 && bpf_probe_read_kernel(e->data, req_len, c->req_buf) == 0) {
+    e->hdr.req_len = req_len;
+  }
+  struct segment seg = first_segment(kind, arg1, ret);
+  __u32 n = seg.len < LOUPE_RESP_CAP - 1 ? seg.len : LOUPE_RESP_CAP - 1;
+  n &= LOUPE_RESP_CAP - 1;
+  if (seg.ptr && n > 0 && bpf_probe_read_user(e->data + LOUPE_REQ_CAP, n, seg.ptr) == 0) {
+    e->hdr.resp_len = n;
+  }
+  if ((__u64)ret > n) count(LOUPE_CNT_RESP_TRUNCATED, 1);
+  bpf_ringbuf_submit(e, submit_flags(now));
+  count(LOUPE_CNT_EXCHANGES, 1);
+}
+
+static __always_inline void on_data(__u64 pid_tgid, int fd, bool ingress, int kind, __u64 arg1,
+                                    long ret) {
+  __u32 tgid = pid_tgid >> 32;
+  struct loupe_conn_key key = {.tgid = tgid, .fd = fd};
+  struct loupe_conn *c = bpf_map_lookup_elem(&conns, &key);
+  if (!c) return;
+  __u64 now = bpf_ktime_get_ns();
+  bool request_direction = (c->tuple.role == LOUPE_ROLE_SERVER) == ingress;
+  __u32 phase = c->phase;
+
+  if (request_direction) {
+    if (phase == LOUPE_PHASE_REQUEST) {
+      c->totals.req_bytes += ret;
+      c->totals.req_end_ns = now;
+      return;
+    }
+    if (phase == LOUPE_PHASE_SYNC) {
+      count(LOUPE_CNT_SYNC_SKIPPED, 1);
+      return;
+    }
+    if (phase == LOUPE_PHASE_RESPONSE && c->totals.resp_chunks > 1) {
+      emit_header_only(LOUPE_EV_TAIL, tgid, fd, c, now);
+    }
+    start_request(c, (__u32)pid_tgid, kind, arg1, ret, now);
+    return;
+  }
+
+  /* response direction */
+  if (phase == LOUPE_PHASE_RESPONSE) {
+    c->totals.resp_bytes += ret;
+    c->totals.resp_end_ns = now;
+    c->totals.resp_chunks += 1;
+    return;
+  }
+  if (phase == LOUPE_PHASE_REQUEST) {
+    begin_response(tgid, fd, c, kind, arg1, ret, now);
+    return;
+  }
+  if (phase == LOUPE_PHASE_SYNC) {
+    c->phase = LOUPE_PHASE_SYNC_BOUNDARY;
+    count(LOUPE_CNT_SYNC_SKIPPED, 1);
+    return;
+  }
+  count(LOUPE_CNT_UNSOLICITED, 1);
+}
+
+/* ---- dispatch ------------------------------------------------------------------------- */
+
+static __always_inline bool interesting(__u64 id) {
+  switch (id) {
+    case LOUPE_NR_read: case LOUPE_NR_write: case LOUPE_NR_close: case LOUPE_NR_readv:
+    case LOUPE_NR_writev: case LOUPE_NR_sendfile: case LOUPE_NR_connect: case LOUPE_NR_accept:
+    case LOUPE_NR_sendto: case LOUPE_NR_recvfrom: case LOUPE_NR_sendmsg: case LOUPE_NR_recvmsg:
+    case LOUPE_NR_accept4:
+      return true;
+  }
+  return false;
+}
+
+static __always_inline int on_sys_exit(__u64 id, __u64 arg0, __u64 arg1, long ret) {
+  __u64 pid_tgid = bpf_get_current_pid_tgid();
+  __u32 tgid = pid_tgid >> 32;
+  if (tgid == self_tgid) return 0;
+  int fd = (int)arg0;
+
+  switch (id) {
+    case LOUPE_NR_accept:
+    case LOUPE_NR_accept4:
+      if (ret >= 0) track_connection(tgid, (int)ret, LOUPE_ROLE_SERVER);
+      return 0;
+    case LOUPE_NR_connect:
+      if (ret == 0 || ret == -EINPROGRESS) track_connection(tgid, fd, LOUPE_ROLE_CLIENT);
+      return 0;
+    case LOUPE_NR_close:
+      on_close(tgid, fd, bpf_ktime_get_ns());
+      return 0;
+  }
+  if (ret <= 0) return 0;
+  switch (id) {
+    case LOUPE_NR_read: case LOUPE_NR_recvfrom:
+      on_data(pid_tgid, fd, true, BUF_PLAIN, arg1, ret);
+      break;
+    case LOUPE_NR_readv:
+      on_data(pid_tgid, fd, true, BUF_IOV, arg1, ret);
+      break;
+    case LOUPE_NR_recvmsg:
+      on_data(pid_tgid, fd, true, BUF_MSG, arg1, ret);
+      break;
+    case LOUPE_NR_write: case LOUPE_NR_sendto:
+      on_data(pid_tgid, fd, false, BUF_PLAIN, arg1, ret);
+      break;
+    case LOUPE_NR_writev:
+      on_data(pid_tgid, fd, false, BUF_IOV, arg1, ret);
+      break;
+    case LOUPE_NR_sendmsg:
+      on_data(pid_tgid, fd, false, BUF_MSG, arg1, ret);
+      break;
+    case LOUPE_NR_sendfile: /* out_fd is arg0; the payload comes from a file: count bytes only */
+      on_data(pid_tgid, fd, false, BUF_NONE, 0, ret);
+      break;
+  }
+  return 0;
+}
+
+/* BTF-typed tracepoint: pt_regs is read directly. Preferred where the kernel supports it. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(loupe_sys_exit_btf, struct pt_regs *regs, long ret) {
+  __u64 id = LOUPE_SYSCALL_ID(regs);
+  if (!interesting(id)) return 0;
+  return on_sys_exit(id, LOUPE_SYSCALL_ARG0(regs), LOUPE_SYSCALL_ARG1(regs), ret);
+}
+
+/* Raw tracepoint fallback: the same logic with pt_regs read through probe reads. */
+SEC("raw_tp/sys_exit")
+int loupe_sys_exit_raw(struct bpf_raw_tracepoint_args *ctx) {
+  struct pt_regs *regs = (struct pt_regs *)ctx->args[0];
+  long ret = (long)ctx->args[1];
+  __u64 id = LOUPE_SYSCALL_ID_CORE(regs);
+  if (!interesting(id)) return 0;
+  return on_sys_exit(id, LOUPE_SYSCALL_ARG0_CORE(regs), LOUPE_SYSCALL_ARG1_CORE(regs), ret);
+}

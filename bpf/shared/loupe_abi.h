@@ -1,0 +1,125 @@
+/* The one ABI between the BPF programs and the daemon. Fixed-width types, explicit padding and
+ * explicit enum values only: userspace static_asserts the layout (userspace/loader/abi_check.h). */
+#ifndef LOUPE_BPF_SHARED_LOUPE_ABI_H
+#define LOUPE_BPF_SHARED_LOUPE_ABI_H
+
+#ifdef __BPF__
+/* vmlinux.h provides __u8 ... __u64 */
+#else
+#include <linux/types.h>
+#endif
+
+/* Bytes of the request (first chunk) and of the first response chunk copied per exchange. The
+ * capture keeps at most CAP - 1 bytes so the verifier can bound copies with a mask. */
+#define LOUPE_REQ_CAP 1024
+#define LOUPE_RESP_CAP 512
+
+enum loupe_event_kind {
+  LOUPE_EV_EXCHANGE = 1, /* a response began: request prefix + first response chunk */
+  LOUPE_EV_TAIL = 2,     /* the response of exchange `seq` ended after more than one chunk */
+  LOUPE_EV_CLOSE = 3,    /* the connection closed; carries the last exchange's final totals */
+};
+
+enum loupe_role {
+  LOUPE_ROLE_SERVER = 1, /* accepted */
+  LOUPE_ROLE_CLIENT = 2, /* connected */
+};
+
+/* Per-CPU counters, exported by the daemon as loupe_* metrics. */
+enum loupe_counter {
+  LOUPE_CNT_RINGBUF_FULL = 0,      /* event lost: ring buffer had no room */
+  LOUPE_CNT_CONN_TABLE_FULL = 1,   /* connection not tracked: conn map full */
+  LOUPE_CNT_REQ_TRUNCATED = 2,     /* request bytes beyond the captured prefix */
+  LOUPE_CNT_RESP_TRUNCATED = 3,    /* first response chunk longer than the captured prefix */
+  LOUPE_CNT_UNSOLICITED = 4,       /* response-direction data with no request before it */
+  LOUPE_CNT_EXCHANGES = 5,         /* exchange events submitted */
+  LOUPE_CNT_TAILS = 6,             /* tail events submitted */
+  LOUPE_CNT_CLOSES = 7,            /* close events submitted */
+  LOUPE_CNT_CONNS_OPENED = 8,      /* connections added to the conn map */
+  LOUPE_CNT_SYNC_SKIPPED = 9,      /* data on pre-existing connections before a clean boundary */
+  LOUPE_CNT_NOT_TCP = 10,          /* accepted/connected sockets that are not TCP over IP */
+  LOUPE_CNT_WAKEUPS = 11,          /* forced ring-buffer wakeups */
+  LOUPE_CNT_MAX = 16,
+};
+
+/* Connection phase machine (kernel side):
+ *
+ *   state        | request-direction data        | response-direction data      | close
+ *   -------------+-------------------------------+------------------------------+-----------------
+ *   IDLE         | start exchange -> REQUEST     | count unsolicited            | delete
+ *   REQUEST      | accumulate                    | emit EXCHANGE -> RESPONSE    | emit CLOSE, delete
+ *   RESPONSE     | (chunks>1: emit TAIL), start  | accumulate                   | emit CLOSE, delete
+ *                | next exchange -> REQUEST      |                              |
+ *   SYNC         | skip (count)                  | skip -> SYNC_BOUNDARY        | delete
+ *   SYNC_BOUNDARY| start exchange -> REQUEST     | skip                         | delete
+ *
+ * SYNC is for connections learned from /proc at start-up: they may be mid-request, so data is
+ * ignored until a response-to-request direction change gives a clean boundary. */
+enum loupe_phase {
+  LOUPE_PHASE_IDLE = 0,
+  LOUPE_PHASE_REQUEST = 1,
+  LOUPE_PHASE_RESPONSE = 2,
+  LOUPE_PHASE_SYNC = 3,
+  LOUPE_PHASE_SYNC_BOUNDARY = 4,
+};
+
+struct loupe_conn_key {
+  __u32 tgid;
+  __s32 fd;
+};
+
+struct loupe_tuple {
+  __u8 local_addr[16];  /* IPv4 in the first 4 bytes when family == AF_INET */
+  __u8 remote_addr[16];
+  __u16 local_port;     /* host byte order */
+  __u16 remote_port;    /* host byte order */
+  __u16 family;         /* AF_INET or AF_INET6 */
+  __u8 role;            /* enum loupe_role */
+  __u8 pad0;
+};
+
+/* Totals of the exchange in progress; copied whole into every event. */
+struct loupe_exchange_totals {
+  __u64 seq;
+  __u64 req_start_ns;
+  __u64 req_end_ns;
+  __u64 resp_start_ns;
+  __u64 resp_end_ns;
+  __u64 req_bytes;
+  __u64 resp_bytes;
+  __u64 first_resp_chunk_bytes;
+  __u32 resp_chunks;
+  __u32 req_tid;  /* the thread that read (server) or wrote (client) the request */
+};
+
+struct loupe_event_header {
+  __u32 kind;   /* enum loupe_event_kind */
+  __u32 tgid;
+  __u64 conn_id;
+  struct loupe_exchange_totals totals;
+  struct loupe_tuple tuple;
+  __s32 fd;
+  __u16 req_len;   /* captured bytes in data[0 .. req_len) */
+  __u16 resp_len;  /* captured bytes in data[LOUPE_REQ_CAP .. LOUPE_REQ_CAP + resp_len) */
+  __u32 phase;     /* for CLOSE: the phase the connection was in */
+  __u32 pad0;
+};
+
+/* LOUPE_EV_EXCHANGE. TAIL and CLOSE carry only the header. */
+struct loupe_exchange_event {
+  struct loupe_event_header hdr;
+  __u8 data[LOUPE_REQ_CAP + LOUPE_RESP_CAP];
+};
+
+/* Kernel connection state, value of the conn map. */
+struct loupe_conn {
+  __u64 conn_id;
+  struct loupe_exchange_totals totals;
+  struct loupe_tuple tuple;
+  __u32 phase;   /* enum loupe_phase */
+  __u16 req_len;
+  __u16 pad0;
+  __u8 req_buf[LOUPE_REQ_CAP];
+};
+
+#endif /* LOUPE_BPF_SHARED_LOUPE_ABI_H */

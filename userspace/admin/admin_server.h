@@ -1,0 +1,38 @@
+// The agent's HTTP endpoint: /metrics (Prometheus text format from the one registry) and
+// /health/live, /health/ready, /health/startup. prometheus-cpp's own Exposer cannot answer
+// health checks with a status code, so we serve both through civetweb (which it already uses).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "prometheus/registry.h"
+#include "userspace/admin/health.h"
+
+class CivetServer;
+class CivetHandler;
+
+namespace loupe {
+
+class AdminServer {
+ public:
+  // `before_scrape` runs before each /metrics answer (refreshes gauges such as RSS).
+  static absl::StatusOr<std::unique_ptr<AdminServer>> Create(
+      const std::string& listen_address, std::shared_ptr<prometheus::Registry> registry,
+      const HealthState* health, std::function<void()> before_scrape);
+  ~AdminServer();
+
+  // The port actually bound (useful with port 0 in tests).
+  int port() const { return port_; }
+
+ private:
+  AdminServer() = default;
+  std::unique_ptr<CivetServer> server_;
+  std::vector<std::unique_ptr<CivetHandler>> handlers_;
+  int port_ = 0;
+};
+
+}  // namespace loupe

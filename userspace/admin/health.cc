@@ -1,0 +1,34 @@
+#include "userspace/admin/health.h"
+
+#include <time.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace loupe {
+
+uint64_t MonotonicNowNs() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+bool HealthState::Live(uint64_t now_ns) const {
+  const uint64_t last = last_heartbeat_ns_.load(std::memory_order_relaxed);
+  // Before the loop starts the process is alive as long as it is starting up.
+  if (last == 0) return !started_.load();
+  return now_ns < last + kStaleAfterNs;
+}
+
+bool HealthState::Ready(uint64_t now_ns) const {
+  return started_.load() && probes_attached_.load() && Live(now_ns);
+}
+
+std::string HealthState::Describe(uint64_t now_ns) const {
+  const uint64_t last = last_heartbeat_ns_.load(std::memory_order_relaxed);
+  const double age = last == 0 ? -1.0 : static_cast<double>(now_ns - last) / 1e9;
+  return absl::StrCat("{\"started\":", started_.load() ? "true" : "false",
+                      ",\"probes_attached\":", probes_attached_.load() ? "true" : "false",
+                      ",\"event_loop_age_seconds\":", age, "}");
+}
+
+}  // namespace loupe

@@ -1,0 +1,164 @@
+#include "userspace/config/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <iterator>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace loupe {
+namespace {
+
+absl::Status ReadUint(const YAML::Node& node, absl::string_view key, uint32_t* out) {
+  uint32_t value = 0;
+  if (!node.IsScalar() || !absl::SimpleAtoi(node.Scalar(), &value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config key '", key, "' must be a non-negative integer"));
+  }
+  *out = value;
+  return absl::OkStatus();
+}
+
+absl::Status ReadString(const YAML::Node& node, absl::string_view key, std::string* out) {
+  if (!node.IsScalar()) {
+    return absl::InvalidArgumentError(absl::StrCat("config key '", key, "' must be a string"));
+  }
+  *out = node.Scalar();
+  return absl::OkStatus();
+}
+
+absl::Status ReadBool(const YAML::Node& node, absl::string_view key, bool* out) {
+  if (!node.IsScalar() || (node.Scalar() != "true" && node.Scalar() != "false")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config key '", key, "' must be true or false"));
+  }
+  *out = node.Scalar() == "true";
+  return absl::OkStatus();
+}
+
+absl::Status ApplyNode(const YAML::Node& root, Config* config) {
+  if (root.IsNull()) return absl::OkStatus();
+  if (!root.IsMap()) return absl::InvalidArgumentError("config file must be a YAML mapping");
+  for (const auto& item : root) {
+    const std::string key = item.first.as<std::string>();
+    const YAML::Node& value = item.second;
+    absl::Status status;
+    if (key == "listen_address") {
+      status = ReadString(value, key, &config->listen_address);
+    } else if (key == "log_level") {
+      status = ReadString(value, key, &config->log_level);
+    } else if (key == "max_connections") {
+      status = ReadUint(value, key, &config->max_connections);
+    } else if (key == "ringbuf_mib") {
+      status = ReadUint(value, key, &config->ringbuf_mib);
+    } else if (key == "series_budget_per_service") {
+      status = ReadUint(value, key, &config->series_budget_per_service);
+    } else if (key == "pending_timeout_ms") {
+      status = ReadUint(value, key, &config->pending_timeout_ms);
+    } else if (key == "poll_interval_ms") {
+      status = ReadUint(value, key, &config->poll_interval_ms);
+    } else if (key == "process_cache_size") {
+      status = ReadUint(value, key, &config->process_cache_size);
+    } else if (key == "print_spans") {
+      status = ReadBool(value, key, &config->print_spans);
+    } else if (key == "exclude_processes") {
+      if (!value.IsSequence()) {
+        return absl::InvalidArgumentError("config key 'exclude_processes' must be a list");
+      }
+      config->exclude_processes.clear();
+      for (const auto& entry : value) config->exclude_processes.push_back(entry.as<std::string>());
+    } else if (key == "otlp") {
+      if (!value.IsMap()) return absl::InvalidArgumentError("config key 'otlp' must be a mapping");
+      for (const auto& sub : value) {
+        const std::string subkey = sub.first.as<std::string>();
+        if (subkey != "endpoint") {
+          return absl::InvalidArgumentError(
+              absl::StrCat("unknown config key 'otlp.", subkey, "' (known: otlp.endpoint)"));
+        }
+        status = ReadString(sub.second, "otlp.endpoint", &config->otlp_endpoint);
+        if (!status.ok()) return status;
+      }
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown config key '", key, "'; see `loupe --help` for the settings"));
+    }
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ApplyYaml(std::string_view yaml_text, Config* config) {
+  try {
+    return ApplyNode(YAML::Load(std::string(yaml_text)), config);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("config file is not valid YAML: ", e.what()));
+  }
+}
+
+absl::Status ApplyYamlFile(const std::string& path, Config* config) {
+  std::ifstream in(path);
+  if (!in) {
+    return absl::NotFoundError(absl::StrCat("cannot read config file '", path, "'"));
+  }
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  absl::Status status = ApplyYaml(text, config);
+  if (!status.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(path, ": ", status.message()));
+  }
+  return absl::OkStatus();
+}
+
+void ApplyEnvironment(const EnvLookup& getenv, Config* config) {
+  if (auto endpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); endpoint && !endpoint->empty()) {
+    config->otlp_endpoint = *endpoint;
+  }
+}
+
+absl::Status Validate(const Config& config) {
+  static const std::set<std::string> kLevels = {"debug", "info", "warn", "error"};
+  if (kLevels.count(config.log_level) == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "log level '", config.log_level, "' is not one of debug, info, warn, error"));
+  }
+  const size_t colon = config.listen_address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(config.listen_address.substr(colon + 1), &port) || port < 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listen address '", config.listen_address, "' must be HOST:PORT, e.g. 0.0.0.0:9400"));
+  }
+  if (config.ringbuf_mib == 0 || config.ringbuf_mib > 1024 ||
+      (config.ringbuf_mib & (config.ringbuf_mib - 1)) != 0) {
+    return absl::InvalidArgumentError("ringbuf_mib must be a power of two between 1 and 1024");
+  }
+  if (config.max_connections < 64 || config.max_connections > 4'000'000) {
+    return absl::InvalidArgumentError("max_connections must be between 64 and 4000000");
+  }
+  if (config.series_budget_per_service == 0) {
+    return absl::InvalidArgumentError("series_budget_per_service must be at least 1");
+  }
+  if (config.poll_interval_ms == 0 || config.poll_interval_ms > 1000) {
+    return absl::InvalidArgumentError("poll_interval_ms must be between 1 and 1000");
+  }
+  if (config.pending_timeout_ms < 10) {
+    return absl::InvalidArgumentError("pending_timeout_ms must be at least 10");
+  }
+  if (config.process_cache_size < 16) {
+    return absl::InvalidArgumentError("process_cache_size must be at least 16");
+  }
+  if (!config.otlp_endpoint.empty() && !absl::StartsWith(config.otlp_endpoint, "http://") &&
+      !absl::StartsWith(config.otlp_endpoint, "https://")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "OTLP endpoint '", config.otlp_endpoint, "' must start with http:// or https://"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace loupe

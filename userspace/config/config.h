@@ -1,0 +1,44 @@
+// Agent settings. Sources, later ones winning: built-in defaults, the YAML file (--config), the
+// standard OTEL_* environment variables, then flags given on the command line.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace loupe {
+
+struct Config {
+  std::string listen_address = "0.0.0.0:9400";
+  std::string log_level = "info";
+  uint32_t max_connections = 16384;   // kernel and userspace connection tables
+  uint32_t ringbuf_mib = 16;          // power of two
+  uint32_t series_budget_per_service = 500;
+  uint32_t pending_timeout_ms = 2000;
+  uint32_t poll_interval_ms = 20;
+  uint32_t process_cache_size = 4096;
+  bool print_spans = false;
+  bool force_raw_tracepoint = false;
+  std::vector<std::string> exclude_processes;  // executable names whose traffic is ignored
+  std::string otlp_endpoint;                   // base URL; empty = OTLP export off
+};
+
+using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
+
+// Applies a YAML document on top of `config`. Unknown keys are errors (a typo must not be
+// silently ignored).
+absl::Status ApplyYaml(std::string_view yaml_text, Config* config);
+absl::Status ApplyYamlFile(const std::string& path, Config* config);
+
+// Applies the OTEL_* variables the agent itself honours.
+void ApplyEnvironment(const EnvLookup& getenv, Config* config);
+
+// Range and format checks, with messages that say what to fix.
+absl::Status Validate(const Config& config);
+
+}  // namespace loupe

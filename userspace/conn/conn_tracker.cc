@@ -1,0 +1,229 @@
+#include "userspace/conn/conn_tracker.h"
+
+#include <utility>
+
+#include "userspace/conn/address.h"
+#include "userspace/metrics/agent_metrics.h"
+#include "userspace/protocols/registry.h"
+
+namespace loupe {
+namespace {
+
+Exchange ExchangeFrom(const loupe_event_header& h) {
+  Exchange ex;
+  ex.role = h.tuple.role == LOUPE_ROLE_CLIENT ? Role::kClient : Role::kServer;
+  ex.seq = h.totals.seq;
+  ex.request_start_ns = h.totals.req_start_ns;
+  ex.request_end_ns = h.totals.req_end_ns;
+  ex.response_start_ns = h.totals.resp_start_ns;
+  ex.response_end_ns = h.totals.resp_end_ns;
+  ex.request_bytes = h.totals.req_bytes;
+  ex.response_bytes = h.totals.resp_bytes;
+  ex.response_chunks = h.totals.resp_chunks;
+  ex.first_response_chunk_bytes = h.totals.first_resp_chunk_bytes;
+  ex.thread_id = h.totals.req_tid;
+  return ex;
+}
+
+const char* InstrumentName(Instrument instrument) {
+  switch (instrument) {
+    case Instrument::kHttpServer: return "http_server";
+    case Instrument::kHttpClient: return "http_client";
+    case Instrument::kDbClient: return "db_client";
+  }
+  return "unknown";
+}
+
+}  // namespace
+
+ConnTracker::ConnTracker(ConnTrackerOptions options, RecordSink* sink, AgentMetrics* metrics)
+    : options_(options), sink_(sink), metrics_(metrics) {}
+
+ConnTracker::~ConnTracker() = default;
+
+ConnTracker::Conn* ConnTracker::FindOrCreate(const loupe_event_header& h) {
+  auto it = conns_.find(h.conn_id);
+  if (it != conns_.end()) {
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+    return &it->second;
+  }
+  if (conns_.size() >= options_.max_connections && !lru_.empty()) {
+    Forget(lru_.back(), "table_full");
+  }
+  Conn& conn = conns_[h.conn_id];
+  conn.tgid = h.tgid;
+  conn.role = h.tuple.role == LOUPE_ROLE_CLIENT ? Role::kClient : Role::kServer;
+  conn.local_address = FormatAddress(h.tuple.family, h.tuple.local_addr);
+  conn.remote_address = FormatAddress(h.tuple.family, h.tuple.remote_addr);
+  conn.local_port = h.tuple.local_port;
+  conn.remote_port = h.tuple.remote_port;
+  lru_.push_front(h.conn_id);
+  conn.lru = lru_.begin();
+  return &conn;
+}
+
+void ConnTracker::Forget(uint64_t conn_id, const char* reason) {
+  auto it = conns_.find(conn_id);
+  if (it == conns_.end()) return;
+  if (it->second.pending.has_value()) Finalize(it->second, conn_id, "timeout");
+  if (reason != nullptr) metrics_->ConnectionEvicted(reason);
+  lru_.erase(it->second.lru);
+  conns_.erase(it);
+}
+
+ConnectionInfo ConnTracker::InfoOf(const Conn& conn) const {
+  ConnectionInfo info;
+  info.role = conn.role;
+  info.local_port = conn.local_port;
+  info.remote_port = conn.remote_port;
+  if (conn.role == Role::kServer) {
+    info.server_address = conn.local_address;
+    info.server_port = conn.local_port;
+    info.client_address = conn.remote_address;
+    info.client_port = conn.remote_port;
+  } else {
+    info.server_address = conn.remote_address;
+    info.server_port = conn.remote_port;
+    info.client_address = conn.local_address;
+    info.client_port = conn.local_port;
+  }
+  return info;
+}
+
+void ConnTracker::OnEvent(const CaptureEvent& event) {
+  const loupe_event_header& h = *event.header;
+  metrics_->EventRead(h.kind);
+  if (h.kind == LOUPE_EV_EXCHANGE) {
+    Conn* conn = FindOrCreate(h);
+    conn->last_event_ns = h.totals.resp_start_ns;
+    OnExchange(*conn, h.conn_id, event);
+  } else {
+    auto it = conns_.find(h.conn_id);
+    if (it == conns_.end()) {
+      // A tail or close for a connection never classified or already forgotten: nothing to do
+      // unless it carried an exchange we were waiting for, which cannot be the case here.
+      if (h.kind == LOUPE_EV_TAIL) metrics_->EventForUnknownConnection();
+      return;
+    }
+    OnTailOrClose(it->second, h.conn_id, h, h.kind == LOUPE_EV_TAIL ? "tail" : "close");
+    if (h.kind == LOUPE_EV_CLOSE) Forget(h.conn_id, nullptr);
+  }
+  metrics_->SetConnectionsTracked(conns_.size());
+}
+
+bool ConnTracker::Classify(Conn& conn, const Exchange& exchange) {
+  if (conn.protocol != nullptr) return true;
+  if (conn.detection_attempts >= options_.detection_attempts) return false;
+  ++conn.detection_attempts;
+  const ConnectionInfo info = InfoOf(conn);
+  const Protocol* maybe = nullptr;
+  for (const auto& protocol : AllProtocols()) {
+    const Detection d = protocol->Detect(exchange, info);
+    if (d == Detection::kYes) {
+      conn.protocol = protocol.get();
+      break;
+    }
+    if (d == Detection::kMaybe && maybe == nullptr) maybe = protocol.get();
+  }
+  if (conn.protocol == nullptr) conn.protocol = maybe;
+  if (conn.protocol == nullptr) return false;
+  conn.parser = conn.protocol->NewConnection(info);
+  return true;
+}
+
+void ConnTracker::OnExchange(Conn& conn, uint64_t conn_id, const CaptureEvent& event) {
+  if (conn.pending.has_value()) Finalize(conn, conn_id, "next_exchange");
+  Exchange exchange = ExchangeFrom(*event.header);
+  exchange.request = event.request;
+  exchange.response = event.response;
+  if (!Classify(conn, exchange)) {
+    metrics_->ExchangeUnclassified();
+    return;
+  }
+  Parse(conn, conn_id, exchange, nullptr);
+}
+
+void ConnTracker::OnTailOrClose(Conn& conn, uint64_t conn_id, const loupe_event_header& h,
+                                const char* reason) {
+  if (!conn.pending.has_value()) return;
+  Exchange& ex = conn.pending->exchange;
+  if (h.totals.seq == ex.seq && h.totals.resp_chunks >= ex.response_chunks) {
+    ex.response_end_ns = h.totals.resp_end_ns;
+    ex.response_bytes = h.totals.resp_bytes;
+    ex.response_chunks = h.totals.resp_chunks;
+  }
+  Finalize(conn, conn_id, reason);
+}
+
+void ConnTracker::Finalize(Conn& conn, uint64_t conn_id, const char* reason) {
+  Pending pending = std::move(*conn.pending);
+  conn.pending.reset();
+  pending.exchange.request = pending.request;
+  pending.exchange.response = pending.response;
+  pending.exchange.final = true;
+  Parse(conn, conn_id, pending.exchange, reason);
+}
+
+void ConnTracker::Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
+                        const char* final_reason) {
+  const std::string_view protocol = conn.protocol->name();
+  scratch_records_.clear();
+  const ParseState state = conn.parser->Parse(exchange, &scratch_records_);
+  switch (state) {
+    case ParseState::kNeedsMoreData:
+      if (exchange.final) {
+        // A parser must decide on a final exchange; treat indecision as invalid.
+        metrics_->ParseFailure(protocol);
+        break;
+      }
+      conn.pending = Pending{exchange, std::string(exchange.request),
+                             std::string(exchange.response)};
+      return;
+    case ParseState::kInvalid:
+      metrics_->ParseFailure(protocol);
+      break;
+    case ParseState::kIgnored:
+      metrics_->ExchangeIgnored(protocol);
+      break;
+    case ParseState::kOk: {
+      metrics_->ExchangeParsed(protocol);
+      metrics_->ExchangeFinalized(final_reason == nullptr ? "complete" : final_reason);
+      RecordContext context;
+      context.tgid = conn.tgid;
+      context.tid = exchange.thread_id;
+      context.conn_id = conn_id;
+      context.role = conn.role;
+      context.protocol = protocol;
+      context.local_address = conn.local_address;
+      context.local_port = conn.local_port;
+      context.remote_address = conn.remote_address;
+      context.remote_port = conn.remote_port;
+      for (Record& record : scratch_records_) {
+        metrics_->RecordEmitted(InstrumentName(record.instrument));
+        sink_->OnRecord(context, std::move(record));
+      }
+      break;
+    }
+  }
+  if (const uint64_t lost = conn.parser->TakeUnreportedRequests(); lost > 0) {
+    metrics_->RequestsUnreported(protocol, lost);
+  }
+}
+
+void ConnTracker::Sweep(uint64_t now_ns) {
+  for (auto it = lru_.begin(); it != lru_.end();) {
+    const uint64_t conn_id = *it;
+    ++it;  // Forget() below erases conn_id's node, never the next one.
+    Conn& conn = conns_.at(conn_id);
+    if (conn.pending.has_value() &&
+        now_ns > conn.pending->exchange.response_start_ns + options_.pending_timeout_ns) {
+      Finalize(conn, conn_id, "timeout");
+    }
+    if (now_ns > conn.last_event_ns + options_.idle_timeout_ns) {
+      Forget(conn_id, "idle");
+    }
+  }
+  metrics_->SetConnectionsTracked(conns_.size());
+}
+
+}  // namespace loupe

@@ -1,0 +1,111 @@
+// Turns capture events into protocol records. Holds per-connection userspace state (which
+// protocol, the protocol's parser, an exchange waiting for its response to end) in a bounded
+// table keyed by the kernel's connection id.
+//
+// Exchange life cycle in userspace:
+//
+//   event                         | pending exchange of this conn        | then
+//   ------------------------------+--------------------------------------+---------------------------
+//   EXCHANGE seq=n                | older one exists -> finalize it      | parse n (final=false):
+//                                 |   (reason next_exchange)             |  ok -> records; needs more
+//                                 |                                      |  -> keep n pending
+//   TAIL seq=n                    | n pending -> update totals, finalize | (reason tail)
+//   CLOSE                         | pending -> update totals, finalize   | drop the connection
+//   Sweep (timer)                 | pending older than timeout -> final  | (reason timeout)
+//
+// Exactly one finalization happens per exchange, so each request is reported at most once.
+#pragma once
+
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "userspace/core/exchange.h"
+#include "userspace/core/record.h"
+#include "userspace/loader/capture_event.h"
+#include "userspace/protocols/protocol.h"
+
+namespace loupe {
+
+class AgentMetrics;
+
+// Where a record came from.
+struct RecordContext {
+  uint32_t tgid = 0;
+  uint32_t tid = 0;
+  uint64_t conn_id = 0;
+  Role role = Role::kServer;
+  std::string_view protocol;
+  std::string_view local_address;
+  uint16_t local_port = 0;
+  std::string_view remote_address;
+  uint16_t remote_port = 0;
+};
+
+class RecordSink {
+ public:
+  virtual ~RecordSink() = default;
+  virtual void OnRecord(const RecordContext& context, Record record) = 0;
+};
+
+struct ConnTrackerOptions {
+  size_t max_connections = 16384;
+  uint64_t pending_timeout_ns = 2'000'000'000;    // finalize a waiting exchange after 2 s
+  uint64_t idle_timeout_ns = 600'000'000'000;     // forget a silent connection after 10 min
+  int detection_attempts = 3;                     // exchanges to try before giving up
+};
+
+class ConnTracker {
+ public:
+  ConnTracker(ConnTrackerOptions options, RecordSink* sink, AgentMetrics* metrics);
+  ~ConnTracker();
+
+  void OnEvent(const CaptureEvent& event);
+  // Finalizes timed-out exchanges and forgets idle connections. `now_ns` is CLOCK_MONOTONIC.
+  void Sweep(uint64_t now_ns);
+
+  size_t size() const { return conns_.size(); }
+
+ private:
+  struct Pending {
+    Exchange exchange;
+    std::string request;
+    std::string response;
+  };
+  struct Conn {
+    uint32_t tgid = 0;
+    Role role = Role::kServer;
+    std::string local_address;
+    std::string remote_address;
+    uint16_t local_port = 0;
+    uint16_t remote_port = 0;
+    const Protocol* protocol = nullptr;
+    int detection_attempts = 0;
+    std::unique_ptr<ConnectionParser> parser;
+    std::optional<Pending> pending;
+    uint64_t last_event_ns = 0;
+    std::list<uint64_t>::iterator lru;
+  };
+
+  Conn* FindOrCreate(const loupe_event_header& header);
+  void Forget(uint64_t conn_id, const char* reason);
+  void OnExchange(Conn& conn, uint64_t conn_id, const CaptureEvent& event);
+  void OnTailOrClose(Conn& conn, uint64_t conn_id, const loupe_event_header& header,
+                     const char* reason);
+  bool Classify(Conn& conn, const Exchange& exchange);
+  void Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange, const char* final_reason);
+  void Finalize(Conn& conn, uint64_t conn_id, const char* reason);
+  ConnectionInfo InfoOf(const Conn& conn) const;
+
+  ConnTrackerOptions options_;
+  RecordSink* sink_;
+  AgentMetrics* metrics_;
+  absl::flat_hash_map<uint64_t, Conn> conns_;
+  std::list<uint64_t> lru_;  // front = most recently active
+  std::vector<Record> scratch_records_;
+};
+
+}  // namespace loupe

@@ -1,0 +1,19 @@
+#include "userspace/daemon/pipeline.h"
+
+namespace loupe {
+
+Pipeline::Pipeline(ProcessInfoCache* processes, RedMetrics* red_metrics,
+                   std::vector<std::string> excluded_executables, ResolvedRecordSink* spans)
+    : processes_(processes),
+      red_metrics_(red_metrics),
+      excluded_(excluded_executables.begin(), excluded_executables.end()),
+      spans_(spans) {}
+
+void Pipeline::OnRecord(const RecordContext& context, Record record) {
+  std::shared_ptr<const ProcessResource> resource = processes_->Get(context.tgid, now_ns_);
+  if (!excluded_.empty() && excluded_.contains(resource->executable_name)) return;
+  red_metrics_->Observe(resource->service_name, record);
+  if (spans_ != nullptr) spans_->OnResolvedRecord(context, resource, std::move(record));
+}
+
+}  // namespace loupe

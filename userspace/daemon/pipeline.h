@@ -1,0 +1,43 @@
+// What happens to each record: attribute it to a service, count it in the RED metrics, and hand
+// it to the span stage (if any).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_set.h"
+#include "userspace/conn/conn_tracker.h"
+#include "userspace/metrics/red_metrics.h"
+#include "userspace/process/process_info.h"
+
+namespace loupe {
+
+// Receives records with their process resource (span assembly lives behind this).
+class ResolvedRecordSink {
+ public:
+  virtual ~ResolvedRecordSink() = default;
+  virtual void OnResolvedRecord(const RecordContext& context,
+                                const std::shared_ptr<const ProcessResource>& resource,
+                                Record record) = 0;
+};
+
+class Pipeline : public RecordSink {
+ public:
+  Pipeline(ProcessInfoCache* processes, RedMetrics* red_metrics,
+           std::vector<std::string> excluded_executables, ResolvedRecordSink* spans);
+
+  void OnRecord(const RecordContext& context, Record record) override;
+
+  // The clock used for process-cache revalidation; tests may replace it.
+  void set_now_ns(uint64_t now_ns) { now_ns_ = now_ns; }
+
+ private:
+  ProcessInfoCache* processes_;
+  RedMetrics* red_metrics_;
+  absl::flat_hash_set<std::string> excluded_;
+  ResolvedRecordSink* spans_;
+  uint64_t now_ns_ = 0;
+};
+
+}  // namespace loupe

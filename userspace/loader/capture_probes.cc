@@ -1,0 +1,137 @@
+#include "userspace/loader/capture_probes.h"
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <unistd.h>
+
+#include <cstdarg>
+#include <cstring>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "bpf/capture.skel.h"
+#include "userspace/logging/log.h"
+
+namespace loupe {
+namespace {
+
+static_assert(sizeof(loupe_tuple) == 40, "ABI: loupe_tuple layout changed");
+static_assert(sizeof(loupe_exchange_totals) == 72, "ABI: loupe_exchange_totals layout changed");
+static_assert(sizeof(loupe_event_header) == 144, "ABI: loupe_event_header layout changed");
+static_assert(sizeof(loupe_exchange_event) ==
+                  sizeof(loupe_event_header) + LOUPE_REQ_CAP + LOUPE_RESP_CAP,
+              "ABI: loupe_exchange_event must have no tail padding");
+
+int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args) {
+  char buffer[1024];
+  int n = vsnprintf(buffer, sizeof(buffer), format, args);
+  std::string_view text(buffer, n > 0 ? std::min<size_t>(n, sizeof(buffer) - 1) : 0);
+  while (!text.empty() && text.back() == '\n') text.remove_suffix(1);
+  if (level == LIBBPF_WARN) {
+    log::Warn("libbpf", {{"detail", text}});
+  } else {
+    log::Debug("libbpf", {{"detail", text}});
+  }
+  return 0;
+}
+
+// Opens, configures and loads the skeleton with exactly one of the two sys_exit programs.
+absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, HookKind hook) {
+  capture* skel = capture__open();
+  if (skel == nullptr) {
+    return absl::InternalError(absl::StrCat("opening the BPF object failed: ", strerror(errno)));
+  }
+  skel->rodata->self_tgid = options.self_tgid;
+  skel->rodata->wakeup_bytes = options.wakeup_bytes;
+  bpf_map__set_max_entries(skel->maps.conns, options.max_connections);
+  bpf_map__set_max_entries(skel->maps.events, options.ringbuf_mib * 1024u * 1024u);
+  bpf_program__set_autoload(skel->progs.loupe_sys_exit_btf, hook == HookKind::kTpBtf);
+  bpf_program__set_autoload(skel->progs.loupe_sys_exit_raw, hook == HookKind::kRawTracepoint);
+  int err = capture__load(skel);
+  if (err != 0) {
+    capture__destroy(skel);
+    return absl::InternalError(absl::StrCat("loading BPF programs (", HookKindName(hook),
+                                            ") failed: ", strerror(-err)));
+  }
+  return skel;
+}
+
+}  // namespace
+
+const char* HookKindName(HookKind kind) {
+  return kind == HookKind::kTpBtf ? "tp_btf" : "raw_tracepoint";
+}
+
+absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
+    const CaptureOptions& options) {
+  libbpf_set_print(LibbpfPrint);
+  if (options.ringbuf_mib == 0 || (options.ringbuf_mib & (options.ringbuf_mib - 1)) != 0) {
+    return absl::InvalidArgumentError("--ringbuf_mib must be a power of two (e.g. 8, 16, 32)");
+  }
+
+  // Capability probe: BTF-typed tracepoints read syscall arguments directly and are cheaper;
+  // raw tracepoints work on any kernel with BPF. Neither needs tracefs.
+  HookKind hook = options.force_raw_tracepoint ? HookKind::kRawTracepoint : HookKind::kTpBtf;
+  absl::StatusOr<capture*> skel = OpenAndLoad(options, hook);
+  if (!skel.ok() && hook == HookKind::kTpBtf) {
+    log::Warn("tp_btf unavailable, falling back to raw tracepoints",
+              {{"error", skel.status().message()}});
+    hook = HookKind::kRawTracepoint;
+    skel = OpenAndLoad(options, hook);
+  }
+  if (!skel.ok()) return skel.status();
+
+  bpf_program* program = hook == HookKind::kTpBtf ? (*skel)->progs.loupe_sys_exit_btf
+                                                  : (*skel)->progs.loupe_sys_exit_raw;
+  bpf_link* link = bpf_program__attach(program);
+  if (link == nullptr) {
+    int err = errno;
+    capture__destroy(*skel);
+    return absl::InternalError(
+        absl::StrCat("attaching the sys_exit probe failed: ", strerror(err)));
+  }
+  log::Info("probes attached", {{"hook", HookKindName(hook)},
+                                {"max_connections", options.max_connections},
+                                {"ringbuf_mib", options.ringbuf_mib},
+                                {"tracefs_required", false}});
+  return std::unique_ptr<CaptureProbes>(new CaptureProbes(
+      *skel, link, hook, static_cast<uint64_t>(options.ringbuf_mib) * 1024 * 1024));
+}
+
+CaptureProbes::~CaptureProbes() {
+  if (link_ != nullptr) bpf_link__destroy(link_);
+  capture__destroy(skel_);
+  log::Info("probes detached");
+}
+
+int CaptureProbes::events_fd() const { return bpf_map__fd(skel_->maps.events); }
+int CaptureProbes::conns_fd() const { return bpf_map__fd(skel_->maps.conns); }
+
+std::array<uint64_t, LOUPE_CNT_MAX> CaptureProbes::ReadCounters() const {
+  std::array<uint64_t, LOUPE_CNT_MAX> totals{};
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return totals;
+  std::vector<uint64_t> per_cpu(static_cast<size_t>(cpus));
+  const int fd = bpf_map__fd(skel_->maps.counters);
+  for (uint32_t index = 0; index < LOUPE_CNT_MAX; ++index) {
+    if (bpf_map_lookup_elem(fd, &index, per_cpu.data()) != 0) continue;
+    for (uint64_t v : per_cpu) totals[index] += v;
+  }
+  return totals;
+}
+
+ProgramStats CaptureProbes::ReadProgramStats() const {
+  bpf_program* program = hook_ == HookKind::kTpBtf ? skel_->progs.loupe_sys_exit_btf
+                                                   : skel_->progs.loupe_sys_exit_raw;
+  bpf_prog_info info{};
+  uint32_t len = sizeof(info);
+  ProgramStats stats;
+  if (bpf_obj_get_info_by_fd(bpf_program__fd(program), &info, &len) == 0) {
+    stats.run_count = info.run_cnt;
+    stats.run_time_ns = info.run_time_ns;
+  }
+  return stats;
+}
+
+}  // namespace loupe

@@ -1,0 +1,60 @@
+// Owns the capture BPF object: opens, sizes, loads, attaches, and on destruction detaches and
+// frees everything. Created through Create(); a half-built object never escapes.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "bpf/shared/loupe_abi.h"
+
+struct capture;  // generated skeleton (build/bpf/capture.skel.h)
+struct bpf_link;
+
+namespace loupe {
+
+struct CaptureOptions {
+  uint32_t max_connections = 16384;
+  uint32_t ringbuf_mib = 16;
+  uint32_t self_tgid = 0;  // never capture the agent itself
+  uint64_t wakeup_bytes = 512 * 1024;
+  bool force_raw_tracepoint = false;  // skip the tp_btf capability probe
+};
+
+enum class HookKind { kTpBtf, kRawTracepoint };
+const char* HookKindName(HookKind kind);
+
+struct ProgramStats {
+  uint64_t run_count = 0;
+  uint64_t run_time_ns = 0;  // zero unless kernel.bpf_stats_enabled
+};
+
+class CaptureProbes {
+ public:
+  static absl::StatusOr<std::unique_ptr<CaptureProbes>> Create(const CaptureOptions& options);
+  ~CaptureProbes();
+  CaptureProbes(const CaptureProbes&) = delete;
+  CaptureProbes& operator=(const CaptureProbes&) = delete;
+
+  HookKind hook() const { return hook_; }
+  int events_fd() const;
+  int conns_fd() const;
+  uint64_t ringbuf_bytes() const { return ringbuf_bytes_; }
+
+  // Sums the per-CPU counters (indexed by enum loupe_counter).
+  std::array<uint64_t, LOUPE_CNT_MAX> ReadCounters() const;
+  ProgramStats ReadProgramStats() const;
+
+ private:
+  CaptureProbes(capture* skel, bpf_link* link, HookKind hook, uint64_t ringbuf_bytes)
+      : skel_(skel), link_(link), hook_(hook), ringbuf_bytes_(ringbuf_bytes) {}
+
+  capture* skel_;
+  bpf_link* link_;
+  HookKind hook_;
+  uint64_t ringbuf_bytes_;
+};
+
+}  // namespace loupe

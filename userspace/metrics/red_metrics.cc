@@ -1,0 +1,110 @@
+#include "userspace/metrics/red_metrics.h"
+
+#include "absl/strings/str_cat.h"
+#include "userspace/metrics/agent_metrics.h"
+
+namespace loupe {
+namespace {
+
+const char* InstrumentLabel(Instrument instrument) {
+  switch (instrument) {
+    case Instrument::kHttpServer: return "http_server";
+    case Instrument::kHttpClient: return "http_client";
+    case Instrument::kDbClient: return "db_client";
+  }
+  return "unknown";
+}
+
+std::string_view LabelValue(const Record& record, const std::string& name) {
+  for (const auto& [key, value] : record.metric_labels) {
+    if (key == name) return value;
+  }
+  return {};
+}
+
+}  // namespace
+
+const std::vector<double>& DurationBuckets() {
+  static const std::vector<double> buckets = {0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25,
+                                              0.5,   0.75, 1,     2.5,  5,     7.5, 10};
+  return buckets;
+}
+
+const std::vector<std::string>& LabelSchema(Instrument instrument) {
+  static const std::vector<std::string> http_server = {
+      "http_request_method", "http_response_status_code", "http_route", "server_port"};
+  static const std::vector<std::string> http_client = {
+      "http_request_method", "http_response_status_code", "server_address", "server_port"};
+  static const std::vector<std::string> db_client = {
+      "db_system_name", "db_operation_name", "db_collection_name", "error_type",
+      "server_address", "server_port"};
+  switch (instrument) {
+    case Instrument::kHttpServer: return http_server;
+    case Instrument::kHttpClient: return http_client;
+    case Instrument::kDbClient: return db_client;
+  }
+  return http_server;
+}
+
+RedMetrics::RedMetrics(prometheus::Registry& registry, AgentMetrics* agent_metrics,
+                       size_t series_budget_per_service)
+    : agent_metrics_(agent_metrics), budget_(series_budget_per_service) {
+  instruments_[static_cast<size_t>(Instrument::kHttpServer)].family =
+      &prometheus::BuildHistogram()
+           .Name("http_server_request_duration_seconds")
+           .Help("Duration of HTTP server requests seen by Loupe")
+           .Register(registry);
+  instruments_[static_cast<size_t>(Instrument::kHttpClient)].family =
+      &prometheus::BuildHistogram()
+           .Name("http_client_request_duration_seconds")
+           .Help("Duration of HTTP client requests seen by Loupe")
+           .Register(registry);
+  instruments_[static_cast<size_t>(Instrument::kDbClient)].family =
+      &prometheus::BuildHistogram()
+           .Name("db_client_operation_duration_seconds")
+           .Help("Duration of database client operations seen by Loupe")
+           .Register(registry);
+}
+
+prometheus::Histogram& RedMetrics::SeriesFor(InstrumentState& state, Instrument instrument,
+                                             std::string_view service, const Record& record) {
+  const std::vector<std::string>& schema = LabelSchema(instrument);
+  key_scratch_.assign(service);
+  for (const std::string& name : schema) {
+    key_scratch_ += '\x1f';
+    key_scratch_ += LabelValue(record, name);
+  }
+  if (auto it = state.series.find(key_scratch_); it != state.series.end()) return *it->second;
+
+  size_t& used = state.series_per_service[std::string(service)];
+  const bool overflow = used >= budget_;
+  prometheus::Labels labels{{"service_name", std::string(service)}};
+  std::string overflow_key;
+  if (overflow) {
+    agent_metrics_->SeriesOverflow(service, InstrumentLabel(instrument));
+    overflow_key = std::string(service);
+    for (const std::string& name : schema) {
+      labels[name] = kOverflowValue;
+      overflow_key += '\x1f';
+      overflow_key += kOverflowValue;
+    }
+    if (auto it = state.series.find(overflow_key); it != state.series.end()) return *it->second;
+  } else {
+    for (const std::string& name : schema) labels[name] = std::string(LabelValue(record, name));
+    ++used;
+  }
+  prometheus::Histogram& histogram = state.family->Add(labels, DurationBuckets());
+  state.series.emplace(overflow ? overflow_key : key_scratch_, &histogram);
+  return histogram;
+}
+
+void RedMetrics::Observe(std::string_view service_name, const Record& record) {
+  InstrumentState& state = instruments_[static_cast<size_t>(record.instrument)];
+  if (state.family == nullptr) return;
+  const double seconds =
+      record.end_ns > record.start_ns ? static_cast<double>(record.end_ns - record.start_ns) / 1e9
+                                      : 0.0;
+  SeriesFor(state, record.instrument, service_name, record).Observe(seconds);
+}
+
+}  // namespace loupe

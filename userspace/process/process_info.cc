@@ -1,0 +1,236 @@
+#include "userspace/process/process_info.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace loupe {
+namespace {
+
+constexpr uint64_t kRecheckNs = 30'000'000'000;  // re-validate a cached pid every 30 s
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+std::string Basename(absl::string_view path) {
+  const size_t slash = path.rfind('/');
+  return std::string(slash == absl::string_view::npos ? path : path.substr(slash + 1));
+}
+
+std::string StripExtension(std::string name) {
+  const size_t dot = name.rfind('.');
+  if (dot != std::string::npos && dot > 0) name.resize(dot);
+  return name;
+}
+
+bool IsInterpreter(absl::string_view exe) {
+  static constexpr std::array<absl::string_view, 10> kPrefixes = {
+      "python", "node", "ruby", "perl", "php", "java", "bash", "sh", "bun", "deno"};
+  for (absl::string_view prefix : kPrefixes) {
+    if (absl::StartsWith(exe, prefix)) return true;
+  }
+  return false;
+}
+
+std::string PercentDecode(absl::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    int hi = 0, lo = 0;
+    if (in[i] == '%' && i + 2 < in.size() &&
+        absl::ascii_isxdigit(in[i + 1]) && absl::ascii_isxdigit(in[i + 2])) {
+      hi = absl::ascii_isdigit(in[i + 1]) ? in[i + 1] - '0' : absl::ascii_tolower(in[i + 1]) - 'a' + 10;
+      lo = absl::ascii_isdigit(in[i + 2]) ? in[i + 2] - '0' : absl::ascii_tolower(in[i + 2]) - 'a' + 10;
+      out += static_cast<char>(hi * 16 + lo);
+      i += 2;
+    } else {
+      out += in[i];
+    }
+  }
+  return out;
+}
+
+bool LooksSecretKey(absl::string_view key) {
+  const std::string lower = absl::AsciiStrToLower(key);
+  for (absl::string_view word : {"pass", "secret", "token", "key", "auth", "credential", "pwd"}) {
+    if (absl::StrContains(lower, word)) return true;
+  }
+  return false;
+}
+
+// "scheme://user:pass@host" -> "scheme://***@host"
+std::string RedactUrlUserinfo(std::string arg) {
+  const size_t scheme = arg.find("://");
+  if (scheme == std::string::npos) return arg;
+  const size_t at = arg.find('@', scheme + 3);
+  const size_t slash = arg.find('/', scheme + 3);
+  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return arg;
+  return arg.substr(0, scheme + 3) + "***" + arg.substr(at);
+}
+
+}  // namespace
+
+std::vector<Attribute> ParseResourceAttributes(std::string_view std_text) {
+  const absl::string_view text(std_text.data(), std_text.size());
+  std::vector<Attribute> out;
+  for (absl::string_view pair : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    const size_t eq = pair.find('=');
+    if (eq == absl::string_view::npos || eq == 0) continue;
+    std::string key(absl::StripAsciiWhitespace(pair.substr(0, eq)));
+    std::string value = PercentDecode(absl::StripAsciiWhitespace(pair.substr(eq + 1)));
+    if (key.empty()) continue;
+    out.push_back(Attribute{std::move(key), std::move(value), false});
+  }
+  return out;
+}
+
+std::optional<ProcessFacts> ReadProcessFacts(int64_t pid) {
+  const std::string base = absl::StrCat("/proc/", pid);
+  ProcessFacts facts;
+  facts.pid = pid;
+  const std::string stat = ReadFile(base + "/stat");
+  if (stat.empty()) return std::nullopt;
+  // Field 2 (comm) may hold spaces and parentheses: fields after it start past the last ')'.
+  const size_t close = stat.rfind(')');
+  if (close != std::string::npos) {
+    std::vector<absl::string_view> fields =
+        absl::StrSplit(absl::string_view(stat).substr(close + 2), ' ');
+    // After ')' the first field is field 3 (state); start time is field 22.
+    if (fields.size() > 19) (void)absl::SimpleAtoi(fields[19], &facts.start_time_ticks);
+  }
+  char exe[4096];
+  const ssize_t n = readlink((base + "/exe").c_str(), exe, sizeof(exe) - 1);
+  if (n > 0) facts.exe_path.assign(exe, static_cast<size_t>(n));
+  const std::string cmdline = ReadFile(base + "/cmdline");
+  for (absl::string_view arg : absl::StrSplit(cmdline, '\0', absl::SkipEmpty())) {
+    facts.argv.emplace_back(arg);
+  }
+  facts.comm = std::string(absl::StripTrailingAsciiWhitespace(ReadFile(base + "/comm")));
+  const std::string environ = ReadFile(base + "/environ");
+  for (absl::string_view var : absl::StrSplit(environ, '\0', absl::SkipEmpty())) {
+    if (absl::StartsWith(var, "OTEL_SERVICE_NAME=")) {
+      facts.otel_service_name = std::string(var.substr(18));
+    } else if (absl::StartsWith(var, "OTEL_RESOURCE_ATTRIBUTES=")) {
+      facts.otel_resource_attributes = std::string(var.substr(25));
+    }
+  }
+  return facts;
+}
+
+std::string ServiceNameOf(const ProcessFacts& facts) {
+  if (facts.otel_service_name.has_value() && !facts.otel_service_name->empty()) {
+    return *facts.otel_service_name;
+  }
+  if (facts.otel_resource_attributes.has_value()) {
+    for (const Attribute& a : ParseResourceAttributes(*facts.otel_resource_attributes)) {
+      if (a.key == "service.name" && !a.value.empty()) return a.value;
+    }
+  }
+  std::string exe = Basename(facts.exe_path);
+  if (exe.empty() && !facts.argv.empty()) exe = Basename(facts.argv[0]);
+  if (IsInterpreter(exe) && facts.argv.size() > 1) {
+    for (size_t i = 1; i < facts.argv.size(); ++i) {
+      const std::string& arg = facts.argv[i];
+      if (arg == "-m" && i + 1 < facts.argv.size()) return facts.argv[i + 1];
+      if (arg == "-c" || arg == "-e") break;  // inline code: no script name to use
+      if (arg == "-jar" && i + 1 < facts.argv.size()) return StripExtension(Basename(facts.argv[i + 1]));
+      if (!arg.empty() && arg[0] == '-') continue;
+      return StripExtension(Basename(arg));
+    }
+  }
+  if (!exe.empty()) return exe;
+  if (!facts.comm.empty()) return facts.comm;
+  return absl::StrCat("pid-", facts.pid);
+}
+
+std::string RedactedCommandLine(const std::vector<std::string>& argv) {
+  std::vector<std::string> out;
+  bool redact_next = false;
+  for (const std::string& raw : argv) {
+    if (redact_next) {
+      out.emplace_back("***");
+      redact_next = false;
+      continue;
+    }
+    std::string arg = RedactUrlUserinfo(raw);
+    const size_t eq = arg.find('=');
+    if (eq != std::string::npos && LooksSecretKey(arg.substr(0, eq))) {
+      arg = arg.substr(0, eq + 1) + "***";
+    } else if (absl::StartsWith(arg, "-") && eq == std::string::npos && LooksSecretKey(arg)) {
+      redact_next = true;
+    }
+    out.push_back(std::move(arg));
+  }
+  return absl::StrJoin(out, " ");
+}
+
+ProcessInfoCache::ProcessInfoCache(std::string host_name, size_t max_entries, Reader reader)
+    : host_name_(std::move(host_name)), max_entries_(max_entries), reader_(std::move(reader)) {}
+
+std::shared_ptr<const ProcessResource> ProcessInfoCache::Build(uint32_t tgid,
+                                                               const ProcessFacts* facts) const {
+  auto resource = std::make_shared<ProcessResource>();
+  resource->host_name = host_name_;
+  resource->pid = tgid;
+  if (facts == nullptr) {
+    resource->service_name = absl::StrCat("pid-", tgid);
+    resource->service_instance_id = absl::StrCat(host_name_, ":", tgid);
+    return resource;
+  }
+  resource->service_name = ServiceNameOf(*facts);
+  resource->service_instance_id =
+      absl::StrCat(host_name_, ":", tgid, ":", facts->start_time_ticks);
+  resource->executable_name = Basename(facts->exe_path);
+  resource->command_line = RedactedCommandLine(facts->argv);
+  if (facts->otel_resource_attributes.has_value()) {
+    for (Attribute& a : ParseResourceAttributes(*facts->otel_resource_attributes)) {
+      if (a.key != "service.name" && !LooksSecretKey(a.key)) resource->extra.push_back(std::move(a));
+    }
+  }
+  return resource;
+}
+
+std::shared_ptr<const ProcessResource> ProcessInfoCache::Get(uint32_t tgid, uint64_t now_ns) {
+  auto it = entries_.find(tgid);
+  if (it != entries_.end()) {
+    Entry& entry = it->second;
+    lru_.splice(lru_.begin(), lru_, entry.lru);
+    if (now_ns < entry.checked_ns + kRecheckNs) return entry.resource;
+    entry.checked_ns = now_ns;
+    const std::optional<ProcessFacts> facts = reader_(tgid);
+    // Same start time: same process. Gone: keep the last known identity for its last spans.
+    if (!facts.has_value() || facts->start_time_ticks == entry.start_time_ticks) {
+      return entry.resource;
+    }
+    entry.resource = Build(tgid, &*facts);
+    entry.start_time_ticks = facts->start_time_ticks;
+    return entry.resource;
+  }
+  if (entries_.size() >= max_entries_ && !lru_.empty()) {
+    entries_.erase(lru_.back());
+    lru_.pop_back();
+  }
+  const std::optional<ProcessFacts> facts = reader_(tgid);
+  Entry entry;
+  entry.resource = Build(tgid, facts.has_value() ? &*facts : nullptr);
+  entry.start_time_ticks = facts.has_value() ? facts->start_time_ticks : 0;
+  entry.checked_ns = now_ns;
+  lru_.push_front(tgid);
+  entry.lru = lru_.begin();
+  auto resource = entry.resource;
+  entries_.emplace(tgid, std::move(entry));
+  return resource;
+}
+
+}  // namespace loupe

@@ -1,0 +1,73 @@
+// Who a process is: its service name and OpenTelemetry resource, read from /proc once and cached
+// (bounded; entries are re-validated against the process start time so a reused pid is noticed).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "userspace/spans/span.h"
+
+namespace loupe {
+
+// What /proc tells about a process; separated from the cache so naming rules are unit-tested.
+struct ProcessFacts {
+  int64_t pid = 0;
+  std::string exe_path;                // readlink /proc/pid/exe
+  std::vector<std::string> argv;       // /proc/pid/cmdline
+  std::string comm;                    // /proc/pid/comm
+  std::optional<std::string> otel_service_name;        // from the process's environment
+  std::optional<std::string> otel_resource_attributes;  // from the process's environment
+  uint64_t start_time_ticks = 0;       // /proc/pid/stat field 22
+};
+
+std::optional<ProcessFacts> ReadProcessFacts(int64_t pid);
+
+// OTEL_SERVICE_NAME, then service.name in OTEL_RESOURCE_ATTRIBUTES, then the script an
+// interpreter runs (python app.py -> "app"; python -m http.server -> "http.server"), then the
+// executable's name, then comm.
+std::string ServiceNameOf(const ProcessFacts& facts);
+
+// The command line with secret-looking values replaced by "***" (password=..., --token ...,
+// user:pass@ in URLs).
+std::string RedactedCommandLine(const std::vector<std::string>& argv);
+
+class ProcessInfoCache {
+ public:
+  using Reader = std::function<std::optional<ProcessFacts>(int64_t pid)>;
+
+  ProcessInfoCache(std::string host_name, size_t max_entries, Reader reader = ReadProcessFacts);
+
+  // Never null: a process that vanished gets a resource named after its pid.
+  std::shared_ptr<const ProcessResource> Get(uint32_t tgid, uint64_t now_ns);
+
+  size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    std::shared_ptr<const ProcessResource> resource;
+    uint64_t start_time_ticks = 0;
+    uint64_t checked_ns = 0;
+    std::list<uint32_t>::iterator lru;
+  };
+
+  std::shared_ptr<const ProcessResource> Build(uint32_t tgid, const ProcessFacts* facts) const;
+
+  std::string host_name_;
+  size_t max_entries_;
+  Reader reader_;
+  absl::flat_hash_map<uint32_t, Entry> entries_;
+  std::list<uint32_t> lru_;
+};
+
+// Parses "k1=v1,k2=v2" (values percent-decoded) as in OTEL_RESOURCE_ATTRIBUTES; bad pairs are
+// skipped.
+std::vector<Attribute> ParseResourceAttributes(std::string_view text);
+
+}  // namespace loupe
