@@ -1,0 +1,103 @@
+#include "userspace/protocols/postgresql/pg_parse.h"
+
+#include <string>
+
+#include "gtest/gtest.h"
+#include "userspace/protocols/postgresql/pg_stitch.h"
+
+namespace loupe::pg {
+namespace {
+
+std::string BigEndian32(uint32_t v) {
+  return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
+}
+
+std::string Msg(char type, std::string_view body) {
+  return std::string(1, type) + BigEndian32(static_cast<uint32_t>(body.size() + 4)) + std::string(body);
+}
+
+TEST(ClassifyStartup, RecognisesUntypedMessages) {
+  EXPECT_EQ(ClassifyStartup(BigEndian32(8) + BigEndian32(kSslRequest)), StartupKind::kSslRequest);
+  EXPECT_EQ(ClassifyStartup(BigEndian32(8) + BigEndian32(kGssEncRequest)), StartupKind::kGssEncRequest);
+  EXPECT_EQ(ClassifyStartup(BigEndian32(16) + BigEndian32(kCancelRequest) + "12345678"), StartupKind::kCancel);
+  const std::string startup_body = BigEndian32(kProtocolV3) + std::string("user\0bob\0\0", 10);
+  EXPECT_EQ(ClassifyStartup(BigEndian32(4 + startup_body.size()) + startup_body), StartupKind::kStartup);
+  EXPECT_EQ(ClassifyStartup(Msg('Q', std::string("SELECT 1\0", 9))), StartupKind::kNone);
+  EXPECT_EQ(ClassifyStartup("\x16\x03\x01\x02\x00\x01\x00\x01"), StartupKind::kNone);
+  EXPECT_EQ(ClassifyStartup("short"), StartupKind::kNone);
+}
+
+TEST(StartupDatabase, DatabaseThenUserFallback) {
+  const std::string with_db = BigEndian32(kProtocolV3) + std::string("user\0bob\0database\0shop\0\0", 25);
+  EXPECT_EQ(StartupDatabase(BigEndian32(4 + with_db.size()) + with_db), "shop");
+  const std::string without_db = BigEndian32(kProtocolV3) + std::string("user\0bob\0\0", 10);
+  EXPECT_EQ(StartupDatabase(BigEndian32(4 + without_db.size()) + without_db), "bob");
+}
+
+TEST(SplitMessages, MarksTheCutMessageIncomplete) {
+  const std::string parse = Msg('P', std::string("\0SELECT 1\0\0\0", 12));
+  const std::string bytes = parse + Msg('S', "");
+  for (size_t cut = 1; cut < bytes.size(); ++cut) {
+    if (cut == parse.size()) continue;  // a boundary: nothing is cut
+    std::vector<Message> out;
+    ASSERT_TRUE(SplitMessages(std::string_view(bytes).substr(0, cut), true, &out)) << cut;
+    ASSERT_FALSE(out.empty());
+    EXPECT_FALSE(out.back().complete) << cut;
+  }
+  std::vector<Message> whole;
+  ASSERT_TRUE(SplitMessages(bytes, true, &whole));
+  ASSERT_EQ(whole.size(), 2u);
+  EXPECT_TRUE(whole[0].complete && whole[1].complete);
+}
+
+TEST(SplitMessages, RejectsUnknownTypesAndBadLengths) {
+  std::vector<Message> out;
+  EXPECT_FALSE(SplitMessages("GET / HTTP/1.1\r\n\r\n", true, &out));
+  EXPECT_FALSE(SplitMessages(std::string("Q\0\0\0\x02", 5), true, &out));
+  EXPECT_FALSE(SplitMessages(std::string("\x16\x03\x01\x00\x10", 5), false, &out));
+}
+
+TEST(ErrorSqlState, ReadsTheCodeField) {
+  EXPECT_EQ(ErrorSqlState(std::string("SERROR\0VERROR\0C42P01\0Mrelation does not exist\0\0", 49)), "42P01");
+  EXPECT_EQ(ErrorSqlState(std::string("SERROR\0Mno code\0\0", 17)), "");
+  EXPECT_EQ(ErrorSqlState(std::string("SERROR\0C426", 11)), "");  // cut inside the field
+}
+
+TEST(StatementCache, IsBounded) {
+  StatementCache cache;
+  for (int i = 0; i < 1000; ++i) cache.Put("s" + std::to_string(i), "SELECT ?");
+  EXPECT_EQ(cache.size(), StatementCache::kMaxEntries);
+  EXPECT_EQ(cache.Get("s0"), nullptr);
+  ASSERT_NE(cache.Get("s999"), nullptr);
+  cache.Erase("s999");
+  EXPECT_EQ(cache.Get("s999"), nullptr);
+}
+
+TEST(StitchResponse, ErrorAbortsTheRestOfItsSyncGroupOnly) {
+  const std::string request = Msg('P', std::string("a\0SELECT 1\0\0\0", 13)) + Msg('B', std::string("\0a\0\0\0\0\0\0\0", 9)) +
+                              Msg('E', std::string("\0\0\0\0\0", 5)) + Msg('E', std::string("\0\0\0\0\0", 5)) +
+                              Msg('S', "") + Msg('E', std::string("\0\0\0\0\0", 5)) + Msg('S', "");
+  std::vector<Message> frontend;
+  ASSERT_TRUE(SplitMessages(request, true, &frontend));
+  StatementCache statements;
+  StatementCache portals;
+  const RequestPlan plan = PlanRequest(frontend, statements, portals);
+  ASSERT_EQ(plan.calls.size(), 3u);
+  EXPECT_EQ(plan.calls[0].query, "SELECT ?");
+  EXPECT_EQ(plan.expected_ready, 2);
+
+  const std::string response = Msg('1', "") + Msg('2', "") + Msg('E', std::string("SERROR\0C22012\0\0", 15)) +
+                               Msg('Z', "I") + Msg('2', "") + Msg('C', std::string("SELECT 1\0", 9)) + Msg('Z', "I");
+  std::vector<Message> backend;
+  ASSERT_TRUE(SplitMessages(response, false, &backend));
+  const StitchResult r = StitchResponse(plan, backend);
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(r.outcomes[0].sqlstate, "22012");
+  EXPECT_TRUE(r.outcomes[1].skipped);
+  EXPECT_FALSE(r.outcomes[2].skipped);
+  EXPECT_EQ(r.outcomes[2].command_verb, "SELECT");
+  EXPECT_EQ(r.outcomes[2].sqlstate, "");
+}
+
+}  // namespace
+}  // namespace loupe::pg

@@ -1,0 +1,72 @@
+// Matching PostgreSQL requests (simple Query, extended Parse/Bind/Execute/Sync batches) with the
+// responses that answer them. One call is one simple Query or one Execute.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "userspace/protocols/postgresql/pg_types.h"
+
+namespace loupe::pg {
+
+// name → sanitized SQL, bounded: past the limit the oldest name is forgotten (its Executes are
+// then reported without query text).
+class StatementCache {
+ public:
+  static constexpr size_t kMaxEntries = 256;
+
+  void Put(const std::string& name, std::string sql);
+  const std::string* Get(const std::string& name) const;
+  void Erase(const std::string& name);
+  size_t size() const { return map_.size(); }
+
+ private:
+  absl::flat_hash_map<std::string, std::string> map_;
+  std::deque<std::string> order_;  // insertion order, for eviction
+};
+
+// One reportable call found in a request.
+struct Call {
+  std::string query;   // sanitized SQL; "" when the statement was prepared before we saw it
+  bool simple = false; // simple Query (completes at ReadyForQuery) vs Execute
+  int sync_group = 0;  // Executes before the same Sync share a group
+};
+
+// What a request (a sequence of frontend messages) asks for, and the cache changes it implies.
+// The cache is only changed by Commit(), so that a "needs more data" answer changes nothing.
+struct RequestPlan {
+  std::vector<Call> calls;
+  int expected_ready = 0;  // ReadyForQuery messages that end the response (one per Sync/Query)
+  bool truncated = false;  // the request prefix ended inside a message
+  std::vector<std::pair<std::string, std::string>> new_statements;
+  std::vector<std::pair<std::string, std::string>> new_portals;  // portal → sanitized SQL
+  std::vector<std::string> closed_statements;
+};
+
+RequestPlan PlanRequest(const std::vector<Message>& messages, const StatementCache& statements,
+                        const StatementCache& portals);
+void Commit(const RequestPlan& plan, StatementCache* statements, StatementCache* portals);
+
+// A call's outcome as seen in the response.
+struct Outcome {
+  bool completed = false;
+  bool skipped = false;       // not run: an earlier error in its Sync group aborted it
+  std::string sqlstate;       // from ErrorResponse
+  std::string command_verb;   // first word of the CommandComplete tag, e.g. "INSERT"
+};
+
+struct StitchResult {
+  std::vector<Outcome> outcomes;  // one per plan call
+  // CommandCompletes past the known calls (when the request prefix was cut): their verbs.
+  std::vector<std::string> extra_verbs;
+  bool complete = false;  // the whole response is visible
+};
+
+StitchResult StitchResponse(const RequestPlan& plan, const std::vector<Message>& backend);
+
+}  // namespace loupe::pg

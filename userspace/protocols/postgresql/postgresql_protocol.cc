@@ -1,0 +1,189 @@
+#include "userspace/protocols/postgresql/postgresql_protocol.h"
+
+#include <string>
+#include <vector>
+
+#include "userspace/protocols/postgresql/pg_parse.h"
+#include "userspace/protocols/postgresql/pg_stitch.h"
+#include "userspace/protocols/sql/db_record.h"
+#include "userspace/protocols/sql/sql_statement.h"
+
+namespace loupe {
+namespace {
+
+constexpr uint16_t kDefaultPort = 5432;
+
+// A complete first message whose body has the exact shape of its type.
+bool StronglyValidFrontend(const pg::Message& m) {
+  if (!m.complete) return m.type == 'Q' || m.type == 'P' || m.type == 'B';
+  size_t pos = 0;
+  std::string_view a;
+  std::string_view b;
+  switch (m.type) {
+    case 'Q':
+      return m.body.size() >= 2 && m.body.find('\0') == m.body.size() - 1;
+    case 'P': {
+      if (!pg::ReadCString(m.body, &pos, &a) || !pg::ReadCString(m.body, &pos, &b)) return false;
+      if (m.body.size() - pos < 2) return false;
+      const size_t n = (static_cast<unsigned char>(m.body[pos]) << 8) | static_cast<unsigned char>(m.body[pos + 1]);
+      return m.body.size() - pos - 2 == 4 * n;
+    }
+    case 'B':
+      return pg::ReadCString(m.body, &pos, &a) && pg::ReadCString(m.body, &pos, &b);
+    case 'E':
+      return pg::ReadCString(m.body, &pos, &a) && m.body.size() - pos == 4;
+    case 'S':
+    case 'H':
+    case 'X':
+      return m.body.empty();
+    default:
+      return false;
+  }
+}
+
+class PostgresqlParser : public ConnectionParser {
+ public:
+  explicit PostgresqlParser(const ConnectionInfo& conn)
+      : server_address_(conn.server_address), server_port_(conn.server_port), role_(conn.role) {}
+
+  ParseState Parse(const Exchange& ex, std::vector<Record>* out) override {
+    if (role_ == Role::kServer || ex.role == Role::kServer) return ParseState::kIgnored;
+    if (ex.request.empty()) return ParseState::kIgnored;  // server-initiated bytes (notices)
+
+    switch (pg::ClassifyStartup(ex.request)) {
+      case pg::StartupKind::kSslRequest:
+      case pg::StartupKind::kGssEncRequest:
+        if (ex.response.empty()) return ex.final ? ParseState::kIgnored : ParseState::kNeedsMoreData;
+        if (ex.response[0] == 'S' || ex.response[0] == 'G') encrypted_ = true;
+        return ParseState::kIgnored;
+      case pg::StartupKind::kStartup:
+        db_namespace_ = pg::StartupDatabase(ex.request);
+        return ParseState::kIgnored;
+      case pg::StartupKind::kCancel:
+        return ParseState::kIgnored;
+      case pg::StartupKind::kNone:
+        break;
+    }
+    const unsigned char first = static_cast<unsigned char>(ex.request[0]);
+    if (encrypted_ && first >= 0x14 && first <= 0x17) return ParseState::kIgnored;  // TLS record
+    // Authentication (PasswordMessage, SASL): secrets, never looked into.
+    if (ex.request[0] == 'p') return ParseState::kIgnored;
+
+    std::vector<pg::Message> frontend;
+    if (!pg::SplitMessages(ex.request, /*frontend=*/true, &frontend)) return ParseState::kInvalid;
+    pg::RequestPlan plan = pg::PlanRequest(frontend, statements_, portals_);
+    const bool request_cut = plan.truncated || ex.request.size() < ex.request_bytes;
+    if (plan.calls.empty() && !request_cut) {
+      pg::Commit(plan, &statements_, &portals_);
+      return ParseState::kIgnored;  // Parse/Describe/Sync/Close/Terminate only
+    }
+
+    std::vector<pg::Message> backend;
+    if (!pg::SplitMessages(ex.response, /*frontend=*/false, &backend)) return ParseState::kInvalid;
+    const pg::StitchResult stitched = pg::StitchResponse(plan, backend);
+    // ReadyForQuery ends a response, so seeing all of them is enough even in a cut prefix.
+    if (!(stitched.complete && !request_cut) && !ex.final) {
+      return ParseState::kNeedsMoreData;
+    }
+
+    pg::Commit(plan, &statements_, &portals_);
+    size_t emitted = 0;
+    for (size_t i = 0; i < plan.calls.size(); ++i) {
+      const pg::Outcome& o = stitched.outcomes[i];
+      if (o.skipped) {
+        ++unreported_;  // never run by the server; nothing to time
+        continue;
+      }
+      out->push_back(MakeRecord(ex, plan.calls[i].query, o.command_verb, o.sqlstate));
+      ++emitted;
+    }
+    for (const std::string& verb : stitched.extra_verbs) {
+      out->push_back(MakeRecord(ex, "", verb, ""));
+      ++emitted;
+    }
+    // More requests may hide past a cut prefix: at least one, unless their answers were seen.
+    if (request_cut && !stitched.complete) ++unreported_;
+    return emitted > 0 ? ParseState::kOk : ParseState::kIgnored;
+  }
+
+  uint64_t TakeUnreportedRequests() override {
+    const uint64_t n = unreported_;
+    unreported_ = 0;
+    return n;
+  }
+
+ private:
+  Record MakeRecord(const Exchange& ex, const std::string& query, const std::string& verb,
+                    const std::string& sqlstate) const {
+    DbCall call;
+    call.protocol = "postgresql";
+    call.system = "postgresql";
+    call.db_namespace = db_namespace_;
+    call.query_text = query;
+    call.operation = SqlOperation(query);
+    if (call.operation.empty()) call.operation = verb;
+    call.collection = SqlCollection(query);
+    call.status_code = sqlstate;
+    call.error_type = sqlstate;
+    call.start_ns = ex.request_start_ns;
+    call.end_ns = ex.response_end_ns;
+    ConnectionInfo conn;
+    conn.server_address = server_address_;
+    conn.server_port = server_port_;
+    return MakeDbRecord(call, conn);
+  }
+
+  std::string server_address_;
+  uint16_t server_port_;
+  Role role_;
+  std::string db_namespace_;
+  bool encrypted_ = false;
+  pg::StatementCache statements_;
+  pg::StatementCache portals_;
+  uint64_t unreported_ = 0;
+};
+
+class PostgresqlProtocol : public Protocol {
+ public:
+  std::string_view name() const override { return "postgresql"; }
+
+  Detection Detect(const Exchange& first, const ConnectionInfo& conn) const override {
+    const bool port_hint = conn.server_port == kDefaultPort;
+    const Detection fallback = port_hint ? Detection::kMaybe : Detection::kNo;
+    if (first.request.empty()) return fallback;
+    switch (pg::ClassifyStartup(first.request)) {
+      case pg::StartupKind::kSslRequest:
+      case pg::StartupKind::kGssEncRequest:
+      case pg::StartupKind::kCancel:
+        return first.request_bytes == (pg::ClassifyStartup(first.request) == pg::StartupKind::kCancel ? 16u : 8u)
+                   ? Detection::kYes
+                   : fallback;
+      case pg::StartupKind::kStartup:
+        return first.request.back() == '\0' || first.request.size() < first.request_bytes ? Detection::kYes
+                                                                                            : fallback;
+      case pg::StartupKind::kNone:
+        break;
+    }
+    std::vector<pg::Message> frontend;
+    if (!pg::SplitMessages(first.request, /*frontend=*/true, &frontend) || frontend.empty() ||
+        !StronglyValidFrontend(frontend[0])) {
+      return Detection::kNo;
+    }
+    if (first.response.empty()) return Detection::kYes;
+    std::vector<pg::Message> backend;
+    if (!pg::SplitMessages(first.response, /*frontend=*/false, &backend) || backend.empty()) {
+      return Detection::kNo;
+    }
+    return Detection::kYes;
+  }
+
+  std::unique_ptr<ConnectionParser> NewConnection(const ConnectionInfo& conn) const override {
+    return std::make_unique<PostgresqlParser>(conn);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Protocol> MakePostgresqlProtocol() { return std::make_unique<PostgresqlProtocol>(); }
+
+}  // namespace loupe

@@ -1,0 +1,205 @@
+#include "userspace/protocols/postgresql/postgresql_protocol.h"
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "userspace/protocols/sql/wire_fixture.h"
+
+namespace loupe {
+namespace {
+
+using testing_fixture::AllRecordText;
+using testing_fixture::AttributeOr;
+using testing_fixture::Feed;
+using testing_fixture::Label;
+using testing_fixture::LoadConversation;
+using testing_fixture::MakeExchange;
+using testing_fixture::WireExchange;
+
+ConnectionInfo ClientConn() {
+  ConnectionInfo conn;
+  conn.role = Role::kClient;
+  conn.server_address = "127.0.0.1";
+  conn.server_port = 15432;
+  return conn;
+}
+
+// Runs a whole captured conversation through one parser, checking on the way that every
+// reportable exchange needs more data for each of its cut prefixes.
+std::vector<Record> RunConversation(const std::string& dir, bool check_prefixes = true) {
+  const std::vector<WireExchange> exchanges = LoadConversation(dir);
+  EXPECT_FALSE(exchanges.empty()) << dir;
+  const auto protocol = MakePostgresqlProtocol();
+  auto parser = protocol->NewConnection(ClientConn());
+  std::vector<Record> records;
+  uint64_t seq = 0;
+  for (const auto& wire : exchanges) {
+    // Which exchanges are reportable is asked of a scratch parser; the prefixes are then fed to
+    // the real one, which they must leave unchanged (the counts below would be off otherwise).
+    std::vector<Record> probe;
+    auto scratch = protocol->NewConnection(ClientConn());
+    const ParseState whole = scratch->Parse(MakeExchange(wire, true), &probe);
+    if (check_prefixes && whole == ParseState::kOk) testing_fixture::ExpectPrefixesNeedMoreData(*parser, wire);
+    const ParseState state = Feed(*parser, wire, seq++, &records);
+    EXPECT_NE(state, ParseState::kInvalid) << wire.name;
+  }
+  return records;
+}
+
+TEST(PostgresqlProtocol, PsqlSessionReportsEachQueryWithErrors) {
+  const std::vector<Record> records = RunConversation("postgresql/psql_session");
+  std::string names;
+  for (const Record& r : records) names += r.span_name + ";";
+  ASSERT_EQ(records.size(), 8u) << names;  // psql sends BEGIN; SELECT 1; COMMIT; one by one
+  EXPECT_EQ(records[0].span_name, "INSERT orders");
+  EXPECT_EQ(AttributeOr(records[0], "db.query.text"), "INSERT INTO orders (id, name, price) VALUES (?, ?, ?);");
+  EXPECT_EQ(AttributeOr(records[0], "db.namespace"), "shop");
+  EXPECT_EQ(records[1].span_name, "SELECT orders");
+  EXPECT_EQ(AttributeOr(records[1], "db.query.text"), "SELECT id, name FROM orders WHERE name = ? AND id IN (?);");
+  EXPECT_EQ(records[2].span_name, "UPDATE orders");
+  EXPECT_FALSE(records[2].is_error);
+
+  // SELEC 1: syntax error; the typo is not used as an operation name.
+  EXPECT_TRUE(records[3].is_error);
+  EXPECT_EQ(records[3].error_type, "42601");
+  EXPECT_EQ(AttributeOr(records[3], "db.response.status_code"), "42601");
+  EXPECT_EQ(Label(records[3], "db_operation_name"), "");
+  EXPECT_EQ(records[3].span_name, "postgresql");
+
+  EXPECT_TRUE(records[4].is_error);
+  EXPECT_EQ(records[4].error_type, "42P01");
+  EXPECT_EQ(records[4].span_name, "SELECT missing_table");
+  EXPECT_EQ(Label(records[4], "error_type"), "42P01");
+
+  EXPECT_EQ(records[5].span_name, "BEGIN");
+  EXPECT_EQ(records[6].span_name, "SELECT");
+  EXPECT_EQ(records[7].span_name, "COMMIT");
+  for (const Record& r : records) {
+    EXPECT_EQ(r.instrument, Instrument::kDbClient);
+    EXPECT_EQ(r.span_kind, SpanKind::kClient);
+    EXPECT_EQ(r.protocol, "postgresql");
+    EXPECT_EQ(Label(r, "db_system_name"), "postgresql");
+    EXPECT_EQ(Label(r, "server_port"), "15432");
+    EXPECT_EQ(r.incoming_context, std::nullopt);
+    EXPECT_EQ(AllRecordText(r).find("alice"), std::string::npos) << AllRecordText(r);
+  }
+}
+
+TEST(PostgresqlProtocol, CleartextPasswordNeverReachesARecord) {
+  const std::vector<Record> records = RunConversation("postgresql/cleartext_multi");
+  ASSERT_EQ(records.size(), 1u);  // a multi-statement simple query is one call
+  EXPECT_EQ(Label(records[0], "db_operation_name"), "BEGIN");
+  EXPECT_EQ(AttributeOr(records[0], "db.query.text"), "BEGIN; SELECT count(*) FROM orders; COMMIT");
+  for (const Record& r : records) {
+    EXPECT_EQ(AllRecordText(r).find("Sup3rSecretPw"), std::string::npos);
+    EXPECT_EQ(AllRecordText(r).find("clearuser"), std::string::npos);
+  }
+}
+
+// pgbench's TPC-B-like script: BEGIN, 3 UPDATEs, SELECT, INSERT, END per transaction; the
+// capture ran 2 transactions, so each statement must appear exactly twice.
+void ExpectPgbenchCounts(const std::vector<Record>& records) {
+  std::map<std::string, int> by_span;
+  for (const Record& r : records) {
+    ++by_span[r.span_name];
+    EXPECT_FALSE(r.is_error) << r.span_name;
+    EXPECT_NE(AttributeOr(r, "db.query.text"), "") << r.span_name;
+  }
+  EXPECT_EQ(by_span["BEGIN"], 2);
+  EXPECT_EQ(by_span["UPDATE pgbench_accounts"], 2);
+  EXPECT_EQ(by_span["SELECT pgbench_accounts"], 2);
+  EXPECT_EQ(by_span["UPDATE pgbench_tellers"], 2);
+  EXPECT_EQ(by_span["UPDATE pgbench_branches"], 2);
+  EXPECT_EQ(by_span["INSERT pgbench_history"], 2);
+  EXPECT_EQ(by_span["END"], 2);
+}
+
+TEST(PostgresqlProtocol, PgbenchExtendedCountsExactly) {
+  const std::vector<Record> records = RunConversation("postgresql/pgbench_extended/c2");
+  ExpectPgbenchCounts(records);
+}
+
+TEST(PostgresqlProtocol, PgbenchPreparedUsesRememberedStatements) {
+  const std::vector<Record> records = RunConversation("postgresql/pgbench_prepared/c2");
+  ExpectPgbenchCounts(records);
+  for (const Record& r : records) {
+    if (r.span_name == "UPDATE pgbench_accounts") {
+      EXPECT_EQ(AttributeOr(r, "db.query.text"), "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2;");
+    }
+  }
+}
+
+TEST(PostgresqlProtocol, PgbenchSetupConnectionParses) {
+  for (const char* dir : {"postgresql/pgbench_extended/c1", "postgresql/pgbench_prepared/c1"}) {
+    const std::vector<Record> records = RunConversation(dir);
+    EXPECT_FALSE(records.empty()) << dir;
+  }
+}
+
+TEST(PostgresqlProtocol, ServerRoleIsIgnored) {
+  const auto protocol = MakePostgresqlProtocol();
+  ConnectionInfo conn = ClientConn();
+  conn.role = Role::kServer;
+  auto parser = protocol->NewConnection(conn);
+  for (const auto& wire : LoadConversation("postgresql/psql_session")) {
+    std::vector<Record> out;
+    EXPECT_EQ(parser->Parse(MakeExchange(wire, true, 0, Role::kServer), &out), ParseState::kIgnored);
+    EXPECT_TRUE(out.empty());
+  }
+}
+
+TEST(PostgresqlProtocol, GarbageIsInvalid) {
+  const auto protocol = MakePostgresqlProtocol();
+  auto parser = protocol->NewConnection(ClientConn());
+  for (std::string garbage : {std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), std::string("\x16\x03\x01\x02\x00\x01", 6),
+                              std::string("*1\r\n$4\r\nPING\r\n"), std::string("Q\0\0\0\x01zz", 7)}) {
+    WireExchange wire{"garbage", garbage, "C\0\0\0\x04"};
+    std::vector<Record> out;
+    EXPECT_EQ(parser->Parse(MakeExchange(wire, true), &out), ParseState::kInvalid) << garbage;
+    EXPECT_TRUE(out.empty());
+  }
+}
+
+TEST(PostgresqlProtocol, FinalCutResponseStillReports) {
+  // A big result whose prefix lacks ReadyForQuery: reported once final, without error.
+  const auto protocol = MakePostgresqlProtocol();
+  auto parser = protocol->NewConnection(ClientConn());
+  const std::vector<WireExchange> session = LoadConversation("postgresql/psql_session");
+  WireExchange wire = session[5];  // the SELECT
+  wire.response.resize(20);
+  Exchange ex = MakeExchange(wire, false);
+  ex.response_bytes = 4096;
+  std::vector<Record> out;
+  EXPECT_EQ(parser->Parse(ex, &out), ParseState::kNeedsMoreData);
+  ex.final = true;
+  ASSERT_EQ(parser->Parse(ex, &out), ParseState::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].span_name, "SELECT orders");
+  EXPECT_FALSE(out[0].is_error);
+}
+
+TEST(PostgresqlProtocol, DetectsItsOwnFirstExchangesOnly) {
+  const auto protocol = MakePostgresqlProtocol();
+  ConnectionInfo conn = ClientConn();
+  for (const char* dir : {"postgresql/psql_session", "postgresql/cleartext_multi", "postgresql/pgbench_extended/c2"}) {
+    const auto wire = LoadConversation(dir);
+    ASSERT_FALSE(wire.empty());
+    EXPECT_EQ(protocol->Detect(MakeExchange(wire[0], false), conn), Detection::kYes) << dir;
+  }
+  // Mid-stream: a simple query with its answer.
+  EXPECT_EQ(protocol->Detect(MakeExchange(LoadConversation("postgresql/psql_session")[6], false), conn), Detection::kYes);
+  WireExchange http{"http", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n"};
+  EXPECT_EQ(protocol->Detect(MakeExchange(http, true), conn), Detection::kNo);
+  WireExchange tls{"tls", std::string("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 11), ""};
+  EXPECT_EQ(protocol->Detect(MakeExchange(tls, false), conn), Detection::kNo);
+  conn.server_port = 5432;
+  WireExchange unknown{"unknown", "\x01\x02\x03", ""};
+  EXPECT_EQ(protocol->Detect(MakeExchange(unknown, false), conn), Detection::kNo);
+  WireExchange nothing{"nothing", "", ""};
+  EXPECT_EQ(protocol->Detect(MakeExchange(nothing, false), conn), Detection::kMaybe);
+}
+
+}  // namespace
+}  // namespace loupe

@@ -1,0 +1,74 @@
+#include "userspace/protocols/sql/db_record.h"
+
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace loupe {
+namespace {
+
+using ::testing::Contains;
+using ::testing::Pair;
+
+const Attribute* Find(const Record& r, std::string_view key) {
+  for (const auto& a : r.attributes) {
+    if (a.key == key) return &a;
+  }
+  return nullptr;
+}
+
+TEST(MakeDbRecord, FillsSemconvFields) {
+  DbCall call;
+  call.protocol = "postgresql";
+  call.system = "postgresql";
+  call.db_namespace = "shop";
+  call.operation = "SELECT";
+  call.collection = "orders";
+  call.query_text = "SELECT * FROM orders WHERE id = ?";
+  call.status_code = "42P01";
+  call.error_type = "42P01";
+  call.start_ns = 10;
+  call.end_ns = 25;
+  ConnectionInfo conn;
+  conn.role = Role::kClient;
+  conn.server_address = "10.0.0.7";
+  conn.server_port = 5432;
+
+  const Record r = MakeDbRecord(call, conn);
+  EXPECT_EQ(r.instrument, Instrument::kDbClient);
+  EXPECT_EQ(r.span_kind, SpanKind::kClient);
+  EXPECT_EQ(r.span_name, "SELECT orders");
+  EXPECT_TRUE(r.is_error);
+  EXPECT_EQ(r.error_type, "42P01");
+  EXPECT_EQ(r.start_ns, 10u);
+  EXPECT_EQ(r.end_ns, 25u);
+  EXPECT_THAT(r.metric_labels, Contains(Pair("db_system_name", "postgresql")));
+  EXPECT_THAT(r.metric_labels, Contains(Pair("db_collection_name", "orders")));
+  EXPECT_THAT(r.metric_labels, Contains(Pair("server_port", "5432")));
+  ASSERT_NE(Find(r, "server.port"), nullptr);
+  EXPECT_TRUE(Find(r, "server.port")->is_int);
+  ASSERT_NE(Find(r, "db.namespace"), nullptr);
+  EXPECT_EQ(Find(r, "db.namespace")->value, "shop");
+  EXPECT_EQ(Find(r, "network.peer.address")->value, "10.0.0.7");
+}
+
+TEST(MakeDbRecord, OmitsUnknownAttributesAndNamesSpanBySystem) {
+  DbCall call;
+  call.protocol = "redis";
+  call.system = "redis";
+  const Record r = MakeDbRecord(call, ConnectionInfo{});
+  EXPECT_EQ(r.span_name, "redis");
+  EXPECT_FALSE(r.is_error);
+  EXPECT_EQ(Find(r, "db.namespace"), nullptr);
+  EXPECT_EQ(Find(r, "error.type"), nullptr);
+  EXPECT_THAT(r.metric_labels, Contains(Pair("error_type", "")));
+}
+
+TEST(MakeDbRecord, SpanNameWithoutCollection) {
+  DbCall call;
+  call.system = "mysql";
+  call.operation = "BEGIN";
+  EXPECT_EQ(DbSpanName(call), "BEGIN");
+}
+
+}  // namespace
+}  // namespace loupe

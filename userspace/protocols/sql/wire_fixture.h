@@ -1,0 +1,155 @@
+// Test-only helpers shared by the database protocol tests: loads a captured conversation from
+// tests/fixtures/<protocol>/<name>/ (NN.req = bytes the client wrote, NN.resp = bytes it then
+// read, one pair per exchange as the kernel splits them by direction change) and turns it into
+// Exchanges with the agent's bounded prefixes. Header-only so any test can use it without a link
+// dependency.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "userspace/core/exchange.h"
+#include "userspace/core/record.h"
+#include "userspace/protocols/protocol.h"
+
+namespace loupe::testing_fixture {
+
+struct WireExchange {
+  std::string name;  // e.g. "postgresql/psql_session/05"
+  std::string request;
+  std::string response;
+};
+
+inline std::string FixtureRoot() { return std::string(LOUPE_SOURCE_DIR) + "/tests/fixtures"; }
+
+inline std::string ReadFileBytes(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// All exchanges of one conversation folder, in order. Empty when the folder does not exist.
+inline std::vector<WireExchange> LoadConversation(const std::string& relative_dir) {
+  const std::filesystem::path dir = std::filesystem::path(FixtureRoot()) / relative_dir;
+  std::vector<std::string> stems;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".req") stems.push_back(entry.path().stem().string());
+  }
+  std::sort(stems.begin(), stems.end());
+  std::vector<WireExchange> out;
+  for (const auto& stem : stems) {
+    out.push_back({relative_dir + "/" + stem, ReadFileBytes(dir / (stem + ".req")),
+                   ReadFileBytes(dir / (stem + ".resp"))});
+  }
+  return out;
+}
+
+// Every conversation folder under tests/fixtures/<protocol>/ (folders holding NN.req files).
+inline std::vector<std::string> ListConversations(const std::string& protocol) {
+  std::vector<std::string> out;
+  std::error_code ec;
+  const std::filesystem::path root = std::filesystem::path(FixtureRoot()) / protocol;
+  for (auto it = std::filesystem::recursive_directory_iterator(root, ec);
+       it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    if (ec) break;
+    if (it->is_regular_file() && it->path().extension() == ".req") {
+      out.push_back(std::filesystem::relative(it->path().parent_path(), FixtureRoot()).string());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
+inline constexpr size_t kRequestCapture = 1024;
+inline constexpr size_t kResponseCapture = 512;
+
+// The Exchange the agent would deliver: prefixes cut to the capture sizes, totals exact.
+// `storage` keeps the bytes the views point into alive.
+inline Exchange MakeExchange(const WireExchange& wire, bool final, uint64_t seq = 0,
+                             Role role = Role::kClient, size_t request_cap = kRequestCapture,
+                             size_t response_cap = kResponseCapture) {
+  Exchange ex;
+  ex.role = role;
+  ex.seq = seq;
+  ex.request_start_ns = 1000 * (seq + 1);
+  ex.request_end_ns = ex.request_start_ns + 10;
+  ex.response_start_ns = ex.request_end_ns + 100;
+  ex.response_end_ns = wire.response.empty() ? ex.request_end_ns : ex.response_start_ns + 50;
+  ex.request_bytes = wire.request.size();
+  ex.response_bytes = wire.response.size();
+  ex.response_chunks = wire.response.empty() ? 0 : 1;
+  ex.first_response_chunk_bytes = wire.response.size();
+  ex.request = std::string_view(wire.request).substr(0, std::min(request_cap, wire.request.size()));
+  ex.response = std::string_view(wire.response).substr(0, std::min(response_cap, wire.response.size()));
+  ex.final = final;
+  return ex;
+}
+
+// Feeds one exchange the way the tracker does: first not final; if the parser asks for more,
+// again with final=true.
+inline ParseState Feed(ConnectionParser& parser, const WireExchange& wire, uint64_t seq,
+                       std::vector<Record>* out) {
+  const ParseState first = parser.Parse(MakeExchange(wire, /*final=*/false, seq), out);
+  if (first != ParseState::kNeedsMoreData) return first;
+  return parser.Parse(MakeExchange(wire, /*final=*/true, seq), out);
+}
+
+// Every cut prefix of a reportable exchange, not final and with totals saying more exists, must
+// answer kNeedsMoreData and append nothing: cut responses (whole request), then cut requests
+// (no response yet). Call it before feeding the whole exchange; it must leave no state behind.
+inline void ExpectPrefixesNeedMoreData(ConnectionParser& parser, const WireExchange& wire) {
+  for (size_t cut = 0; cut < wire.response.size(); ++cut) {
+    Exchange ex = MakeExchange(wire, /*final=*/false);
+    ex.response = std::string_view(wire.response).substr(0, std::min(cut, kResponseCapture));
+    ex.first_response_chunk_bytes = cut;
+    std::vector<Record> out;
+    EXPECT_EQ(parser.Parse(ex, &out), ParseState::kNeedsMoreData) << wire.name << " response cut at " << cut;
+    EXPECT_TRUE(out.empty()) << wire.name << " response cut at " << cut;
+  }
+  for (size_t cut = 1; cut < wire.request.size(); ++cut) {
+    Exchange ex = MakeExchange(wire, /*final=*/false);
+    ex.request = std::string_view(wire.request).substr(0, cut);
+    ex.response = {};
+    ex.response_bytes = 0;
+    ex.response_chunks = 0;
+    std::vector<Record> out;
+    EXPECT_EQ(parser.Parse(ex, &out), ParseState::kNeedsMoreData) << wire.name << " request cut at " << cut;
+    EXPECT_TRUE(out.empty()) << wire.name << " request cut at " << cut;
+  }
+}
+
+// Every string a record carries, joined, to search for leaked secrets.
+inline std::string AllRecordText(const Record& r) {
+  std::string text = r.protocol + "|" + r.span_name + "|" + r.error_type + "|";
+  for (const auto& [k, v] : r.metric_labels) text += k + "=" + v + "|";
+  for (const auto& a : r.attributes) text += a.key + "=" + a.value + "|";
+  return text;
+}
+
+inline const Attribute* FindAttribute(const Record& r, std::string_view key) {
+  for (const auto& a : r.attributes) {
+    if (a.key == key) return &a;
+  }
+  return nullptr;
+}
+
+inline std::string AttributeOr(const Record& r, std::string_view key, std::string fallback = "") {
+  const Attribute* a = FindAttribute(r, key);
+  return a != nullptr ? a->value : fallback;
+}
+
+inline std::string Label(const Record& r, std::string_view key) {
+  for (const auto& [k, v] : r.metric_labels) {
+    if (k == key) return v;
+  }
+  return "";
+}
+
+}  // namespace loupe::testing_fixture
