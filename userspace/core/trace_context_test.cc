@@ -1,5 +1,6 @@
 #include "userspace/core/trace_context.h"
 
+#include <ostream>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -64,6 +65,9 @@ struct InvalidCase {
   const char* name;
   std::string header;
 };
+
+// Names the case in test output instead of dumping its bytes.
+void PrintTo(const InvalidCase& c, std::ostream* os) { *os << c.name; }
 
 class TraceparentInvalidTest : public testing::TestWithParam<InvalidCase> {};
 

@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -96,6 +97,9 @@ struct FixtureCase {
   const char* span_name;
   bool is_error;
 };
+
+// Names the case in test output instead of dumping its bytes.
+void PrintTo(const FixtureCase& c, std::ostream* os) { *os << c.name; }
 
 class Http1FixtureTest : public Http1Test, public testing::WithParamInterface<FixtureCase> {};
 
@@ -273,6 +277,9 @@ struct ForeignCase {
   std::string request;
   std::string response;
 };
+
+// Names the case in test output instead of dumping its bytes.
+void PrintTo(const ForeignCase& c, std::ostream* os) { *os << c.name; }
 
 class Http1ForeignTest : public Http1Test, public testing::WithParamInterface<ForeignCase> {};
 

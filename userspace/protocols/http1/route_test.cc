@@ -1,5 +1,6 @@
 #include "userspace/protocols/http1/route.h"
 
+#include <ostream>
 #include <string>
 
 #include "gtest/gtest.h"
@@ -12,6 +13,9 @@ struct RouteCase {
   std::string path;
   std::string route;
 };
+
+// Names the case in test output instead of dumping its bytes.
+void PrintTo(const RouteCase& c, std::ostream* os) { *os << c.name; }
 
 class NormalizeRouteTest : public testing::TestWithParam<RouteCase> {};
 
