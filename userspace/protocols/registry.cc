@@ -1,6 +1,7 @@
 #include "userspace/protocols/registry.h"
 
 #include "userspace/protocols/http1/http1_protocol.h"
+#include "userspace/protocols/mysql/mysql_protocol.h"
 #include "userspace/protocols/postgresql/postgresql_protocol.h"
 
 namespace loupe {
@@ -11,6 +12,7 @@ const std::vector<std::unique_ptr<Protocol>>& AllProtocols() {
     // One line per protocol. Order matters only among protocols that answer kMaybe.
     list->push_back(MakeHttp1Protocol());
     list->push_back(MakePostgresqlProtocol());
+    list->push_back(MakeMysqlProtocol());
     return list;
   }();
   return *protocols;
