@@ -3,6 +3,7 @@
 #include "userspace/protocols/http1/http1_protocol.h"
 #include "userspace/protocols/mysql/mysql_protocol.h"
 #include "userspace/protocols/postgresql/postgresql_protocol.h"
+#include "userspace/protocols/redis/redis_protocol.h"
 
 namespace loupe {
 
@@ -13,6 +14,7 @@ const std::vector<std::unique_ptr<Protocol>>& AllProtocols() {
     list->push_back(MakeHttp1Protocol());
     list->push_back(MakePostgresqlProtocol());
     list->push_back(MakeMysqlProtocol());
+    list->push_back(MakeRedisProtocol());
     return list;
   }();
   return *protocols;

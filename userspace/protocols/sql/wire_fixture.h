@@ -104,8 +104,11 @@ inline ParseState Feed(ConnectionParser& parser, const WireExchange& wire, uint6
 // Every cut prefix of a reportable exchange, not final and with totals saying more exists, must
 // answer kNeedsMoreData and append nothing: cut responses (whole request), then cut requests
 // (no response yet). Call it before feeding the whole exchange; it must leave no state behind.
-inline void ExpectPrefixesNeedMoreData(ConnectionParser& parser, const WireExchange& wire) {
-  for (size_t cut = 0; cut < wire.response.size(); ++cut) {
+// `response_whole_at`: where the answer really ends when out-of-band bytes follow it (a RESP3
+// push after the reply); cuts from there on may complete.
+inline void ExpectPrefixesNeedMoreData(ConnectionParser& parser, const WireExchange& wire,
+                                       size_t response_whole_at = std::string::npos) {
+  for (size_t cut = 0; cut < wire.response.size() && cut < response_whole_at; ++cut) {
     Exchange ex = MakeExchange(wire, /*final=*/false);
     ex.response = std::string_view(wire.response).substr(0, std::min(cut, kResponseCapture));
     ex.first_response_chunk_bytes = cut;

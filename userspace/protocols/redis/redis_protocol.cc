@@ -1,0 +1,130 @@
+#include "userspace/protocols/redis/redis_protocol.h"
+
+#include <cctype>
+#include <string>
+#include <vector>
+
+#include "userspace/protocols/redis/redis_parse.h"
+#include "userspace/protocols/redis/redis_stitch.h"
+#include "userspace/protocols/sql/db_record.h"
+
+namespace loupe {
+namespace {
+
+constexpr uint16_t kDefaultPort = 6379;
+
+std::string QueryText(const redis::Command& cmd) {
+  std::string text = cmd.name;
+  // Cap the "?" list: arity is useful, a megabyte of "?" is not.
+  const uint32_t args = cmd.argc > 0 ? cmd.argc - 1 : 0;
+  for (uint32_t i = 0; i < args && i < 64; ++i) text += " ?";
+  if (args > 64) text += " ...";
+  return text;
+}
+
+class RedisParser : public ConnectionParser {
+ public:
+  explicit RedisParser(const ConnectionInfo& conn)
+      : server_address_(conn.server_address), server_port_(conn.server_port), role_(conn.role) {}
+
+  ParseState Parse(const Exchange& ex, std::vector<Record>* out) override {
+    if (role_ == Role::kServer || ex.role == Role::kServer) return ParseState::kIgnored;
+    if (ex.request.empty()) return ParseState::kIgnored;  // pushes to a subscriber
+
+    std::vector<redis::Command> commands;
+    const redis::ParseResult request = redis::ParseCommands(ex.request, &commands);
+    if (request == redis::ParseResult::kInvalid) return ParseState::kInvalid;
+    std::vector<redis::Reply> replies;
+    const redis::ParseResult response = redis::ParseReplies(ex.response, &replies);
+    if (response == redis::ParseResult::kInvalid) return ParseState::kInvalid;
+
+    const bool request_whole = request == redis::ParseResult::kComplete && ex.request.size() == ex.request_bytes;
+    // A dangling partial frame (e.g. a push cut after the last reply) means bytes are still
+    // arriving; wait for them so that the end time covers the whole response.
+    const bool complete = request_whole && response == redis::ParseResult::kComplete &&
+                          replies.size() >= commands.size() && !commands.empty();
+    if (!complete && !ex.final) return ParseState::kNeedsMoreData;
+    if (commands.empty()) return ParseState::kIgnored;
+
+    redis::StitchResult stitched = redis::Stitch(std::move(commands), std::move(replies));
+    if (!request_whole) {
+      // Commands hid past the cut: exactly the extra replies if we see them, else at least one.
+      unreported_ += stitched.extra_replies > 0 ? stitched.extra_replies : 1;
+    }
+
+    size_t emitted = 0;
+    for (const redis::Call& call : stitched.calls) {
+      const bool failed = call.reply.has_value() && call.reply->is_error;
+      if (call.command.name == "SELECT" && !failed && !call.command.select_index.empty()) {
+        db_namespace_ = call.command.select_index;
+      }
+      if (redis::IsAuthCommand(call.command.name)) continue;  // credentials: never reported
+      DbCall db;
+      db.protocol = "redis";
+      db.system = "redis";
+      db.db_namespace = db_namespace_;
+      db.operation = call.command.name;
+      db.query_text = QueryText(call.command);
+      if (failed) {
+        db.status_code = call.reply->error_prefix;
+        db.error_type = call.reply->error_prefix;
+      }
+      db.start_ns = ex.request_start_ns;
+      db.end_ns = ex.response_end_ns;
+      ConnectionInfo conn;
+      conn.server_address = server_address_;
+      conn.server_port = server_port_;
+      out->push_back(MakeDbRecord(db, conn));
+      ++emitted;
+    }
+    return emitted > 0 ? ParseState::kOk : ParseState::kIgnored;
+  }
+
+  uint64_t TakeUnreportedRequests() override {
+    const uint64_t n = unreported_;
+    unreported_ = 0;
+    return n;
+  }
+
+ private:
+  std::string server_address_;
+  uint16_t server_port_;
+  Role role_;
+  std::string db_namespace_;
+  uint64_t unreported_ = 0;
+};
+
+class RedisProtocol : public Protocol {
+ public:
+  std::string_view name() const override { return "redis"; }
+
+  Detection Detect(const Exchange& first, const ConnectionInfo& conn) const override {
+    const Detection fallback = conn.server_port == kDefaultPort ? Detection::kMaybe : Detection::kNo;
+    if (first.request.empty()) return fallback;
+    std::vector<redis::Command> commands;
+    if (redis::ParseCommands(first.request, &commands) == redis::ParseResult::kInvalid || commands.empty()) {
+      return Detection::kNo;
+    }
+    const bool array_form = first.request[0] == '*';
+    if (first.response.empty()) {
+      // An array of bulk strings is unmistakable; an inline line could be memcached or junk.
+      return array_form ? Detection::kYes : fallback;
+    }
+    std::vector<redis::Reply> replies;
+    if (!redis::IsRespType(first.response[0]) ||
+        redis::ParseReplies(first.response, &replies) == redis::ParseResult::kInvalid) {
+      return Detection::kNo;
+    }
+    return Detection::kYes;
+  }
+
+  std::unique_ptr<ConnectionParser> NewConnection(const ConnectionInfo& conn) const override {
+    return std::make_unique<RedisParser>(conn);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Protocol> MakeRedisProtocol() { return std::make_unique<RedisProtocol>(); }
+
+}  // namespace loupe

@@ -1,0 +1,141 @@
+#include "userspace/protocols/redis/redis_protocol.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "userspace/protocols/sql/wire_fixture.h"
+
+namespace loupe {
+namespace {
+
+using testing_fixture::AllRecordText;
+using testing_fixture::AttributeOr;
+using testing_fixture::Feed;
+using testing_fixture::Label;
+using testing_fixture::LoadConversation;
+using testing_fixture::MakeExchange;
+using testing_fixture::WireExchange;
+
+ConnectionInfo ClientConn() {
+  ConnectionInfo conn;
+  conn.role = Role::kClient;
+  conn.server_address = "127.0.0.1";
+  conn.server_port = 16379;
+  return conn;
+}
+
+std::vector<Record> RunConversation(const std::string& dir) {
+  const std::vector<WireExchange> exchanges = LoadConversation(dir);
+  EXPECT_FALSE(exchanges.empty()) << dir;
+  const auto protocol = MakeRedisProtocol();
+  auto parser = protocol->NewConnection(ClientConn());
+  std::vector<Record> records;
+  uint64_t seq = 0;
+  for (const auto& wire : exchanges) {
+    std::vector<Record> probe;
+    auto scratch = protocol->NewConnection(ClientConn());
+    if (scratch->Parse(MakeExchange(wire, true), &probe) == ParseState::kOk) {
+      // A RESP3 push after the reply is out-of-band: the answer is whole before it.
+      const size_t push = wire.response.find("\r\n>");
+      testing_fixture::ExpectPrefixesNeedMoreData(*parser, wire, push == std::string::npos ? push : push + 2);
+    }
+    EXPECT_NE(Feed(*parser, wire, seq++, &records), ParseState::kInvalid) << wire.name;
+  }
+  EXPECT_EQ(parser->TakeUnreportedRequests(), 0u);
+  return records;
+}
+
+std::string Names(const std::vector<Record>& records) {
+  std::string names;
+  for (const Record& r : records) names += r.span_name + (r.is_error ? "!" + r.error_type : "") + ";";
+  return names;
+}
+
+TEST(RedisProtocol, Resp2SessionWithPipelineAndErrors) {
+  const std::vector<Record> records = RunConversation("redis/resp2_session");
+  // AUTH (twice) is never reported; the pipeline of 5 commands gives 5 records.
+  EXPECT_EQ(Names(records),
+            "SELECT;SET;GET;HGETALL!WRONGTYPE;NOSUCHC!ERR;GET;INCR;GET;LPUSH!WRONGTYPE;LRANGE;MGET;PING;SET;QUIT;");
+  ASSERT_GE(records.size(), 3u);
+  EXPECT_EQ(AttributeOr(records[1], "db.query.text"), "SET ? ?");
+  EXPECT_EQ(AttributeOr(records[1], "db.namespace"), "2");  // after SELECT 2
+  EXPECT_EQ(AttributeOr(records[3], "db.response.status_code"), "WRONGTYPE");
+  EXPECT_EQ(Label(records[3], "error_type"), "WRONGTYPE");
+  for (const Record& r : records) {
+    EXPECT_EQ(Label(r, "db_system_name"), "redis");
+    const std::string text = AllRecordText(r);
+    EXPECT_EQ(text.find("redispw"), std::string::npos);
+    EXPECT_EQ(text.find("wrongpassword"), std::string::npos);
+    EXPECT_EQ(text.find("user:42"), std::string::npos);  // keys are never kept
+    EXPECT_EQ(text.find("hello"), std::string::npos);
+  }
+}
+
+TEST(RedisProtocol, Resp3SessionWithHelloAuthAndPush) {
+  const std::vector<Record> records = RunConversation("redis/resp3_session");
+  EXPECT_EQ(Names(records), "HSET;HGETALL;SADD;SMEMBERS;GET;EXISTS;SET;INCRBYFLOAT;CLIENT;GET;SET;QUIT;");
+  for (const Record& r : records) EXPECT_EQ(AllRecordText(r).find("redispw"), std::string::npos);
+}
+
+TEST(RedisProtocol, CutPipelineReportsEveryVisibleCommand) {
+  const auto protocol = MakeRedisProtocol();
+  auto parser = protocol->NewConnection(ClientConn());
+  WireExchange wire = LoadConversation("redis/resp2_session")[7];  // the 5-command pipeline
+  Exchange ex = MakeExchange(wire, true);
+  ex.response = ex.response.substr(0, 12);  // ":1\r\n$5\r\nhello\r\n" cut: one reply visible
+  std::vector<Record> out;
+  ASSERT_EQ(parser->Parse(ex, &out), ParseState::kOk);
+  EXPECT_EQ(Names(out), "INCR;GET;LPUSH;LRANGE;MGET;");  // statuses unknown past the first
+  EXPECT_EQ(parser->TakeUnreportedRequests(), 0u);
+
+  // The request itself cut after two commands: the three replies past them are counted.
+  ex = MakeExchange(wire, true);
+  ex.request = ex.request.substr(0, 35);
+  out.clear();
+  ASSERT_EQ(parser->Parse(ex, &out), ParseState::kOk);
+  EXPECT_EQ(Names(out), "INCR;GET;");
+  EXPECT_EQ(parser->TakeUnreportedRequests(), 3u);
+}
+
+TEST(RedisProtocol, ServerRoleIsIgnored) {
+  const auto protocol = MakeRedisProtocol();
+  ConnectionInfo conn = ClientConn();
+  conn.role = Role::kServer;
+  auto parser = protocol->NewConnection(conn);
+  for (const auto& wire : LoadConversation("redis/resp2_session")) {
+    std::vector<Record> out;
+    EXPECT_EQ(parser->Parse(MakeExchange(wire, true, 0, Role::kServer), &out), ParseState::kIgnored);
+  }
+}
+
+TEST(RedisProtocol, GarbageIsInvalid) {
+  const auto protocol = MakeRedisProtocol();
+  auto parser = protocol->NewConnection(ClientConn());
+  for (const std::string& junk : {std::string("\x16\x03\x01\x00\x05\x01\x02", 7), std::string("*x\r\n"),
+                                  std::string("*1\r\n$3\r\nGET\r\n")}) {
+    WireExchange wire{"junk", junk, "VALUE x\r\n"};
+    std::vector<Record> out;
+    EXPECT_EQ(parser->Parse(MakeExchange(wire, true), &out), ParseState::kInvalid) << junk;
+    EXPECT_TRUE(out.empty());
+  }
+}
+
+TEST(RedisProtocol, Detection) {
+  const auto protocol = MakeRedisProtocol();
+  ConnectionInfo conn = ClientConn();
+  const auto session = LoadConversation("redis/resp2_session");
+  EXPECT_EQ(protocol->Detect(MakeExchange(session[0], false), conn), Detection::kYes);
+  EXPECT_EQ(protocol->Detect(MakeExchange(session[8], false), conn), Detection::kYes);  // inline PING + "+PONG"
+  WireExchange inline_no_reply{"inline", "PING\r\n", ""};
+  EXPECT_EQ(protocol->Detect(MakeExchange(inline_no_reply, false), conn), Detection::kNo);
+  WireExchange memcached{"memcached", "get k\r\n", "END\r\n"};
+  EXPECT_EQ(protocol->Detect(MakeExchange(memcached, false), conn), Detection::kNo);
+  WireExchange http{"http", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n"};
+  EXPECT_EQ(protocol->Detect(MakeExchange(http, true), conn), Detection::kNo);
+  conn.server_port = 6379;
+  EXPECT_EQ(protocol->Detect(MakeExchange(inline_no_reply, false), conn), Detection::kMaybe);
+}
+
+}  // namespace
+}  // namespace loupe
