@@ -4,7 +4,7 @@
 #   sudo deploy/install.sh [--build-dir DIR | --binary PATH] [--no-start]
 #   sudo deploy/install.sh --uninstall [--purge]
 #
-# --build-dir DIR  take DIR/loupe from a CMake build directory (default: ./build)
+# --build-dir DIR  take DIR/userspace/loupe from a CMake build directory (default: ./build)
 # --binary PATH    take this loupe binary instead
 # --no-start       install and enable, but do not start now
 # --uninstall      stop and disable the service, remove the binary and the unit
@@ -65,7 +65,11 @@ if [ "$action" = uninstall ]; then
   exit 0
 fi
 
-[ -n "$binary" ] || binary="$build_dir/loupe"
+if [ -z "$binary" ]; then
+  # The daemon target lives in userspace/ of a CMake build tree.
+  binary="$build_dir/userspace/loupe"
+  [ -e "$binary" ] || binary="$build_dir/loupe"
+fi
 { [ -f "$binary" ] && [ -x "$binary" ]; } || die "no executable loupe binary at '$binary' (build it, or pass --binary/--build-dir)"
 
 install -d -m 0755 "$root/usr/local/bin" "$root/etc/systemd/system" "$root/etc/default"

@@ -34,6 +34,11 @@ echo "ok   reinstall keeps an edited config"
 [ ! -e "$r/etc/loupe" ] || fail "--purge left /etc/loupe"
 echo "ok   uninstall and purge"
 
+mkdir -p "$tmp/build/userspace" && cp "$tmp/loupe" "$tmp/build/userspace/loupe"
+"$install_sh" --root "$tmp/root2" --build-dir "$tmp/build" > /dev/null || fail "--build-dir did not find userspace/loupe"
+[ -x "$tmp/root2/usr/local/bin/loupe" ] || fail "--build-dir install missing binary"
+echo "ok   --build-dir takes the binary from a CMake build tree"
+
 if "$install_sh" --root "$r" --binary "$tmp/missing" > /dev/null 2>&1; then fail "missing binary accepted"; fi
 if "$install_sh" --bogus > /dev/null 2>&1; then fail "unknown argument accepted"; fi
 echo "ok   bad arguments rejected"
