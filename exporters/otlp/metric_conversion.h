@@ -1,0 +1,50 @@
+// Prometheus metric families (prometheus-cpp Registry::Collect) → OTLP metrics. Pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "opentelemetry/proto/collector/metrics/v1/metrics_service.pb.h"
+#include "prometheus/metric_family.h"
+#include "userspace/core/record.h"
+
+namespace loupe {
+
+struct MetricConversionOptions {
+  uint64_t start_unix_ns = 0;  // agent start: cumulative series began then
+  uint64_t now_unix_ns = 0;
+  // Added to every resource (OTEL_RESOURCE_ATTRIBUTES), after the keys we set ourselves.
+  std::vector<Attribute> resource_attributes;
+  // service.name of the resource that carries the agent's own metrics and any series without a
+  // service_name label.
+  std::string agent_service_name = "loupe";
+};
+
+struct ConvertedMetrics {
+  opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceRequest request;
+  uint64_t data_points = 0;
+};
+
+// The OTel name and unit for a Prometheus metric name we know ("http.server.request.duration",
+// "s"); otherwise the Prometheus name and an empty unit.
+struct OtelMetricName {
+  std::string name;
+  std::string unit;
+};
+OtelMetricName OtelNameFor(std::string_view prometheus_name);
+
+// The semantic-convention attribute key for a Prometheus label name we know
+// ("http_request_method" → "http.request.method"); otherwise the label name unchanged.
+std::string_view OtelAttributeFor(std::string_view label_name);
+
+// Histograms become cumulative Histograms (Prometheus' cumulative bucket counts turned into
+// per-bucket counts, +Inf dropped from the bounds), counters monotonic cumulative Sums, gauges
+// and untyped Gauges, summaries Summaries. Series are grouped into one ResourceMetrics per
+// service_name label value (which becomes service.name and leaves the point's attributes);
+// loupe_* families and series without that label go to the agent's resource.
+ConvertedMetrics ConvertToOtlp(const std::vector<prometheus::MetricFamily>& families,
+                               const MetricConversionOptions& options);
+
+}  // namespace loupe
