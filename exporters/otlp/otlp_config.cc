@@ -111,9 +111,11 @@ absl::StatusOr<OtlpConfig> OtlpConfigFromEnv(const EnvLookup& getenv) {
     config.traces_endpoint = absl::StrCat(trimmed, "/v1/traces");
     config.metrics_endpoint = absl::StrCat(trimmed, "/v1/metrics");
   }
-  for (auto [var, field] : {std::pair{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &config.traces_endpoint},
-                            std::pair{"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
-                                      &config.metrics_endpoint}}) {
+  const std::pair<const char*, std::string*> signal_endpoints[] = {
+      {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", &config.traces_endpoint},
+      {"OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", &config.metrics_endpoint},
+  };
+  for (auto [var, field] : signal_endpoints) {
     if (std::optional<std::string> url = NonEmpty(getenv, var)) {
       absl::Status status = CheckUrl(var, *url);
       if (!status.ok()) return status;

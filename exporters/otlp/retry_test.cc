@@ -130,8 +130,8 @@ TEST_F(RetryTest, GivesUpWhenRetryAfterExceedsElapsedBudget) {
 TEST_F(RetryTest, StopsWhenSleepIsCutShort) {
   transport_.script = {Status(503), Status(200)};
   RetryClock clock{[] { return absl::Now(); }, [](absl::Duration) { return false; }};
-  SendResult result = SendWithRetry(transport_, SendRequest{&url_, "b", &headers_, absl::Seconds(1)},
-                                    RetryOptions{}, clock, rng_, [] {});
+  SendRequest request{&url_, "b", &headers_, absl::Seconds(1)};
+  SendResult result = SendWithRetry(transport_, request, RetryOptions{}, clock, rng_, [] {});
   EXPECT_EQ(result.outcome, SendOutcome::kGaveUp);
   EXPECT_EQ(transport_.calls, 1);
 }
