@@ -1,6 +1,7 @@
 #include "userspace/protocols/registry.h"
 
 #include "userspace/protocols/http1/http1_protocol.h"
+#include "userspace/protocols/memcached/memcached_protocol.h"
 #include "userspace/protocols/mysql/mysql_protocol.h"
 #include "userspace/protocols/postgresql/postgresql_protocol.h"
 #include "userspace/protocols/redis/redis_protocol.h"
@@ -15,6 +16,7 @@ const std::vector<std::unique_ptr<Protocol>>& AllProtocols() {
     list->push_back(MakePostgresqlProtocol());
     list->push_back(MakeMysqlProtocol());
     list->push_back(MakeRedisProtocol());
+    list->push_back(MakeMemcachedProtocol());
     return list;
   }();
   return *protocols;

@@ -1,0 +1,112 @@
+#include "userspace/protocols/memcached/memcached_protocol.h"
+
+#include <string>
+#include <vector>
+
+#include "userspace/protocols/memcached/memcached_parse.h"
+#include "userspace/protocols/memcached/memcached_stitch.h"
+#include "userspace/protocols/sql/db_record.h"
+
+namespace loupe {
+namespace {
+
+constexpr uint16_t kDefaultPort = 11211;
+
+std::string QueryText(const memcached::Command& cmd) {
+  std::string text = cmd.name;
+  for (uint32_t i = 0; i < cmd.args && i < 64; ++i) text += " ?";
+  if (cmd.args > 64) text += " ...";
+  if (cmd.noreply) text += " noreply";
+  return text;
+}
+
+class MemcachedParser : public ConnectionParser {
+ public:
+  explicit MemcachedParser(const ConnectionInfo& conn)
+      : server_address_(conn.server_address), server_port_(conn.server_port), role_(conn.role) {}
+
+  ParseState Parse(const Exchange& ex, std::vector<Record>* out) override {
+    if (role_ == Role::kServer || ex.role == Role::kServer) return ParseState::kIgnored;
+    if (ex.request.empty()) return ParseState::kIgnored;
+    if (memcached::IsBinaryProtocol(ex.request)) return ParseState::kInvalid;
+
+    std::vector<memcached::Command> commands;
+    const memcached::ParseResult request = memcached::ParseCommands(ex.request, &commands);
+    if (request == memcached::ParseResult::kInvalid) return ParseState::kInvalid;
+    const bool request_whole = request == memcached::ParseResult::kComplete && ex.request.size() == ex.request_bytes;
+    memcached::StitchResult stitched = memcached::Stitch(std::move(commands), ex.response);
+    if (stitched.response == memcached::ParseResult::kInvalid) return ParseState::kInvalid;
+    if (!(request_whole && stitched.all_replied) && !ex.final) return ParseState::kNeedsMoreData;
+    if (!request_whole) ++unreported_;  // commands may hide past the cut: at least one
+
+    size_t emitted = 0;
+    for (const memcached::Call& call : stitched.calls) {
+      if (call.command.kind == memcached::Kind::kQuit) continue;
+      DbCall db;
+      db.protocol = "memcached";
+      db.system = "memcached";
+      db.operation = call.command.known ? call.command.name : "";
+      db.query_text = call.command.known ? QueryText(call.command) : "";
+      if (call.has_reply && !call.reply.error_type.empty()) {
+        db.status_code = call.reply.error_type;
+        db.error_type = call.reply.error_type;
+      }
+      db.start_ns = ex.request_start_ns;
+      db.end_ns = ex.response_end_ns;
+      ConnectionInfo conn;
+      conn.server_address = server_address_;
+      conn.server_port = server_port_;
+      out->push_back(MakeDbRecord(db, conn));
+      ++emitted;
+    }
+    return emitted > 0 ? ParseState::kOk : ParseState::kIgnored;
+  }
+
+  uint64_t TakeUnreportedRequests() override {
+    const uint64_t n = unreported_;
+    unreported_ = 0;
+    return n;
+  }
+
+ private:
+  std::string server_address_;
+  uint16_t server_port_;
+  Role role_;
+  uint64_t unreported_ = 0;
+};
+
+class MemcachedProtocol : public Protocol {
+ public:
+  std::string_view name() const override { return "memcached"; }
+
+  Detection Detect(const Exchange& first, const ConnectionInfo& conn) const override {
+    const Detection fallback = conn.server_port == kDefaultPort ? Detection::kMaybe : Detection::kNo;
+    if (first.request.empty()) return fallback;
+    if (memcached::IsBinaryProtocol(first.request)) return Detection::kNo;  // not supported
+    std::vector<memcached::Command> commands;
+    if (memcached::ParseCommands(first.request, &commands) == memcached::ParseResult::kInvalid ||
+        commands.empty() || !commands[0].known) {
+      return Detection::kNo;
+    }
+    if (!first.response.empty()) {
+      const memcached::StitchResult stitched = memcached::Stitch(std::move(commands), first.response);
+      if (stitched.response == memcached::ParseResult::kInvalid) return Detection::kNo;
+      return stitched.calls[0].has_reply || !stitched.calls[0].command.ExpectsReply() ? Detection::kYes
+                                                                                      : Detection::kMaybe;
+    }
+    // A storage command whose data block length checked out is memcached; a lone "get k" line
+    // could be a Redis inline command.
+    if (commands[0].kind == memcached::Kind::kStorage && commands[0].complete) return Detection::kYes;
+    return fallback;
+  }
+
+  std::unique_ptr<ConnectionParser> NewConnection(const ConnectionInfo& conn) const override {
+    return std::make_unique<MemcachedParser>(conn);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Protocol> MakeMemcachedProtocol() { return std::make_unique<MemcachedProtocol>(); }
+
+}  // namespace loupe

@@ -1,0 +1,20 @@
+// memcached text protocol as seen from the client process.
+//
+// Reported: one record per command, including noreply ones glued into the same request (their
+// status is unknown, so not an error). db.operation.name is the command as sent ("get", "set";
+// unknown words are not used as names); db.query.text is the command followed by one "?" per
+// argument: keys and values are never kept. ERROR / CLIENT_ERROR / SERVER_ERROR are errors with
+// that error.type. quit gets no reply and is ignored. The binary protocol (magic 0x80/0x81) is
+// not supported: Detect says kNo and the parser answers kInvalid. Meta commands (mg, ms, ...)
+// are parsed as unknown commands. Server role is ignored: DB calls are reported from clients.
+#pragma once
+
+#include <memory>
+
+#include "userspace/protocols/protocol.h"
+
+namespace loupe {
+
+std::unique_ptr<Protocol> MakeMemcachedProtocol();
+
+}  // namespace loupe

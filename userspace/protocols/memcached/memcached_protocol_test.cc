@@ -1,0 +1,111 @@
+#include "userspace/protocols/memcached/memcached_protocol.h"
+
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "userspace/protocols/sql/wire_fixture.h"
+
+namespace loupe {
+namespace {
+
+using testing_fixture::AllRecordText;
+using testing_fixture::AttributeOr;
+using testing_fixture::Feed;
+using testing_fixture::Label;
+using testing_fixture::LoadConversation;
+using testing_fixture::MakeExchange;
+using testing_fixture::WireExchange;
+
+ConnectionInfo ClientConn() {
+  ConnectionInfo conn;
+  conn.role = Role::kClient;
+  conn.server_address = "127.0.0.1";
+  conn.server_port = 21211;
+  return conn;
+}
+
+std::string Names(const std::vector<Record>& records) {
+  std::string names;
+  for (const Record& r : records) names += r.span_name + (r.is_error ? "!" + r.error_type : "") + ";";
+  return names;
+}
+
+TEST(MemcachedProtocol, TextSession) {
+  const std::vector<WireExchange> exchanges = LoadConversation("memcached/text_session");
+  ASSERT_FALSE(exchanges.empty());
+  const auto protocol = MakeMemcachedProtocol();
+  auto parser = protocol->NewConnection(ClientConn());
+  std::vector<Record> records;
+  uint64_t seq = 0;
+  for (const auto& wire : exchanges) {
+    std::vector<Record> probe;
+    auto scratch = protocol->NewConnection(ClientConn());
+    if (scratch->Parse(MakeExchange(wire, true), &probe) == ParseState::kOk) {
+      testing_fixture::ExpectPrefixesNeedMoreData(*parser, wire);
+    }
+    EXPECT_NE(Feed(*parser, wire, seq++, &records), ParseState::kInvalid) << wire.name;
+  }
+  EXPECT_EQ(parser->TakeUnreportedRequests(), 0u);
+  EXPECT_EQ(Names(records),
+            "set;get;get;gets;add;replace;append;cas;set;incr;decr;incr!CLIENT_ERROR;touch;gat;delete;delete;"
+            "memcached!ERROR;set!CLIENT_ERROR;version;verbosity;set;get;delete;get;flush_all;stats;");
+  ASSERT_GE(records.size(), 3u);
+  EXPECT_EQ(AttributeOr(records[2], "db.query.text"), "get ? ? ?");
+  EXPECT_EQ(AttributeOr(records[20], "db.query.text"), "set ? ? ? ? noreply");
+  EXPECT_EQ(AttributeOr(records[16], "db.response.status_code"), "ERROR");
+  for (const Record& r : records) {
+    EXPECT_EQ(Label(r, "db_system_name"), "memcached");
+    EXPECT_EQ(AllRecordText(r).find("user:1"), std::string::npos);
+    EXPECT_EQ(AllRecordText(r).find("hello"), std::string::npos);
+  }
+}
+
+TEST(MemcachedProtocol, BinaryProtocolIsNotSupported) {
+  const auto protocol = MakeMemcachedProtocol();
+  ConnectionInfo conn = ClientConn();
+  conn.server_port = 11211;
+  WireExchange binary{"binary", std::string("\x80\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00k", 17),
+                      std::string("\x81\x00\x00\x00", 4)};
+  EXPECT_EQ(protocol->Detect(MakeExchange(binary, true), conn), Detection::kNo);
+  auto parser = protocol->NewConnection(conn);
+  std::vector<Record> out;
+  EXPECT_EQ(parser->Parse(MakeExchange(binary, true), &out), ParseState::kInvalid);
+}
+
+TEST(MemcachedProtocol, GarbageAndServerRole) {
+  const auto protocol = MakeMemcachedProtocol();
+  auto parser = protocol->NewConnection(ClientConn());
+  WireExchange junk{"junk", std::string("\x16\x03\x01\x00\x05hello", 10), "STORED\r\n"};
+  std::vector<Record> out;
+  EXPECT_EQ(parser->Parse(MakeExchange(junk, true), &out), ParseState::kInvalid);
+  WireExchange redis_reply{"redis", "get k\r\n", "$1\r\nv\r\n"};
+  EXPECT_EQ(parser->Parse(MakeExchange(redis_reply, true), &out), ParseState::kInvalid);
+  EXPECT_TRUE(out.empty());
+  ConnectionInfo server = ClientConn();
+  server.role = Role::kServer;
+  auto server_parser = protocol->NewConnection(server);
+  for (const auto& wire : LoadConversation("memcached/text_session")) {
+    EXPECT_EQ(server_parser->Parse(MakeExchange(wire, true, 0, Role::kServer), &out), ParseState::kIgnored);
+  }
+  EXPECT_TRUE(out.empty());
+}
+
+TEST(MemcachedProtocol, Detection) {
+  const auto protocol = MakeMemcachedProtocol();
+  ConnectionInfo conn = ClientConn();
+  const auto session = LoadConversation("memcached/text_session");
+  EXPECT_EQ(protocol->Detect(MakeExchange(session[0], false), conn), Detection::kYes);  // set + STORED
+  EXPECT_EQ(protocol->Detect(MakeExchange(session[1], false), conn), Detection::kYes);  // get + VALUE
+  WireExchange lone_get{"get", "get k\r\n", ""};
+  EXPECT_EQ(protocol->Detect(MakeExchange(lone_get, false), conn), Detection::kNo);  // could be Redis inline
+  WireExchange redis_inline{"redis", "get k\r\n", "$-1\r\n"};
+  EXPECT_EQ(protocol->Detect(MakeExchange(redis_inline, false), conn), Detection::kNo);
+  WireExchange http{"http", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n"};
+  EXPECT_EQ(protocol->Detect(MakeExchange(http, true), conn), Detection::kNo);
+  conn.server_port = 11211;
+  EXPECT_EQ(protocol->Detect(MakeExchange(lone_get, false), conn), Detection::kMaybe);
+}
+
+}  // namespace
+}  // namespace loupe
