@@ -46,6 +46,14 @@ struct {
   __type(value, __u64);
 } counters SEC(".maps");
 
+/* An exchange event is assembled here, then copied into the ring with only its used bytes. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct loupe_exchange_event);
+} event_scratch SEC(".maps");
+
 /* A new connection's value is built here: it is too large for the 512-byte BPF stack. */
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -107,29 +115,6 @@ static __always_inline bool read_tuple(struct sock *sk, struct loupe_tuple *t) {
   return true;
 }
 
-static __always_inline void track_connection(__u32 tgid, int fd, __u8 role) {
-  struct sock *sk = sock_from_fd(fd);
-  if (!sk) return;
-  __u32 zero = 0;
-  struct loupe_conn *fresh = bpf_map_lookup_elem(&conn_scratch, &zero);
-  if (!fresh) return;
-  if (!read_tuple(sk, &fresh->tuple)) {
-    count(LOUPE_CNT_NOT_TCP, 1);
-    return;
-  }
-  fresh->tuple.role = role;
-  fresh->conn_id = __sync_fetch_and_add(&next_conn_id, 1);
-  __builtin_memset(&fresh->totals, 0, sizeof(fresh->totals));
-  fresh->phase = LOUPE_PHASE_IDLE;
-  fresh->req_len = 0;
-  struct loupe_conn_key key = {.tgid = tgid, .fd = fd};
-  if (bpf_map_update_elem(&conns, &key, fresh, BPF_ANY) != 0) {
-    count(LOUPE_CNT_CONN_TABLE_FULL, 1);
-    return;
-  }
-  count(LOUPE_CNT_CONNS_OPENED, 1);
-}
-
 static __always_inline void fill_header(struct loupe_event_header *h, __u32 kind, __u32 tgid,
                                         int fd, struct loupe_conn *c) {
   h->kind = kind;
@@ -142,6 +127,7 @@ static __always_inline void fill_header(struct loupe_event_header *h, __u32 kind
   h->resp_len = 0;
   h->phase = c->phase;
   h->pad0 = 0;
+  __builtin_memcpy(h->comm, c->comm, sizeof(h->comm));
 }
 
 static __always_inline void emit_header_only(__u32 kind, __u32 tgid, int fd, struct loupe_conn *c,
@@ -156,10 +142,44 @@ static __always_inline void emit_header_only(__u32 kind, __u32 tgid, int fd, str
   count(kind == LOUPE_EV_TAIL ? LOUPE_CNT_TAILS : LOUPE_CNT_CLOSES, 1);
 }
 
+static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u64 now) {
+  struct sock *sk = sock_from_fd(fd);
+  if (!sk) return;
+  __u32 zero = 0;
+  struct loupe_conn *fresh = bpf_map_lookup_elem(&conn_scratch, &zero);
+  if (!fresh) return;
+  if (!read_tuple(sk, &fresh->tuple)) {
+    count(LOUPE_CNT_NOT_TCP, 1);
+    return;
+  }
+  fresh->tuple.role = role;
+  fresh->sock = (__u64)sk;
+  fresh->conn_id = __sync_fetch_and_add(&next_conn_id, 1);
+  __builtin_memset(&fresh->totals, 0, sizeof(fresh->totals));
+  fresh->phase = LOUPE_PHASE_IDLE;
+  fresh->req_len = 0;
+  bpf_get_current_comm(fresh->comm, sizeof(fresh->comm));
+  struct loupe_conn_key key = {.tgid = tgid, .fd = fd};
+  /* An entry still at this fd belongs to a socket whose close we have not seen (yet): a close
+   * racing with this accept on another thread, or a close we cannot see (dup2, close_range).
+   * Report it closed so userspace finalizes its last exchange. */
+  struct loupe_conn *stale = bpf_map_lookup_elem(&conns, &key);
+  if (stale && stale->totals.seq != 0) emit_header_only(LOUPE_EV_CLOSE, tgid, fd, stale, now);
+  if (bpf_map_update_elem(&conns, &key, fresh, BPF_ANY) != 0) {
+    count(LOUPE_CNT_CONN_TABLE_FULL, 1);
+    return;
+  }
+  count(LOUPE_CNT_CONNS_OPENED, 1);
+}
+
 static __always_inline void on_close(__u32 tgid, int fd, __u64 now) {
   struct loupe_conn_key key = {.tgid = tgid, .fd = fd};
   struct loupe_conn *c = bpf_map_lookup_elem(&conns, &key);
   if (!c) return;
+  /* In a multi-threaded process another thread may already have accepted a new connection on
+   * the freed fd number, replacing our entry: then the entry is not the closed socket's. */
+  struct sock *current = sock_from_fd(fd);
+  if (current && (__u64)current == c->sock) return;
   /* Userspace holds state only for connections that carried an exchange. */
   if (c->totals.seq != 0) emit_header_only(LOUPE_EV_CLOSE, tgid, fd, c, now);
   bpf_map_delete_elem(&conns, &key);
@@ -221,6 +241,22 @@ static __always_inline void start_request(struct loupe_conn *c, __u32 tid, int k
   if ((__u64)ret > n) count(LOUPE_CNT_REQ_TRUNCATED, 1);
 }
 
+/* Some servers read the first bytes of a request on their own (Go's net/http does a 1-byte
+ * background read on keep-alive connections), so a tiny first chunk is extended with the next
+ * one. The bounds (offset < 64, length < 512) keep the copy provably inside req_buf. */
+#define LOUPE_SMALL_HEAD 64
+#define LOUPE_APPEND_MAX 512
+static __always_inline void append_request(struct loupe_conn *c, int kind, __u64 arg1, long ret) {
+  struct segment seg = first_segment(kind, arg1, ret);
+  __u32 offset = c->req_len & (LOUPE_SMALL_HEAD - 1);
+  __u32 n = seg.len < LOUPE_APPEND_MAX - 1 ? seg.len : LOUPE_APPEND_MAX - 1;
+  n &= LOUPE_APPEND_MAX - 1;
+  if (seg.ptr && n > 0 && bpf_probe_read_user(c->req_buf + offset, n, seg.ptr) == 0) {
+    c->req_len = offset + n;
+  }
+  if ((__u64)ret > n) count(LOUPE_CNT_REQ_TRUNCATED, 1);
+}
+
 static __always_inline void begin_response(__u32 tgid, int fd, struct loupe_conn *c, int kind,
                                            __u64 arg1, long ret, __u64 now) {
   c->phase = LOUPE_PHASE_RESPONSE;
@@ -230,24 +266,31 @@ static __always_inline void begin_response(__u32 tgid, int fd, struct loupe_conn
   c->totals.first_resp_chunk_bytes = ret;
   c->totals.resp_chunks = 1;
 
-  struct loupe_exchange_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-  if (!e) {
-    count(LOUPE_CNT_RINGBUF_FULL, 1);
-    return;
-  }
+  __u32 zero = 0;
+  struct loupe_exchange_event *e = bpf_map_lookup_elem(&event_scratch, &zero);
+  if (!e) return;
   fill_header(&e->hdr, LOUPE_EV_EXCHANGE, tgid, fd, c);
   __u32 req_len = c->req_len & (LOUPE_REQ_CAP - 1);
   if (req_len > 0 && bpf_probe_read_kernel(e->data, req_len, c->req_buf) == 0) {
     e->hdr.req_len = req_len;
+  } else {
+    req_len = 0;
   }
   struct segment seg = first_segment(kind, arg1, ret);
   __u32 n = seg.len < LOUPE_RESP_CAP - 1 ? seg.len : LOUPE_RESP_CAP - 1;
   n &= LOUPE_RESP_CAP - 1;
-  if (seg.ptr && n > 0 && bpf_probe_read_user(e->data + LOUPE_REQ_CAP, n, seg.ptr) == 0) {
+  if (seg.ptr && n > 0 && bpf_probe_read_user(e->data + req_len, n, seg.ptr) == 0) {
     e->hdr.resp_len = n;
+  } else {
+    n = 0;
   }
   if ((__u64)ret > n) count(LOUPE_CNT_RESP_TRUNCATED, 1);
-  bpf_ringbuf_submit(e, submit_flags(now));
+  __u64 size = sizeof(e->hdr) + req_len + n;
+  if (size > sizeof(*e)) size = sizeof(*e);
+  if (bpf_ringbuf_output(&events, e, size, submit_flags(now)) != 0) {
+    count(LOUPE_CNT_RINGBUF_FULL, 1);
+    return;
+  }
   count(LOUPE_CNT_EXCHANGES, 1);
 }
 
@@ -265,6 +308,7 @@ static __always_inline void on_data(__u64 pid_tgid, int fd, bool ingress, int ki
     if (phase == LOUPE_PHASE_REQUEST) {
       c->totals.req_bytes += ret;
       c->totals.req_end_ns = now;
+      if (c->req_len < LOUPE_SMALL_HEAD) append_request(c, kind, arg1, ret);
       return;
     }
     if (phase == LOUPE_PHASE_SYNC) {
@@ -319,10 +363,10 @@ static __always_inline int on_sys_exit(__u64 id, __u64 arg0, __u64 arg1, long re
   switch (id) {
     case LOUPE_NR_accept:
     case LOUPE_NR_accept4:
-      if (ret >= 0) track_connection(tgid, (int)ret, LOUPE_ROLE_SERVER);
+      if (ret >= 0) track_connection(tgid, (int)ret, LOUPE_ROLE_SERVER, bpf_ktime_get_ns());
       return 0;
     case LOUPE_NR_connect:
-      if (ret == 0 || ret == -EINPROGRESS) track_connection(tgid, fd, LOUPE_ROLE_CLIENT);
+      if (ret == 0 || ret == -EINPROGRESS) track_connection(tgid, fd, LOUPE_ROLE_CLIENT, bpf_ktime_get_ns());
       return 0;
     case LOUPE_NR_close:
       on_close(tgid, fd, bpf_ktime_get_ns());

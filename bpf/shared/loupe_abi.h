@@ -99,13 +99,16 @@ struct loupe_event_header {
   struct loupe_exchange_totals totals;
   struct loupe_tuple tuple;
   __s32 fd;
-  __u16 req_len;   /* captured bytes in data[0 .. req_len) */
-  __u16 resp_len;  /* captured bytes in data[LOUPE_REQ_CAP .. LOUPE_REQ_CAP + resp_len) */
+  __u16 req_len;   /* captured request bytes: data[0 .. req_len) */
+  __u16 resp_len;  /* captured response bytes: data[req_len .. req_len + resp_len) */
   __u32 phase;     /* for CLOSE: the phase the connection was in */
   __u32 pad0;
+  char comm[16];   /* the process's comm when the connection was opened (it may exit first) */
 };
 
-/* LOUPE_EV_EXCHANGE. TAIL and CLOSE carry only the header. */
+/* LOUPE_EV_EXCHANGE, submitted with only the captured bytes (the record is variable-size, so the
+ * ring holds several times more exchanges than fixed-size records would). TAIL and CLOSE carry
+ * only the header. */
 struct loupe_exchange_event {
   struct loupe_event_header hdr;
   __u8 data[LOUPE_REQ_CAP + LOUPE_RESP_CAP];
@@ -114,11 +117,13 @@ struct loupe_exchange_event {
 /* Kernel connection state, value of the conn map. */
 struct loupe_conn {
   __u64 conn_id;
+  __u64 sock;    /* the struct sock behind the fd, to tell a reused fd from the closed one */
   struct loupe_exchange_totals totals;
   struct loupe_tuple tuple;
   __u32 phase;   /* enum loupe_phase */
   __u16 req_len;
   __u16 pad0;
+  char comm[16];
   __u8 req_buf[LOUPE_REQ_CAP];
 };
 

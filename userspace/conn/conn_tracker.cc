@@ -1,5 +1,6 @@
 #include "userspace/conn/conn_tracker.h"
 
+#include <cstring>
 #include <utility>
 
 #include "userspace/conn/address.h"
@@ -52,6 +53,7 @@ ConnTracker::Conn* ConnTracker::FindOrCreate(const loupe_event_header& h) {
   }
   Conn& conn = conns_[h.conn_id];
   conn.tgid = h.tgid;
+  conn.comm.assign(h.comm, strnlen(h.comm, sizeof(h.comm)));
   conn.role = h.tuple.role == LOUPE_ROLE_CLIENT ? Role::kClient : Role::kServer;
   conn.local_address = FormatAddress(h.tuple.family, h.tuple.local_addr);
   conn.remote_address = FormatAddress(h.tuple.family, h.tuple.remote_addr);
@@ -194,6 +196,7 @@ void ConnTracker::Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
       context.conn_id = conn_id;
       context.role = conn.role;
       context.protocol = protocol;
+      context.comm = conn.comm;
       context.local_address = conn.local_address;
       context.local_port = conn.local_port;
       context.remote_address = conn.remote_address;

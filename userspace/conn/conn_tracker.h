@@ -39,6 +39,7 @@ struct RecordContext {
   uint64_t conn_id = 0;
   Role role = Role::kServer;
   std::string_view protocol;
+  std::string_view comm;  // the process's comm when the connection opened
   std::string_view local_address;
   uint16_t local_port = 0;
   std::string_view remote_address;
@@ -78,6 +79,7 @@ class ConnTracker {
   struct Conn {
     uint32_t tgid = 0;
     Role role = Role::kServer;
+    std::string comm;
     std::string local_address;
     std::string remote_address;
     uint16_t local_port = 0;

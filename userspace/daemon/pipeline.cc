@@ -10,7 +10,7 @@ Pipeline::Pipeline(ProcessInfoCache* processes, RedMetrics* red_metrics,
       spans_(spans) {}
 
 void Pipeline::OnRecord(const RecordContext& context, Record record) {
-  std::shared_ptr<const ProcessResource> resource = processes_->Get(context.tgid, now_ns_);
+  std::shared_ptr<const ProcessResource> resource = processes_->Get(context.tgid, now_ns_, context.comm);
   if (!excluded_.empty() && excluded_.contains(resource->executable_name)) return;
   red_metrics_->Observe(resource->service_name, record);
   if (spans_ != nullptr) spans_->OnResolvedRecord(context, resource, std::move(record));

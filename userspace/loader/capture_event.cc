@@ -11,14 +11,16 @@ std::optional<CaptureEvent> DecodeCaptureEvent(const void* data, size_t size) {
     case LOUPE_EV_CLOSE:
       return event;
     case LOUPE_EV_EXCHANGE: {
-      if (size < sizeof(loupe_exchange_event)) return std::nullopt;
-      const auto* exchange = static_cast<const loupe_exchange_event*>(data);
-      if (event.header->req_len >= LOUPE_REQ_CAP || event.header->resp_len >= LOUPE_RESP_CAP) {
+      const size_t req = event.header->req_len;
+      const size_t resp = event.header->resp_len;
+      if (req >= LOUPE_REQ_CAP || resp >= LOUPE_RESP_CAP ||
+          size < sizeof(loupe_event_header) + req + resp) {
         return std::nullopt;
       }
-      const char* bytes = reinterpret_cast<const char*>(exchange->data);
-      event.request = std::string_view(bytes, event.header->req_len);
-      event.response = std::string_view(bytes + LOUPE_REQ_CAP, event.header->resp_len);
+      const char* bytes =
+          reinterpret_cast<const char*>(static_cast<const loupe_exchange_event*>(data)->data);
+      event.request = std::string_view(bytes, req);
+      event.response = std::string_view(bytes + req, resp);
       return event;
     }
     default:

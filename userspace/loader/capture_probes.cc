@@ -18,7 +18,7 @@ namespace {
 
 static_assert(sizeof(loupe_tuple) == 40, "ABI: loupe_tuple layout changed");
 static_assert(sizeof(loupe_exchange_totals) == 72, "ABI: loupe_exchange_totals layout changed");
-static_assert(sizeof(loupe_event_header) == 144, "ABI: loupe_event_header layout changed");
+static_assert(sizeof(loupe_event_header) == 160, "ABI: loupe_event_header layout changed");
 static_assert(sizeof(loupe_exchange_event) ==
                   sizeof(loupe_event_header) + LOUPE_REQ_CAP + LOUPE_RESP_CAP,
               "ABI: loupe_exchange_event must have no tail padding");

@@ -1,6 +1,7 @@
 #include "userspace/metrics/red_metrics.h"
 
 #include "absl/strings/str_cat.h"
+#include "userspace/core/absl_compat.h"
 #include "userspace/metrics/agent_metrics.h"
 
 namespace loupe {
@@ -76,6 +77,10 @@ prometheus::Histogram& RedMetrics::SeriesFor(InstrumentState& state, Instrument 
   }
   if (auto it = state.series.find(key_scratch_); it != state.series.end()) return *it->second;
 
+  if (state.series_per_service.size() >= kMaxServicesPerInstrument &&
+      state.series_per_service.find(AbslView(service)) == state.series_per_service.end()) {
+    service = kOverflowValue;
+  }
   size_t& used = state.series_per_service[std::string(service)];
   const bool overflow = used >= budget_;
   prometheus::Labels labels{{"service_name", std::string(service)}};

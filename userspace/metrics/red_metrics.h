@@ -24,6 +24,8 @@ const std::vector<double>& DurationBuckets();
 const std::vector<std::string>& LabelSchema(Instrument instrument);
 
 inline constexpr char kOverflowValue[] = "_overflow_";
+// Distinct service names per instrument; later ones are recorded as service "_overflow_".
+inline constexpr size_t kMaxServicesPerInstrument = 1000;
 
 class RedMetrics {
  public:

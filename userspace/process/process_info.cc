@@ -151,7 +151,7 @@ std::string ServiceNameOf(const ProcessFacts& facts) {
   }
   if (!exe.empty()) return exe;
   if (!facts.comm.empty()) return facts.comm;
-  return absl::StrCat("pid-", facts.pid);
+  return "unknown";
 }
 
 std::string RedactedCommandLine(const std::vector<std::string>& argv) {
@@ -179,12 +179,13 @@ ProcessInfoCache::ProcessInfoCache(std::string host_name, size_t max_entries, Re
     : host_name_(std::move(host_name)), max_entries_(max_entries), reader_(std::move(reader)) {}
 
 std::shared_ptr<const ProcessResource> ProcessInfoCache::Build(uint32_t tgid,
-                                                               const ProcessFacts* facts) const {
+                                                               const ProcessFacts* facts,
+                                                               std::string_view comm_hint) const {
   auto resource = std::make_shared<ProcessResource>();
   resource->host_name = host_name_;
   resource->pid = tgid;
   if (facts == nullptr) {
-    resource->service_name = absl::StrCat("pid-", tgid);
+    resource->service_name = comm_hint.empty() ? "unknown" : std::string(comm_hint);
     resource->service_instance_id = absl::StrCat(host_name_, ":", tgid);
     return resource;
   }
@@ -201,7 +202,8 @@ std::shared_ptr<const ProcessResource> ProcessInfoCache::Build(uint32_t tgid,
   return resource;
 }
 
-std::shared_ptr<const ProcessResource> ProcessInfoCache::Get(uint32_t tgid, uint64_t now_ns) {
+std::shared_ptr<const ProcessResource> ProcessInfoCache::Get(uint32_t tgid, uint64_t now_ns,
+                                                             std::string_view comm_hint) {
   auto it = entries_.find(tgid);
   if (it != entries_.end()) {
     Entry& entry = it->second;
@@ -213,7 +215,7 @@ std::shared_ptr<const ProcessResource> ProcessInfoCache::Get(uint32_t tgid, uint
     if (!facts.has_value() || facts->start_time_ticks == entry.start_time_ticks) {
       return entry.resource;
     }
-    entry.resource = Build(tgid, &*facts);
+    entry.resource = Build(tgid, &*facts, comm_hint);
     entry.start_time_ticks = facts->start_time_ticks;
     return entry.resource;
   }
@@ -223,7 +225,7 @@ std::shared_ptr<const ProcessResource> ProcessInfoCache::Get(uint32_t tgid, uint
   }
   const std::optional<ProcessFacts> facts = reader_(tgid);
   Entry entry;
-  entry.resource = Build(tgid, facts.has_value() ? &*facts : nullptr);
+  entry.resource = Build(tgid, facts.has_value() ? &*facts : nullptr, comm_hint);
   entry.start_time_ticks = facts.has_value() ? facts->start_time_ticks : 0;
   entry.checked_ns = now_ns;
   lru_.push_front(tgid);

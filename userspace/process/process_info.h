@@ -44,8 +44,10 @@ class ProcessInfoCache {
 
   ProcessInfoCache(std::string host_name, size_t max_entries, Reader reader = ReadProcessFacts);
 
-  // Never null: a process that vanished gets a resource named after its pid.
-  std::shared_ptr<const ProcessResource> Get(uint32_t tgid, uint64_t now_ns);
+  // Never null. A process that exited before we looked is named after `comm_hint` (the comm the
+  // kernel saw when the connection opened), never after its pid, to keep service names bounded.
+  std::shared_ptr<const ProcessResource> Get(uint32_t tgid, uint64_t now_ns,
+                                             std::string_view comm_hint = {});
 
   size_t size() const { return entries_.size(); }
 
@@ -57,7 +59,8 @@ class ProcessInfoCache {
     std::list<uint32_t>::iterator lru;
   };
 
-  std::shared_ptr<const ProcessResource> Build(uint32_t tgid, const ProcessFacts* facts) const;
+  std::shared_ptr<const ProcessResource> Build(uint32_t tgid, const ProcessFacts* facts,
+                                               std::string_view comm_hint) const;
 
   std::string host_name_;
   size_t max_entries_;
