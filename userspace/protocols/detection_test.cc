@@ -12,6 +12,8 @@
 namespace loupe {
 namespace {
 
+using namespace std::string_literals;
+
 using testing_fixture::FixtureRoot;
 using testing_fixture::LoadConversation;
 using testing_fixture::MakeExchange;
@@ -99,9 +101,9 @@ TEST(CrossDetection, NoDetectorClaimsAnotherProtocolsBytes) {
 
 TEST(CrossDetection, TlsAndHttpAreNotDatabases) {
   const std::vector<WireExchange> samples = {
-      {"tls_client_hello", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11), ""},
-      {"tls_with_reply", std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11),
-       std::string("\x16\x03\x03\x00\x7a\x02\x00\x00\x76", 9)},
+      {"tls_client_hello", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"s, ""},
+      {"tls_with_reply", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03"s,
+       "\x16\x03\x03\x00\x7a\x02\x00\x00\x76"s},
       {"http_get", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"},
       {"http_get_no_reply", "GET /users/1 HTTP/1.1\r\n", ""},
   };

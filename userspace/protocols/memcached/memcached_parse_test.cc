@@ -7,6 +7,8 @@
 namespace loupe::memcached {
 namespace {
 
+using namespace std::string_literals;
+
 TEST(ParseCommands, StorageUsesTheDataBlockLength) {
   std::vector<Command> cmds;
   // The data block contains "\r\nget x\r\n": it must not be read as a command.
@@ -29,7 +31,7 @@ TEST(ParseCommands, RejectsOtherProtocols) {
   EXPECT_EQ(ParseCommands("GET / HTTP/1.1\r\n", &cmds), ParseResult::kInvalid);
   EXPECT_EQ(ParseCommands("*1\r\n$4\r\nPING\r\n", &cmds), ParseResult::kInvalid);
   EXPECT_EQ(ParseCommands("set k 0 0 2\r\nabcd\r\n", &cmds), ParseResult::kInvalid);  // block longer than said
-  EXPECT_TRUE(IsBinaryProtocol(std::string("\x80\x00\x00\x01", 4)));
+  EXPECT_TRUE(IsBinaryProtocol("\x80\x00\x00\x01"s));
 }
 
 TEST(ParseReply, RetrievalAndErrors) {

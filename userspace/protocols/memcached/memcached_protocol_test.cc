@@ -9,6 +9,8 @@
 namespace loupe {
 namespace {
 
+using namespace std::string_literals;
+
 using testing_fixture::AllRecordText;
 using testing_fixture::AttributeOr;
 using testing_fixture::Feed;
@@ -65,8 +67,8 @@ TEST(MemcachedProtocol, BinaryProtocolIsNotSupported) {
   const auto protocol = MakeMemcachedProtocol();
   ConnectionInfo conn = ClientConn();
   conn.server_port = 11211;
-  WireExchange binary{"binary", std::string("\x80\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00k", 17),
-                      std::string("\x81\x00\x00\x00", 4)};
+  WireExchange binary{"binary", "\x80\x00\x00\x01\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00k"s,
+                      "\x81\x00\x00\x00"s};
   EXPECT_EQ(protocol->Detect(MakeExchange(binary, true), conn), Detection::kNo);
   auto parser = protocol->NewConnection(conn);
   std::vector<Record> out;
@@ -76,7 +78,7 @@ TEST(MemcachedProtocol, BinaryProtocolIsNotSupported) {
 TEST(MemcachedProtocol, GarbageAndServerRole) {
   const auto protocol = MakeMemcachedProtocol();
   auto parser = protocol->NewConnection(ClientConn());
-  WireExchange junk{"junk", std::string("\x16\x03\x01\x00\x05hello", 10), "STORED\r\n"};
+  WireExchange junk{"junk", "\x16\x03\x01\x00\x05hello"s, "STORED\r\n"};
   std::vector<Record> out;
   EXPECT_EQ(parser->Parse(MakeExchange(junk, true), &out), ParseState::kInvalid);
   WireExchange redis_reply{"redis", "get k\r\n", "$1\r\nv\r\n"};

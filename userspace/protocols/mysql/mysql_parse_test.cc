@@ -8,6 +8,8 @@
 namespace loupe::mysql {
 namespace {
 
+using namespace std::string_literals;
+
 std::string Packet(uint8_t seq, std::string_view payload) {
   const size_t n = payload.size();
   return std::string{static_cast<char>(n), static_cast<char>(n >> 8), static_cast<char>(n >> 16), static_cast<char>(seq)} +
@@ -28,26 +30,26 @@ TEST(SplitPackets, CutPacketsAreIncomplete) {
 }
 
 TEST(SummarizeResponse, OkErrAndResultSets) {
-  EXPECT_EQ(SummarizeResponse(SplitPackets(Packet(1, std::string("\0\0\0\2\0\0\0", 7))), false).kind, ResponseKind::kOk);
+  EXPECT_EQ(SummarizeResponse(SplitPackets(Packet(1, "\0\0\0\2\0\0\0"s)), false).kind, ResponseKind::kOk);
   const ResponseSummary err = SummarizeResponse(SplitPackets(Packet(1, "\xff\x7a\x04#42S02Table 'x' doesn't exist")), false);
   EXPECT_EQ(err.kind, ResponseKind::kErr);
   EXPECT_EQ(err.error_code, 1146);
   EXPECT_TRUE(err.complete);
   // One column, EOF, one row, EOF.
-  const std::string rs = Packet(1, "\x01") + Packet(2, "\x03" "def") + Packet(3, std::string("\xfe\0\0\2\0", 5)) +
-                         Packet(4, "\x01" "1") + Packet(5, std::string("\xfe\0\0\2\0", 5));
+  const std::string rs = Packet(1, "\x01") + Packet(2, "\x03" "def") + Packet(3, "\xfe\0\0\2\0"s) +
+                         Packet(4, "\x01" "1") + Packet(5, "\xfe\0\0\2\0"s);
   EXPECT_TRUE(SummarizeResponse(SplitPackets(rs), false).complete);
   for (size_t cut = 0; cut < rs.size(); ++cut) {
     EXPECT_FALSE(SummarizeResponse(SplitPackets(std::string_view(rs).substr(0, cut)), false).complete) << cut;
   }
   // CLIENT_DEPRECATE_EOF: no EOF after the columns, an OK with a 0xfe header at the end.
-  const std::string deprecated = Packet(1, "\x01") + Packet(2, "\x03" "def") + Packet(3, std::string("\xfe\0\0\2\0\0\0", 7));
+  const std::string deprecated = Packet(1, "\x01") + Packet(2, "\x03" "def") + Packet(3, "\xfe\0\0\2\0\0\0"s);
   EXPECT_TRUE(SummarizeResponse(SplitPackets(deprecated), false).complete);
 }
 
 TEST(ParseGreeting, ReadsVersion) {
   std::string version;
-  EXPECT_TRUE(ParseGreeting(Packet(0, std::string("\x0a" "5.5.5-10.11.19-MariaDB\0rest", 28)), &version));
+  EXPECT_TRUE(ParseGreeting(Packet(0, "\x0a" "5.5.5-10.11.19-MariaDB\0rest"s), &version));
   EXPECT_EQ(version, "5.5.5-10.11.19-MariaDB");
   EXPECT_FALSE(ParseGreeting("HTTP/1.1 200 OK\r\n", &version));
 }

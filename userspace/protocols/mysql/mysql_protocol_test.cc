@@ -9,6 +9,8 @@
 namespace loupe {
 namespace {
 
+using namespace std::string_literals;
+
 using testing_fixture::AllRecordText;
 using testing_fixture::AttributeOr;
 using testing_fixture::Feed;
@@ -85,7 +87,7 @@ TEST(MysqlProtocol, AuthenticationNeverReachesARecord) {
   ASSERT_GE(session.size(), 2u);
   // The scrambled password sits right after "app\0" and its length byte in the handshake.
   const std::string& handshake = session[1].request;
-  const size_t user = handshake.find(std::string("app\0", 4));
+  const size_t user = handshake.find("app\0"s);
   ASSERT_NE(user, std::string::npos);
   const std::string token = handshake.substr(user + 5, 20);
   const auto protocol = MakeMysqlProtocol();
@@ -114,7 +116,7 @@ TEST(MysqlProtocol, ServerRoleIsIgnored) {
 TEST(MysqlProtocol, GarbageIsInvalid) {
   const auto protocol = MakeMysqlProtocol();
   auto parser = protocol->NewConnection(ClientConn());
-  WireExchange junk{"junk", std::string("\x05\x00\x00\x00", 4), ""};  // empty payload at seq 0
+  WireExchange junk{"junk", "\x05\x00\x00\x00"s, ""};  // empty payload at seq 0
   std::vector<Record> out;
   EXPECT_EQ(parser->Parse(MakeExchange(junk, true), &out), ParseState::kInvalid);
   WireExchange tiny{"tiny", "ab", ""};
@@ -149,7 +151,7 @@ TEST(MysqlProtocol, Detection) {
   EXPECT_EQ(protocol->Detect(MakeExchange(prepared[4], false), conn), Detection::kYes);  // COM_STMT_PREPARE
   WireExchange http{"http", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n"};
   EXPECT_EQ(protocol->Detect(MakeExchange(http, true), conn), Detection::kNo);
-  WireExchange tls{"tls", std::string("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 11), ""};
+  WireExchange tls{"tls", "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03"s, ""};
   EXPECT_EQ(protocol->Detect(MakeExchange(tls, false), conn), Detection::kNo);
   conn.server_port = 3306;
   WireExchange nothing{"nothing", "", ""};

@@ -8,6 +8,8 @@
 namespace loupe::pg {
 namespace {
 
+using namespace std::string_literals;
+
 std::string BigEndian32(uint32_t v) {
   return {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8), static_cast<char>(v)};
 }
@@ -20,22 +22,22 @@ TEST(ClassifyStartup, RecognisesUntypedMessages) {
   EXPECT_EQ(ClassifyStartup(BigEndian32(8) + BigEndian32(kSslRequest)), StartupKind::kSslRequest);
   EXPECT_EQ(ClassifyStartup(BigEndian32(8) + BigEndian32(kGssEncRequest)), StartupKind::kGssEncRequest);
   EXPECT_EQ(ClassifyStartup(BigEndian32(16) + BigEndian32(kCancelRequest) + "12345678"), StartupKind::kCancel);
-  const std::string startup_body = BigEndian32(kProtocolV3) + std::string("user\0bob\0\0", 10);
+  const std::string startup_body = BigEndian32(kProtocolV3) + "user\0bob\0\0"s;
   EXPECT_EQ(ClassifyStartup(BigEndian32(4 + startup_body.size()) + startup_body), StartupKind::kStartup);
-  EXPECT_EQ(ClassifyStartup(Msg('Q', std::string("SELECT 1\0", 9))), StartupKind::kNone);
+  EXPECT_EQ(ClassifyStartup(Msg('Q', "SELECT 1\0"s)), StartupKind::kNone);
   EXPECT_EQ(ClassifyStartup("\x16\x03\x01\x02\x00\x01\x00\x01"), StartupKind::kNone);
   EXPECT_EQ(ClassifyStartup("short"), StartupKind::kNone);
 }
 
 TEST(StartupDatabase, DatabaseThenUserFallback) {
-  const std::string with_db = BigEndian32(kProtocolV3) + std::string("user\0bob\0database\0shop\0\0", 25);
+  const std::string with_db = BigEndian32(kProtocolV3) + "user\0bob\0database\0shop\0\0"s;
   EXPECT_EQ(StartupDatabase(BigEndian32(4 + with_db.size()) + with_db), "shop");
-  const std::string without_db = BigEndian32(kProtocolV3) + std::string("user\0bob\0\0", 10);
+  const std::string without_db = BigEndian32(kProtocolV3) + "user\0bob\0\0"s;
   EXPECT_EQ(StartupDatabase(BigEndian32(4 + without_db.size()) + without_db), "bob");
 }
 
 TEST(SplitMessages, MarksTheCutMessageIncomplete) {
-  const std::string parse = Msg('P', std::string("\0SELECT 1\0\0\0", 12));
+  const std::string parse = Msg('P', "\0SELECT 1\0\0\0"s);
   const std::string bytes = parse + Msg('S', "");
   for (size_t cut = 1; cut < bytes.size(); ++cut) {
     if (cut == parse.size()) continue;  // a boundary: nothing is cut
@@ -53,14 +55,14 @@ TEST(SplitMessages, MarksTheCutMessageIncomplete) {
 TEST(SplitMessages, RejectsUnknownTypesAndBadLengths) {
   std::vector<Message> out;
   EXPECT_FALSE(SplitMessages("GET / HTTP/1.1\r\n\r\n", true, &out));
-  EXPECT_FALSE(SplitMessages(std::string("Q\0\0\0\x02", 5), true, &out));
-  EXPECT_FALSE(SplitMessages(std::string("\x16\x03\x01\x00\x10", 5), false, &out));
+  EXPECT_FALSE(SplitMessages("Q\0\0\0\x02"s, true, &out));
+  EXPECT_FALSE(SplitMessages("\x16\x03\x01\x00\x10"s, false, &out));
 }
 
 TEST(ErrorSqlState, ReadsTheCodeField) {
-  EXPECT_EQ(ErrorSqlState(std::string("SERROR\0VERROR\0C42P01\0Mrelation does not exist\0\0", 49)), "42P01");
-  EXPECT_EQ(ErrorSqlState(std::string("SERROR\0Mno code\0\0", 17)), "");
-  EXPECT_EQ(ErrorSqlState(std::string("SERROR\0C426", 11)), "");  // cut inside the field
+  EXPECT_EQ(ErrorSqlState("SERROR\0VERROR\0C42P01\0Mrelation does not exist\0\0"s), "42P01");
+  EXPECT_EQ(ErrorSqlState("SERROR\0Mno code\0\0"s), "");
+  EXPECT_EQ(ErrorSqlState("SERROR\0C426"s), "");  // cut inside the field
 }
 
 TEST(StatementCache, IsBounded) {
@@ -74,9 +76,9 @@ TEST(StatementCache, IsBounded) {
 }
 
 TEST(StitchResponse, ErrorAbortsTheRestOfItsSyncGroupOnly) {
-  const std::string request = Msg('P', std::string("a\0SELECT 1\0\0\0", 13)) + Msg('B', std::string("\0a\0\0\0\0\0\0\0", 9)) +
-                              Msg('E', std::string("\0\0\0\0\0", 5)) + Msg('E', std::string("\0\0\0\0\0", 5)) +
-                              Msg('S', "") + Msg('E', std::string("\0\0\0\0\0", 5)) + Msg('S', "");
+  const std::string request = Msg('P', "a\0SELECT 1\0\0\0"s) + Msg('B', "\0a\0\0\0\0\0\0\0"s) +
+                              Msg('E', "\0\0\0\0\0"s) + Msg('E', "\0\0\0\0\0"s) +
+                              Msg('S', "") + Msg('E', "\0\0\0\0\0"s) + Msg('S', "");
   std::vector<Message> frontend;
   ASSERT_TRUE(SplitMessages(request, true, &frontend));
   StatementCache statements;
@@ -86,8 +88,8 @@ TEST(StitchResponse, ErrorAbortsTheRestOfItsSyncGroupOnly) {
   EXPECT_EQ(plan.calls[0].query, "SELECT ?");
   EXPECT_EQ(plan.expected_ready, 2);
 
-  const std::string response = Msg('1', "") + Msg('2', "") + Msg('E', std::string("SERROR\0C22012\0\0", 15)) +
-                               Msg('Z', "I") + Msg('2', "") + Msg('C', std::string("SELECT 1\0", 9)) + Msg('Z', "I");
+  const std::string response = Msg('1', "") + Msg('2', "") + Msg('E', "SERROR\0C22012\0\0"s) +
+                               Msg('Z', "I") + Msg('2', "") + Msg('C', "SELECT 1\0"s) + Msg('Z', "I");
   std::vector<Message> backend;
   ASSERT_TRUE(SplitMessages(response, false, &backend));
   const StitchResult r = StitchResponse(plan, backend);

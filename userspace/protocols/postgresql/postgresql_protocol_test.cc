@@ -10,6 +10,8 @@
 namespace loupe {
 namespace {
 
+using namespace std::string_literals;
+
 using testing_fixture::AllRecordText;
 using testing_fixture::AttributeOr;
 using testing_fixture::Feed;
@@ -153,8 +155,8 @@ TEST(PostgresqlProtocol, ServerRoleIsIgnored) {
 TEST(PostgresqlProtocol, GarbageIsInvalid) {
   const auto protocol = MakePostgresqlProtocol();
   auto parser = protocol->NewConnection(ClientConn());
-  for (std::string garbage : {std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), std::string("\x16\x03\x01\x02\x00\x01", 6),
-                              std::string("*1\r\n$4\r\nPING\r\n"), std::string("Q\0\0\0\x01zz", 7)}) {
+  for (std::string garbage : {std::string("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), "\x16\x03\x01\x02\x00\x01"s,
+                              std::string("*1\r\n$4\r\nPING\r\n"), "Q\0\0\0\x01zz"s}) {
     WireExchange wire{"garbage", garbage, "C\0\0\0\x04"};
     std::vector<Record> out;
     EXPECT_EQ(parser->Parse(MakeExchange(wire, true), &out), ParseState::kInvalid) << garbage;
@@ -192,7 +194,7 @@ TEST(PostgresqlProtocol, DetectsItsOwnFirstExchangesOnly) {
   EXPECT_EQ(protocol->Detect(MakeExchange(LoadConversation("postgresql/psql_session")[6], false), conn), Detection::kYes);
   WireExchange http{"http", "GET / HTTP/1.1\r\nHost: a\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n"};
   EXPECT_EQ(protocol->Detect(MakeExchange(http, true), conn), Detection::kNo);
-  WireExchange tls{"tls", std::string("\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", 11), ""};
+  WireExchange tls{"tls", "\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03"s, ""};
   EXPECT_EQ(protocol->Detect(MakeExchange(tls, false), conn), Detection::kNo);
   conn.server_port = 5432;
   WireExchange unknown{"unknown", "\x01\x02\x03", ""};

@@ -7,6 +7,8 @@
 namespace loupe::redis {
 namespace {
 
+using namespace std::string_literals;
+
 TEST(ParseCommands, ArrayAndInlineForms) {
   std::vector<Command> cmds;
   ASSERT_EQ(ParseCommands("*3\r\n$3\r\nset\r\n$1\r\nk\r\n$5\r\nhello\r\nPING\r\nget  k\r\n", &cmds), ParseResult::kComplete);
@@ -30,7 +32,7 @@ TEST(ParseCommands, CutCommandKeepsItsNameOnly) {
 TEST(ParseCommands, RejectsNonRedis) {
   std::vector<Command> cmds;
   EXPECT_EQ(ParseCommands("GET / HTTP/1.1\r\nHost: x\r\n\r\n", &cmds), ParseResult::kInvalid);
-  EXPECT_EQ(ParseCommands(std::string("\x16\x03\x01\x00\x05hello", 10), &cmds), ParseResult::kInvalid);
+  EXPECT_EQ(ParseCommands("\x16\x03\x01\x00\x05hello"s, &cmds), ParseResult::kInvalid);
   EXPECT_EQ(ParseCommands("*2\r\n:1\r\n", &cmds), ParseResult::kInvalid);
 }
 

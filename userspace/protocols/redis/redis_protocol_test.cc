@@ -9,6 +9,8 @@
 namespace loupe {
 namespace {
 
+using namespace std::string_literals;
+
 using testing_fixture::AllRecordText;
 using testing_fixture::AttributeOr;
 using testing_fixture::Feed;
@@ -112,7 +114,7 @@ TEST(RedisProtocol, ServerRoleIsIgnored) {
 TEST(RedisProtocol, GarbageIsInvalid) {
   const auto protocol = MakeRedisProtocol();
   auto parser = protocol->NewConnection(ClientConn());
-  for (const std::string& junk : {std::string("\x16\x03\x01\x00\x05\x01\x02", 7), std::string("*x\r\n"),
+  for (const std::string& junk : {"\x16\x03\x01\x00\x05\x01\x02"s, std::string("*x\r\n"),
                                   std::string("*1\r\n$3\r\nGET\r\n")}) {
     WireExchange wire{"junk", junk, "VALUE x\r\n"};
     std::vector<Record> out;
