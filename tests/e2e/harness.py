@@ -15,6 +15,17 @@ import time
 import unittest
 
 LOUPE = os.environ.get("LOUPE_BIN", "")
+STRICT = os.environ.get("LOUPE_E2E_STRICT") == "1"
+
+
+def require(condition, why):
+    """Skips the test when a prerequisite is missing, or fails it under LOUPE_E2E_STRICT=1 (CI),
+    so that a broken install can never pass as a skip."""
+    if condition:
+        return
+    if STRICT:
+        raise AssertionError(f"prerequisite missing: {why}")
+    raise unittest.SkipTest(why)
 
 
 def free_port():
@@ -73,8 +84,7 @@ class Agent:
     """The real loupe binary, started as root with its embedded defaults."""
 
     def __init__(self, extra_args=(), env=None):
-        if not LOUPE or not os.path.exists(LOUPE):
-            raise unittest.SkipTest("LOUPE_BIN is not set to the built agent")
+        require(LOUPE and os.path.exists(LOUPE), "LOUPE_BIN is not set to the built agent")
         self.port = free_port()
         self.log_path = tempfile.mktemp(prefix="loupe-e2e-", suffix=".log")
         self.log = open(self.log_path, "w")
@@ -105,7 +115,8 @@ class Agent:
         return parse_metrics(self.metrics_text())
 
     def logs(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path) as f:
             return f.read()
 
@@ -125,8 +136,7 @@ class Nginx:
     """nginx from Debian on a loopback port, with a static file, a 404 and a 500 location."""
 
     def __init__(self):
-        if shutil.which("nginx") is None:
-            raise unittest.SkipTest("nginx is not installed")
+        require(shutil.which("nginx") is not None, "nginx is not installed")
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="loupe-nginx-")
         os.chmod(self.dir, 0o755)  # nginx workers run as nobody and must read html/
@@ -204,3 +214,78 @@ class PythonServer:
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+class OtlpReceiver:
+    """tests/e2e/otlp_receiver_main.cc: decodes OTLP with the exporter's protos and prints each
+    request as a JSON line; can be stopped and started like a collector going down."""
+
+    def __init__(self):
+        import json
+        import threading
+        path = os.environ.get("LOUPE_OTLP_RECEIVER", "")
+        require(path and os.path.exists(path), "LOUPE_OTLP_RECEIVER is not set")
+        self.proc = subprocess.Popen([path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, bufsize=1)
+        self.port = json.loads(self.proc.stdout.readline())["port"]
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.lock = threading.Lock()
+        self.trace_requests, self.metric_requests, self.errors = [], [], []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        import json
+        for line in self.proc.stdout:
+            item = json.loads(line)
+            with self.lock:
+                if "error" in item:
+                    self.errors.append(item["error"])
+                elif item["signal"] == "traces":
+                    self.trace_requests.append(item["request"])
+                else:
+                    self.metric_requests.append(item["request"])
+
+    def command(self, text):
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+    def spans(self):
+        """Flattened spans, each with its resource attributes under "_resource"."""
+        out = []
+        with self.lock:
+            requests = list(self.trace_requests)
+        for request in requests:
+            for rs in request.get("resource_spans", []):
+                resource = {a["key"]: _any_value(a["value"])
+                            for a in rs.get("resource", {}).get("attributes", [])}
+                for ss in rs.get("scope_spans", []):
+                    for span in ss.get("spans", []):
+                        span = dict(span)
+                        span["_resource"] = resource
+                        span["_attributes"] = {a["key"]: _any_value(a["value"])
+                                               for a in span.get("attributes", [])}
+                        out.append(span)
+        return out
+
+    def stop(self):
+        if self.proc.poll() is None:
+            try:
+                self.command("quit")
+                self.proc.wait(timeout=5)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+
+
+def _any_value(value):
+    for key in ("string_value", "bool_value", "double_value"):
+        if key in value:
+            return value[key]
+    if "int_value" in value:
+        return int(value["int_value"])
+    return value
+
+
+def b64_to_hex(text):
+    import base64
+    return base64.b64decode(text).hex() if text else ""

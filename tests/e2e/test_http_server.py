@@ -10,7 +10,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import (Agent, Nginx, PythonServer, free_port, metric_sum, wait_until)  # noqa: E402
+from harness import (Agent, Nginx, PythonServer, free_port, metric_sum, require, wait_until)  # noqa: E402
 
 NEW_CONN = 7      # requests per status, each on its own connection
 KEEP_ALIVE = 5    # requests per status on one shared keep-alive connection
@@ -110,8 +110,7 @@ class HttpServerE2E(unittest.TestCase):
 
     def test_go_exact_counts(self):
         go = shutil.which("go")
-        if go is None:
-            self.skipTest("go is not installed")
+        require(go is not None, "go is not installed")
         build_dir = tempfile.mkdtemp(prefix="loupe-go-")
         self.addCleanup(shutil.rmtree, build_dir, True)
         binary = os.path.join(build_dir, "e2e-go")
@@ -135,8 +134,7 @@ class HttpServerE2E(unittest.TestCase):
 
     def test_exposition_passes_promtool(self):
         promtool = shutil.which("promtool")
-        if promtool is None:
-            self.skipTest("promtool is not installed")
+        require(promtool is not None, "promtool is not installed")
         result = subprocess.run([promtool, "check", "metrics"], input=self.agent.metrics_text(),
                                 capture_output=True, text=True)
         self.assertEqual(result.returncode, 0, result.stdout + result.stderr)

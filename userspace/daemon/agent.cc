@@ -21,6 +21,15 @@
 #include "userspace/metrics/agent_metrics.h"
 #include "userspace/metrics/red_metrics.h"
 #include "userspace/process/process_info.h"
+#include "userspace/tls/tls_attacher.h"
+#include "userspace/tls/tls_metrics.h"
+#include "userspace/spans/clock.h"
+#include "userspace/spans/fan_out_sink.h"
+#include "userspace/spans/span_assembler.h"
+#include "exporters/otlp/json_lines_span_sink.h"
+#include "exporters/otlp/otlp_config.h"
+#include "exporters/otlp/otlp_metric_exporter.h"
+#include "exporters/otlp/otlp_span_exporter.h"
 
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
@@ -66,6 +75,28 @@ class EventDispatcher : public RawEventHandler {
   AgentMetrics* metrics_;
 };
 
+// A flag or config-file endpoint overrides OTEL_EXPORTER_OTLP_ENDPOINT (already folded into
+// config.otlp_endpoint) but not the per-signal variables, which are more specific.
+void ApplyBaseEndpoint(const Config& config, OtlpConfig* otlp) {
+  if (config.otlp_endpoint.empty()) return;
+  std::string base = config.otlp_endpoint;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  if (!ProcessEnvLookup("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
+    otlp->traces_endpoint = base + "/v1/traces";
+  }
+  if (!ProcessEnvLookup("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")) {
+    otlp->metrics_endpoint = base + "/v1/metrics";
+  }
+}
+
+// Endpoints may carry credentials in their userinfo: never log them.
+std::string RedactUrl(const std::string& url) {
+  const size_t scheme = url.find("://");
+  const size_t at = url.find('@');
+  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
+  return url.substr(0, scheme + 3) + "***" + url.substr(at);
+}
+
 }  // namespace
 
 absl::Status CheckHostPrerequisites() {
@@ -92,9 +123,42 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
       AdminServer::Create(config.listen_address, registry, &health,
                           [&agent_metrics] { agent_metrics.UpdateProcessMetrics(); }));
 
+  LOUPE_ASSIGN_OR_RETURN(OtlpConfig otlp, OtlpConfigFromEnv(ProcessEnvLookup));
+  ApplyBaseEndpoint(config, &otlp);
+
+  // Span sinks: OTLP when an endpoint is configured, JSON lines with --print_spans, else none
+  // (then no span is assembled at all).
+  std::unique_ptr<OtlpSpanExporter> span_exporter;
+  if (otlp.traces_enabled()) {
+    LOUPE_ASSIGN_OR_RETURN(span_exporter, OtlpSpanExporter::Create(otlp, *registry));
+    log::Info("exporting spans over OTLP", {{"endpoint", RedactUrl(otlp.traces_endpoint)}});
+  }
+  std::unique_ptr<JsonLinesSpanSink> span_printer;
+  if (config.print_spans) span_printer = std::make_unique<JsonLinesSpanSink>(stdout);
+  std::vector<SpanSink*> span_sinks;
+  if (span_exporter) span_sinks.push_back(span_exporter.get());
+  if (span_printer) span_sinks.push_back(span_printer.get());
+  FanOutSpanSink span_sink(span_sinks);
+  MonotonicToUnix clock;
+  SpanAssemblerOptions assembler_options;
+  assembler_options.window_ns = uint64_t{config.pending_timeout_ms} * 1'000'000 + 500'000'000;
+  std::unique_ptr<SpanAssembler> assembler;
+  if (!span_sinks.empty()) {
+    assembler = std::make_unique<SpanAssembler>(assembler_options, &span_sink, *registry, &clock);
+  }
+
   RedMetrics red_metrics(*registry, &agent_metrics, config.series_budget_per_service);
-  ProcessInfoCache processes(HostName(), config.process_cache_size);
-  Pipeline pipeline(&processes, &red_metrics, config.exclude_processes, nullptr);
+  ProcessInfoCache processes(HostName(), config.process_cache_size, ReadProcessFacts,
+                             otlp.resource_attributes);
+  Pipeline pipeline(&processes, &red_metrics, config.exclude_processes, assembler.get());
+
+  std::unique_ptr<OtlpMetricExporter> metric_exporter;
+  if (otlp.metrics_enabled()) {
+    LOUPE_ASSIGN_OR_RETURN(metric_exporter,
+                           OtlpMetricExporter::Create(otlp, *registry, *registry));
+    LOUPE_RETURN_IF_ERROR(metric_exporter->Start());
+    log::Info("exporting metrics over OTLP", {{"endpoint", RedactUrl(otlp.metrics_endpoint)}});
+  }
   ConnTrackerOptions tracker_options;
   tracker_options.max_connections = config.max_connections;
   tracker_options.pending_timeout_ns = uint64_t{config.pending_timeout_ms} * 1'000'000;
@@ -111,6 +175,19 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   log::Info("tracefs not needed: syscalls are captured through BTF/raw tracepoints",
             {{"hook", HookKindName(probes->hook())}});
   agent_metrics.SetProbesAttached(HookKindName(probes->hook()), 1);
+
+  // TLS plaintext: uprobes on every libssl file in use, rescanned periodically (docs/tls.md).
+  // Without them HTTPS is still counted as TLS, just not parsed: degrade, do not fail.
+  TlsMetrics tls_metrics(*registry);
+  TlsAttacherOptions tls_options;
+  tls_options.self_pid = getpid();
+  absl::StatusOr<std::unique_ptr<TlsAttacher>> tls =
+      TlsAttacher::Create(probes->object(), &tls_metrics, tls_options);
+  if (!tls.ok()) {
+    log::Warn("TLS plaintext capture unavailable", {{"error", tls.status().message()}});
+  } else {
+    tracker.set_tls_observer(tls->get());
+  }
   health.SetProbesAttached(true);
 
   LOUPE_ASSIGN_OR_RETURN(
@@ -124,6 +201,7 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
     if (!read.ok()) return read.status();
     const uint64_t now = MonotonicNowNs();
     health.Heartbeat(now);
+    if (assembler) assembler->set_now_ns(now);
     if (!started) {
       health.SetStarted();
       agent_metrics.SetReady(true);
@@ -134,17 +212,27 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
       next_housekeeping = now + kHousekeepingIntervalNs;
       pipeline.set_now_ns(now);
       tracker.Sweep(now);
+      if (assembler) {
+        assembler->set_now_ns(now);
+        assembler->Flush(now);
+      }
       agent_metrics.UpdateKernelCounters(probes->ReadCounters());
       agent_metrics.SetRingbufFill(reader->FillRatio());
+      if (tls.ok()) (*tls)->Poll(now);  // picks up new libssl files (rescans /proc every 2 s)
+      tls_metrics.UpdateKernelCounters(probes->ReadCounters());
     }
   }
 
   log::Info("shutting down: draining events");
   agent_metrics.SetReady(false);
   health.SetProbesAttached(false);
+  if (tls.ok()) tls->reset();  // the uprobes' links go before the object holding the programs
   probes.reset();  // detach first so no new events arrive while we drain
   (void)reader->PollAndDrain(0);
   tracker.Sweep(UINT64_MAX / 2);  // finalize everything still pending
+  if (assembler) assembler->Flush(UINT64_MAX / 2);
+  if (span_exporter) span_exporter->Shutdown(absl::Seconds(5));
+  if (metric_exporter) metric_exporter->Shutdown(absl::Seconds(5));
   return absl::OkStatus();
 }
 

@@ -175,8 +175,12 @@ std::string RedactedCommandLine(const std::vector<std::string>& argv) {
   return absl::StrJoin(out, " ");
 }
 
-ProcessInfoCache::ProcessInfoCache(std::string host_name, size_t max_entries, Reader reader)
-    : host_name_(std::move(host_name)), max_entries_(max_entries), reader_(std::move(reader)) {}
+ProcessInfoCache::ProcessInfoCache(std::string host_name, size_t max_entries, Reader reader,
+                                   std::vector<Attribute> agent_attributes)
+    : host_name_(std::move(host_name)),
+      max_entries_(max_entries),
+      agent_attributes_(std::move(agent_attributes)),
+      reader_(std::move(reader)) {}
 
 std::shared_ptr<const ProcessResource> ProcessInfoCache::Build(uint32_t tgid,
                                                                const ProcessFacts* facts,
@@ -184,6 +188,7 @@ std::shared_ptr<const ProcessResource> ProcessInfoCache::Build(uint32_t tgid,
   auto resource = std::make_shared<ProcessResource>();
   resource->host_name = host_name_;
   resource->pid = tgid;
+  resource->extra = agent_attributes_;
   if (facts == nullptr) {
     resource->service_name = comm_hint.empty() ? "unknown" : std::string(comm_hint);
     resource->service_instance_id = absl::StrCat(host_name_, ":", tgid);
@@ -196,7 +201,10 @@ std::shared_ptr<const ProcessResource> ProcessInfoCache::Build(uint32_t tgid,
   resource->command_line = RedactedCommandLine(facts->argv);
   if (facts->otel_resource_attributes.has_value()) {
     for (Attribute& a : ParseResourceAttributes(*facts->otel_resource_attributes)) {
-      if (a.key != "service.name" && !LooksSecretKey(a.key)) resource->extra.push_back(std::move(a));
+      if (a.key == "service.name" || LooksSecretKey(a.key)) continue;
+      // The process's own attributes win over the agent's for the same key.
+      std::erase_if(resource->extra, [&](const Attribute& e) { return e.key == a.key; });
+      resource->extra.push_back(std::move(a));
     }
   }
   return resource;

@@ -42,7 +42,9 @@ class ProcessInfoCache {
  public:
   using Reader = std::function<std::optional<ProcessFacts>(int64_t pid)>;
 
-  ProcessInfoCache(std::string host_name, size_t max_entries, Reader reader = ReadProcessFacts);
+  // `agent_attributes` (the agent's own OTEL_RESOURCE_ATTRIBUTES) are added to every resource.
+  ProcessInfoCache(std::string host_name, size_t max_entries, Reader reader = ReadProcessFacts,
+                   std::vector<Attribute> agent_attributes = {});
 
   // Never null. A process that exited before we looked is named after `comm_hint` (the comm the
   // kernel saw when the connection opened), never after its pid, to keep service names bounded.
@@ -64,6 +66,7 @@ class ProcessInfoCache {
 
   std::string host_name_;
   size_t max_entries_;
+  std::vector<Attribute> agent_attributes_;
   Reader reader_;
   absl::flat_hash_map<uint32_t, Entry> entries_;
   std::list<uint32_t> lru_;
