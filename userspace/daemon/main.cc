@@ -19,6 +19,7 @@
 #include "userspace/config/config.h"
 #include "userspace/daemon/agent.h"
 #include "userspace/logging/log.h"
+#include "userspace/slo/slo_command.h"
 #include "userspace/version.h"
 
 ABSL_FLAG(std::string, config, "", "Path of a YAML config file (keys as the flags below)");
@@ -113,6 +114,10 @@ int Fail(const absl::Status& status) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Subcommands take their own arguments.
+  if (argc > 1 && std::string_view(argv[1]) == "slo") {
+    return loupe::RunSloCommand(std::vector<std::string>(argv + 2, argv + argc));
+  }
   absl::SetProgramUsageMessage(
       "loupe [flags] — eBPF agent: RED metrics and traces for every HTTP and database call on "
       "this host, with no code change.\n"
