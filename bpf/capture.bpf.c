@@ -126,7 +126,7 @@ static __always_inline void fill_header(struct loupe_event_header *h, __u32 kind
   h->req_len = 0;
   h->resp_len = 0;
   h->phase = c->phase;
-  h->pad0 = 0;
+  h->flags = (c->flags & LOUPE_CONN_F_TLS) ? LOUPE_EVF_TLS : 0; /* TLS: plaintext from libssl */
   __builtin_memcpy(h->comm, c->comm, sizeof(h->comm));
 }
 
@@ -158,6 +158,7 @@ static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u6
   __builtin_memset(&fresh->totals, 0, sizeof(fresh->totals));
   fresh->phase = LOUPE_PHASE_IDLE;
   fresh->req_len = 0;
+  fresh->flags = 0; /* conn_scratch is reused: clear the TLS mark (tls.bpf.h) */
   bpf_get_current_comm(fresh->comm, sizeof(fresh->comm));
   struct loupe_conn_key key = {.tgid = tgid, .fd = fd};
   /* An entry still at this fd belongs to a socket whose close we have not seen (yet): a close
@@ -187,7 +188,8 @@ static __always_inline void on_close(__u32 tgid, int fd, __u64 now) {
 
 /* ---- data ----------------------------------------------------------------------------- */
 
-enum buf_kind { BUF_NONE = 0, BUF_PLAIN = 1, BUF_IOV = 2, BUF_MSG = 3 };
+/* BUF_TLS: plaintext handed over by a libssl return probe (tls.bpf.h); a plain user buffer. */
+enum buf_kind { BUF_NONE = 0, BUF_PLAIN = 1, BUF_IOV = 2, BUF_MSG = 3, BUF_TLS = 4 };
 
 /* The first user buffer segment a syscall moved, and how many of `ret` bytes are in it. */
 struct segment {
@@ -198,7 +200,7 @@ struct segment {
 static __always_inline struct segment first_segment(int kind, __u64 arg1, long ret) {
   struct segment seg = {.ptr = NULL, .len = 0};
   struct iovec iov = {};
-  if (kind == BUF_PLAIN) {
+  if (kind == BUF_PLAIN || kind == BUF_TLS) {
     seg.ptr = (const void *)arg1;
     seg.len = ret;
     return seg;
@@ -294,12 +296,17 @@ static __always_inline void begin_response(__u32 tgid, int fd, struct loupe_conn
   count(LOUPE_CNT_EXCHANGES, 1);
 }
 
+/* Defined in tls.bpf.h: true when raw socket bytes are TLS ciphertext, never to be parsed. */
+static __always_inline bool tls_on_socket_data(__u64 pid_tgid, int fd, struct loupe_conn *c,
+                                               long ret);
+
 static __always_inline void on_data(__u64 pid_tgid, int fd, bool ingress, int kind, __u64 arg1,
                                     long ret) {
   __u32 tgid = pid_tgid >> 32;
   struct loupe_conn_key key = {.tgid = tgid, .fd = fd};
   struct loupe_conn *c = bpf_map_lookup_elem(&conns, &key);
   if (!c) return;
+  if (kind != BUF_TLS && tls_on_socket_data(pid_tgid, fd, c, ret)) return;
   __u64 now = bpf_ktime_get_ns();
   bool request_direction = (c->tuple.role == LOUPE_ROLE_SERVER) == ingress;
   __u32 phase = c->phase;
@@ -340,6 +347,9 @@ static __always_inline void on_data(__u64 pid_tgid, int fd, bool ingress, int ki
   }
   count(LOUPE_CNT_UNSOLICITED, 1);
 }
+
+/* TLS plaintext from libssl uprobes, fed into on_data() above. */
+#include "tls.bpf.h"
 
 /* ---- dispatch ------------------------------------------------------------------------- */
 

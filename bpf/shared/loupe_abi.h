@@ -39,6 +39,10 @@ enum loupe_counter {
   LOUPE_CNT_SYNC_SKIPPED = 9,      /* data on pre-existing connections before a clean boundary */
   LOUPE_CNT_NOT_TCP = 10,          /* accepted/connected sockets that are not TCP over IP */
   LOUPE_CNT_WAKEUPS = 11,          /* forced ring-buffer wakeups */
+  /* TLS (bpf/tls.bpf.h) */
+  LOUPE_CNT_TLS_BYTES_SKIPPED = 12, /* ciphertext bytes on TLS connections, never parsed */
+  LOUPE_CNT_TLS_CALLS = 13,         /* SSL_read/SSL_write(_ex)/SSL_do_handshake calls seen */
+  LOUPE_CNT_TLS_NO_FD = 14,         /* plaintext dropped: the SSL object's socket is unknown */
   LOUPE_CNT_MAX = 16,
 };
 
@@ -102,17 +106,23 @@ struct loupe_event_header {
   __u16 req_len;   /* captured request bytes: data[0 .. req_len) */
   __u16 resp_len;  /* captured response bytes: data[req_len .. req_len + resp_len) */
   __u32 phase;     /* for CLOSE: the phase the connection was in */
-  __u32 pad0;
+  __u32 flags;     /* LOUPE_EVF_* */
   char comm[16];   /* the process's comm when the connection was opened (it may exit first) */
 };
 
 /* LOUPE_EV_EXCHANGE, submitted with only the captured bytes (the record is variable-size, so the
  * ring holds several times more exchanges than fixed-size records would). TAIL and CLOSE carry
  * only the header. */
+/* loupe_event_header.flags */
+#define LOUPE_EVF_TLS 1u /* the payloads are plaintext read from libssl (bpf/tls.bpf.h) */
+
 struct loupe_exchange_event {
   struct loupe_event_header hdr;
   __u8 data[LOUPE_REQ_CAP + LOUPE_RESP_CAP];
 };
+
+/* loupe_conn.flags */
+#define LOUPE_CONN_F_TLS 1u /* libssl drives this socket: raw bytes are ciphertext, skipped */
 
 /* Kernel connection state, value of the conn map. */
 struct loupe_conn {
@@ -123,6 +133,8 @@ struct loupe_conn {
   __u32 phase;   /* enum loupe_phase */
   __u16 req_len;
   __u16 pad0;
+  __u32 flags;   /* LOUPE_CONN_F_* */
+  __u32 pad1;
   char comm[16];
   __u8 req_buf[LOUPE_REQ_CAP];
 };

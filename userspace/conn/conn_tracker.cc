@@ -23,6 +23,7 @@ Exchange ExchangeFrom(const loupe_event_header& h) {
   ex.response_chunks = h.totals.resp_chunks;
   ex.first_response_chunk_bytes = h.totals.first_resp_chunk_bytes;
   ex.thread_id = h.totals.req_tid;
+  ex.tls = (h.flags & LOUPE_EVF_TLS) != 0;
   return ex;
 }
 
@@ -138,11 +139,31 @@ void ConnTracker::OnExchange(Conn& conn, uint64_t conn_id, const CaptureEvent& e
   Exchange exchange = ExchangeFrom(*event.header);
   exchange.request = event.request;
   exchange.response = event.response;
+  if (SkipTls(conn, exchange)) return;
   if (!Classify(conn, exchange)) {
     metrics_->ExchangeUnclassified();
     return;
   }
   Parse(conn, conn_id, exchange, nullptr);
+}
+
+// TLS (userspace/tls/): plaintext from libssl is parsed like any other exchange; ciphertext no
+// uprobe decrypts (e.g. Go's crypto/tls) is reported once per connection and never parsed, so it
+// is not counted as unclassified.
+bool ConnTracker::SkipTls(Conn& conn, const Exchange& exchange) {
+  if (exchange.tls) {
+    if (!conn.tls_seen && tls_observer_ != nullptr) {
+      tls_observer_->OnTlsConnection(conn.tgid, conn.comm, true);
+    }
+    conn.tls_seen = true;
+    return false;
+  }
+  if (!conn.tls_seen) {
+    if (conn.protocol != nullptr || !LooksLikeTlsRecord(exchange.request)) return false;
+    conn.tls_seen = true;
+    if (tls_observer_ != nullptr) tls_observer_->OnTlsConnection(conn.tgid, conn.comm, false);
+  }
+  return true;
 }
 
 void ConnTracker::OnTailOrClose(Conn& conn, uint64_t conn_id, const loupe_event_header& h,

@@ -27,6 +27,7 @@
 #include "userspace/core/record.h"
 #include "userspace/loader/capture_event.h"
 #include "userspace/protocols/protocol.h"
+#include "userspace/tls/tls_sniff.h"
 
 namespace loupe {
 
@@ -70,6 +71,9 @@ class ConnTracker {
 
   size_t size() const { return conns_.size(); }
 
+  // Told about TLS connections (userspace/tls/); may be null.
+  void set_tls_observer(TlsObserver* observer) { tls_observer_ = observer; }
+
  private:
   struct Pending {
     Exchange exchange;
@@ -88,6 +92,7 @@ class ConnTracker {
     int detection_attempts = 0;
     std::unique_ptr<ConnectionParser> parser;
     std::optional<Pending> pending;
+    bool tls_seen = false;  // TLS: plaintext from libssl, or ciphertext skipped (SkipTls)
     uint64_t last_event_ns = 0;
     std::list<uint64_t>::iterator lru;
   };
@@ -98,6 +103,7 @@ class ConnTracker {
   void OnTailOrClose(Conn& conn, uint64_t conn_id, const loupe_event_header& header,
                      const char* reason);
   bool Classify(Conn& conn, const Exchange& exchange);
+  bool SkipTls(Conn& conn, const Exchange& exchange);
   void Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange, const char* final_reason);
   void Finalize(Conn& conn, uint64_t conn_id, const char* reason);
   ConnectionInfo InfoOf(const Conn& conn) const;
@@ -108,6 +114,7 @@ class ConnTracker {
   absl::flat_hash_map<uint64_t, Conn> conns_;
   std::list<uint64_t> lru_;  // front = most recently active
   std::vector<Record> scratch_records_;
+  TlsObserver* tls_observer_ = nullptr;
 };
 
 }  // namespace loupe

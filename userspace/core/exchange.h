@@ -39,6 +39,9 @@ struct Exchange {
   bool final = false;
 
   uint32_t thread_id = 0;  // kernel tid of the thread that read the request / wrote it
+
+  // The payloads are plaintext read from a TLS library (libssl uprobes), not socket bytes.
+  bool tls = false;
 };
 
 }  // namespace loupe

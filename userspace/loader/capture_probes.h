@@ -12,6 +12,7 @@
 
 struct capture;  // generated skeleton (build/bpf/capture.skel.h)
 struct bpf_link;
+struct bpf_object;
 
 namespace loupe {
 
@@ -41,6 +42,9 @@ class CaptureProbes {
   HookKind hook() const { return hook_; }
   int events_fd() const;
   int conns_fd() const;
+  // The loaded object, for attachers of programs this class does not attach itself (the TLS
+  // uprobes in bpf/tls.bpf.h are loaded here and attached per library by userspace/tls/).
+  bpf_object* object() const;
   uint64_t ringbuf_bytes() const { return ringbuf_bytes_; }
 
   // Sums the per-CPU counters (indexed by enum loupe_counter).

@@ -142,7 +142,7 @@ Record BuildRecord(const RequestHead& request, int status, const Exchange& excha
   }
   if (server && !route.empty()) AddAttribute(&record, "http.route", route);
   if (target.has_path) AddAttribute(&record, "url.path", SanitizeValue(target.path));
-  AddAttribute(&record, "url.scheme", "http");
+  AddAttribute(&record, "url.scheme", exchange.tls ? "https" : "http");  // tls: libssl plaintext
   if (status > 0) AddAttribute(&record, "http.response.status_code", status_text, true);
   if (!host.empty()) AddAttribute(&record, "server.address", host);
   AddAttribute(&record, "server.port", server_port, true);
