@@ -1,11 +1,12 @@
 #include "userspace/tls/libssl_discovery.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
-#include <fstream>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -46,12 +47,36 @@ std::optional<LibsslMapping> ParseLibsslMapsLine(std::string_view line) {
   return mapping;
 }
 
+namespace {
+
+// The whole file, read with plain syscalls: a /proc file of a process that exits while it is
+// read fails with ESRCH, which libstdc++'s filebuf reports by throwing even with exceptions
+// disabled on the stream. Bounded; a truncated read only loses mappings.
+std::string ReadProcFile(const std::string& path, size_t max_bytes) {
+  std::string out;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buffer[16384];
+  while (out.size() < max_bytes) {
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n <= 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
+}
+
+}  // namespace
+
 std::vector<LibsslMapping> LibsslMappingsOf(const std::string& proc_root, pid_t pid) {
   std::vector<LibsslMapping> out;
-  std::ifstream maps(absl::StrCat(proc_root, "/", pid, "/maps"));
-  std::string line;
-  while (std::getline(maps, line)) {
-    if (line.find("libssl.so.") == std::string::npos) continue;  // cheap pre-filter
+  const std::string maps = ReadProcFile(absl::StrCat(proc_root, "/", pid, "/maps"), 16u << 20);
+  for (size_t start = 0; start < maps.size();) {
+    size_t end = maps.find('\n', start);
+    if (end == std::string::npos) end = maps.size();
+    const std::string_view line(maps.data() + start, end - start);
+    start = end + 1;
+    if (line.find("libssl.so.") == std::string_view::npos) continue;  // cheap pre-filter
     std::optional<LibsslMapping> mapping = ParseLibsslMapsLine(line);
     if (!mapping.has_value()) continue;
     bool seen = false;
