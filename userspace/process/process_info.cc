@@ -1,5 +1,6 @@
 #include "userspace/process/process_info.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <array>
@@ -19,9 +20,20 @@ namespace {
 
 constexpr uint64_t kRecheckNs = 30'000'000'000;  // re-validate a cached pid every 30 s
 
+// /proc files of a process that exits mid-read fail with ESRCH; libstdc++'s filebuf throws on
+// such read errors, so plain POSIX reads are used. Capped: these files are small.
 std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  std::string out;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buffer[4096];
+  while (out.size() < (1u << 20)) {
+    const ssize_t n = read(fd, buffer, sizeof(buffer));
+    if (n <= 0) break;
+    out.append(buffer, static_cast<size_t>(n));
+  }
+  close(fd);
+  return out;
 }
 
 std::string Basename(absl::string_view path) {
@@ -191,6 +203,7 @@ std::shared_ptr<const ProcessResource> ProcessInfoCache::Build(uint32_t tgid,
   resource->extra = agent_attributes_;
   if (facts == nullptr) {
     resource->service_name = comm_hint.empty() ? "unknown" : std::string(comm_hint);
+    resource->executable_name = std::string(comm_hint);  // best knowledge; comm is cut at 15
     resource->service_instance_id = absl::StrCat(host_name_, ":", tgid);
     return resource;
   }
