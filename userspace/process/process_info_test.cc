@@ -192,14 +192,14 @@ TEST(ProcessInfoCacheTest, BuildsTheResourceAndCaches) {
   ProcessFacts facts = Facts("/usr/bin/python3", {"python3", "app.py", "--password=x"});
   facts.start_time_ticks = 4242;
   facts.otel_resource_attributes =
-      "deployment.environment=prod,service.name=ignored,db.password=p,api_key=k,AuthToken=t,"
+      "deployment.environment=prod,service.name=storefront,db.password=p,api_key=k,AuthToken=t,"
       "team=core";
   proc.processes[10] = facts;
   ProcessInfoCache cache("host-a", 16, proc.reader());
 
   auto resource = cache.Get(10, 1 * kSecond, "python3");
   ASSERT_NE(resource, nullptr);
-  EXPECT_EQ(resource->service_name, "app");
+  EXPECT_EQ(resource->service_name, "storefront");
   EXPECT_EQ(resource->host_name, "host-a");
   EXPECT_EQ(resource->pid, 10);
   EXPECT_EQ(resource->service_instance_id, "host-a:10:4242");

@@ -1,0 +1,714 @@
+#include "userspace/conn/conn_tracker.h"
+
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cstring>
+#include <map>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "prometheus/registry.h"
+#include "userspace/conn/address.h"
+#include "userspace/loader/capture_event.h"
+#include "userspace/metrics/agent_metrics.h"
+
+namespace loupe {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// Raw events, laid out exactly as the kernel submits them: the header, then for EXCHANGE the
+// captured request bytes immediately followed by the captured response bytes.
+
+struct Endpoint {
+  uint16_t family = AF_INET;
+  uint8_t local[16] = {};
+  uint8_t remote[16] = {};
+  uint16_t local_port = 8080;
+  uint16_t remote_port = 40000;
+};
+
+void SetIpv4(const char* text, uint8_t out[16]) {
+  std::memset(out, 0, 16);
+  ASSERT_EQ(inet_pton(AF_INET, text, out), 1) << text;
+}
+
+void SetIpv6(const char* text, uint8_t out[16]) {
+  ASSERT_EQ(inet_pton(AF_INET6, text, out), 1) << text;
+}
+
+struct ConnSpec {
+  uint64_t conn_id = 1;
+  uint32_t tgid = 4242;
+  uint8_t role = LOUPE_ROLE_SERVER;
+  std::string comm = "testsrv";
+  Endpoint endpoint;
+};
+
+ConnSpec DefaultConn(uint64_t conn_id) {
+  ConnSpec spec;
+  spec.conn_id = conn_id;
+  SetIpv4("127.0.0.1", spec.endpoint.local);
+  SetIpv4("127.0.0.2", spec.endpoint.remote);
+  return spec;
+}
+
+// The totals the kernel keeps for one exchange.
+struct Totals {
+  uint64_t seq = 1;
+  uint64_t req_start_ns = 1'000'000;
+  uint64_t req_end_ns = 1'100'000;
+  uint64_t resp_start_ns = 1'500'000;
+  uint64_t resp_end_ns = 1'600'000;
+  uint64_t req_bytes = 0;
+  uint64_t resp_bytes = 0;
+  uint64_t first_resp_chunk_bytes = 0;
+  uint32_t resp_chunks = 1;
+  uint32_t req_tid = 4343;
+};
+
+// 8-byte aligned storage, as ring-buffer records are.
+struct RawEvent {
+  std::vector<uint64_t> storage;
+  size_t size = 0;
+  const void* data() const { return storage.data(); }
+};
+
+RawEvent MakeRaw(uint32_t kind, const ConnSpec& conn, const Totals& totals,
+                 std::string_view request, std::string_view response) {
+  loupe_event_header h{};
+  h.kind = kind;
+  h.tgid = conn.tgid;
+  h.conn_id = conn.conn_id;
+  h.totals.seq = totals.seq;
+  h.totals.req_start_ns = totals.req_start_ns;
+  h.totals.req_end_ns = totals.req_end_ns;
+  h.totals.resp_start_ns = totals.resp_start_ns;
+  h.totals.resp_end_ns = totals.resp_end_ns;
+  h.totals.req_bytes = totals.req_bytes;
+  h.totals.resp_bytes = totals.resp_bytes;
+  h.totals.first_resp_chunk_bytes = totals.first_resp_chunk_bytes;
+  h.totals.resp_chunks = totals.resp_chunks;
+  h.totals.req_tid = totals.req_tid;
+  std::memcpy(h.tuple.local_addr, conn.endpoint.local, 16);
+  std::memcpy(h.tuple.remote_addr, conn.endpoint.remote, 16);
+  h.tuple.local_port = conn.endpoint.local_port;
+  h.tuple.remote_port = conn.endpoint.remote_port;
+  h.tuple.family = conn.endpoint.family;
+  h.tuple.role = conn.role;
+  h.fd = 7;
+  h.req_len = static_cast<uint16_t>(request.size());
+  h.resp_len = static_cast<uint16_t>(response.size());
+  h.phase = LOUPE_PHASE_RESPONSE;
+  std::memcpy(h.comm, conn.comm.data(), std::min(conn.comm.size(), sizeof(h.comm)));
+
+  RawEvent raw;
+  raw.size = sizeof(h) + request.size() + response.size();
+  raw.storage.assign((raw.size + 7) / 8, 0);
+  auto* bytes = reinterpret_cast<char*>(raw.storage.data());
+  std::memcpy(bytes, &h, sizeof(h));
+  if (!request.empty()) std::memcpy(bytes + sizeof(h), request.data(), request.size());
+  if (!response.empty()) {
+    std::memcpy(bytes + sizeof(h) + request.size(), response.data(), response.size());
+  }
+  return raw;
+}
+
+// An EXCHANGE as the kernel emits it when the first response chunk arrives: the response totals
+// cover that chunk only.
+RawEvent MakeExchange(const ConnSpec& conn, Totals totals, std::string_view request,
+                      std::string_view first_chunk) {
+  totals.req_bytes = std::max<uint64_t>(totals.req_bytes, request.size());
+  totals.resp_bytes = first_chunk.size();
+  totals.first_resp_chunk_bytes = first_chunk.size();
+  totals.resp_chunks = 1;
+  return MakeRaw(LOUPE_EV_EXCHANGE, conn, totals, request, first_chunk);
+}
+
+RawEvent MakeTail(const ConnSpec& conn, const Totals& totals) {
+  return MakeRaw(LOUPE_EV_TAIL, conn, totals, {}, {});
+}
+
+RawEvent MakeClose(const ConnSpec& conn, const Totals& totals) {
+  return MakeRaw(LOUPE_EV_CLOSE, conn, totals, {}, {});
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP/1.1 bytes.
+
+std::string Request(const std::string& path) {
+  return absl::StrCat("GET ", path, " HTTP/1.1\r\nHost: example.test\r\n\r\n");
+}
+
+constexpr char kCompleteResponse[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+// Headers only; the 100 body bytes come in later chunks.
+constexpr char kHeadOfLongResponse[] = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n";
+constexpr uint64_t kLongResponseBytes = sizeof(kHeadOfLongResponse) - 1 + 100;
+
+// ---------------------------------------------------------------------------------------------
+
+struct SeenRecord {
+  uint32_t tgid = 0;
+  uint32_t tid = 0;
+  uint64_t conn_id = 0;
+  Role role = Role::kServer;
+  std::string protocol;
+  std::string comm;
+  std::string local_address;
+  uint16_t local_port = 0;
+  std::string remote_address;
+  uint16_t remote_port = 0;
+  Record record;
+
+  std::string Attr(std::string_view key) const {
+    for (const Attribute& a : record.attributes) {
+      if (a.key == key) return a.value;
+    }
+    return "<missing>";
+  }
+};
+
+class RecordingSink : public RecordSink {
+ public:
+  void OnRecord(const RecordContext& c, Record record) override {
+    SeenRecord seen;
+    seen.tgid = c.tgid;
+    seen.tid = c.tid;
+    seen.conn_id = c.conn_id;
+    seen.role = c.role;
+    seen.protocol = std::string(c.protocol);
+    seen.comm = std::string(c.comm);
+    seen.local_address = std::string(c.local_address);
+    seen.local_port = c.local_port;
+    seen.remote_address = std::string(c.remote_address);
+    seen.remote_port = c.remote_port;
+    seen.record = std::move(record);
+    records.push_back(std::move(seen));
+  }
+  std::vector<SeenRecord> records;
+};
+
+// Sum of the samples of family `name` whose labels include all of `labels`. Fails the test when
+// the family does not exist, so a misspelt metric name cannot pass as zero (a labelled family
+// with no child yet is absent from Collect(): pass must_exist = false to accept that as zero).
+double MetricValue(prometheus::Registry& registry, const std::string& name,
+                   const std::map<std::string, std::string>& labels = {},
+                   bool must_exist = true) {
+  bool found_family = false;
+  double sum = 0;
+  for (const prometheus::MetricFamily& family : registry.Collect()) {
+    if (family.name != name) continue;
+    found_family = true;
+    for (const prometheus::ClientMetric& metric : family.metric) {
+      size_t matched = 0;
+      for (const prometheus::ClientMetric::Label& label : metric.label) {
+        auto it = labels.find(label.name);
+        if (it != labels.end() && it->second == label.value) ++matched;
+      }
+      if (matched != labels.size()) continue;
+      sum += family.type == prometheus::MetricType::Counter ? metric.counter.value
+                                                            : metric.gauge.value;
+    }
+  }
+  if (must_exist) {
+    EXPECT_TRUE(found_family) << "no metric family " << name;
+  }
+  return sum;
+}
+
+class ConnTrackerTest : public ::testing::Test {
+ protected:
+  ConnTrackerTest() : metrics_(registry_) {}
+
+  void MakeTracker(ConnTrackerOptions options = {}) {
+    options_ = options;
+    tracker_ = std::make_unique<ConnTracker>(options, &sink_, &metrics_);
+  }
+
+  void SetUp() override { MakeTracker(); }
+
+  void Feed(const RawEvent& raw) {
+    std::optional<CaptureEvent> event = DecodeCaptureEvent(raw.data(), raw.size);
+    ASSERT_TRUE(event.has_value());
+    tracker_->OnEvent(*event);
+  }
+
+  double Finalized(const std::string& reason) {
+    return MetricValue(registry_, "loupe_exchanges_finalized_total", {{"reason", reason}});
+  }
+  double FinalizedTotal() { return MetricValue(registry_, "loupe_exchanges_finalized_total"); }
+
+  prometheus::Registry registry_;
+  AgentMetrics metrics_;
+  RecordingSink sink_;
+  ConnTrackerOptions options_;
+  std::unique_ptr<ConnTracker> tracker_;
+};
+
+TEST_F(ConnTrackerTest, CompleteSingleChunkResponseIsRecordedImmediately) {
+  const ConnSpec conn = DefaultConn(11);
+  Totals t;
+  t.req_start_ns = 5'000;
+  t.req_end_ns = 6'000;
+  t.resp_start_ns = 9'000;
+  t.resp_end_ns = 12'345;
+  t.req_tid = 777;
+  Feed(MakeExchange(conn, t, Request("/users/42"), kCompleteResponse));
+
+  ASSERT_EQ(sink_.records.size(), 1u);
+  const SeenRecord& seen = sink_.records[0];
+  EXPECT_EQ(seen.record.instrument, Instrument::kHttpServer);
+  EXPECT_EQ(seen.record.span_name, "GET /users/{id}");
+  EXPECT_EQ(seen.record.start_ns, 5'000u);
+  EXPECT_EQ(seen.record.end_ns, 12'345u);
+  EXPECT_EQ(seen.Attr("http.response.status_code"), "200");
+  EXPECT_EQ(seen.protocol, "http1");
+  EXPECT_EQ(seen.tgid, conn.tgid);
+  EXPECT_EQ(seen.tid, 777u);
+  EXPECT_EQ(seen.conn_id, 11u);
+  EXPECT_EQ(seen.role, Role::kServer);
+  EXPECT_EQ(seen.comm, "testsrv");
+  EXPECT_EQ(seen.local_address, "127.0.0.1");
+  EXPECT_EQ(seen.local_port, 8080);
+  EXPECT_EQ(seen.remote_address, "127.0.0.2");
+  EXPECT_EQ(seen.remote_port, 40000);
+
+  EXPECT_EQ(Finalized("complete"), 1);
+  EXPECT_EQ(FinalizedTotal(), 1);
+  EXPECT_EQ(MetricValue(registry_, "loupe_exchanges_parsed_total", {{"protocol", "http1"}}), 1);
+  EXPECT_EQ(MetricValue(registry_, "loupe_records_total", {{"instrument", "http_server"}}), 1);
+  EXPECT_EQ(MetricValue(registry_, "loupe_events_read_total", {{"kind", "exchange"}}), 1);
+  EXPECT_EQ(MetricValue(registry_, "loupe_connections_tracked"), 1);
+  EXPECT_EQ(tracker_->size(), 1u);
+
+  // Nothing is pending: a later tail, sweep or close reports nothing more.
+  Feed(MakeTail(conn, t));
+  tracker_->Sweep(t.resp_start_ns + options_.pending_timeout_ns + 1);
+  Feed(MakeClose(conn, t));
+  EXPECT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(FinalizedTotal(), 1);
+  EXPECT_EQ(tracker_->size(), 0u);
+  EXPECT_EQ(MetricValue(registry_, "loupe_connections_tracked"), 0);
+}
+
+TEST_F(ConnTrackerTest, TwoChunkResponseWaitsForTailAndTakesItsEndTime) {
+  const ConnSpec conn = DefaultConn(12);
+  Totals t;
+  t.seq = 3;
+  Feed(MakeExchange(conn, t, Request("/download"), kHeadOfLongResponse));
+  EXPECT_TRUE(sink_.records.empty()) << "Content-Length says more bytes follow";
+  EXPECT_EQ(FinalizedTotal(), 0);
+
+  Totals tail = t;
+  tail.resp_end_ns = 9'999'999;
+  tail.resp_bytes = kLongResponseBytes;
+  tail.resp_chunks = 3;
+  Feed(MakeTail(conn, tail));
+
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].record.end_ns, 9'999'999u);
+  EXPECT_EQ(sink_.records[0].record.start_ns, t.req_start_ns);
+  EXPECT_EQ(sink_.records[0].Attr("url.path"), "/download");
+  EXPECT_EQ(Finalized("tail"), 1);
+  EXPECT_EQ(FinalizedTotal(), 1);
+  EXPECT_EQ(MetricValue(registry_, "loupe_events_read_total", {{"kind", "tail"}}), 1);
+
+  // Exactly once: a repeated tail and a late sweep add nothing.
+  Feed(MakeTail(conn, tail));
+  tracker_->Sweep(tail.resp_end_ns + options_.pending_timeout_ns * 10);
+  EXPECT_EQ(sink_.records.size(), 1u);
+}
+
+TEST_F(ConnTrackerTest, PendingExchangeIsFinalizedByClose) {
+  const ConnSpec conn = DefaultConn(13);
+  Totals t;
+  Feed(MakeExchange(conn, t, Request("/close-me"), kHeadOfLongResponse));
+  ASSERT_TRUE(sink_.records.empty());
+  EXPECT_EQ(tracker_->size(), 1u);
+
+  Totals closing = t;
+  closing.resp_end_ns = 7'777'777;
+  closing.resp_bytes = kLongResponseBytes;
+  closing.resp_chunks = 2;
+  Feed(MakeClose(conn, closing));
+
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].record.end_ns, 7'777'777u);
+  EXPECT_EQ(Finalized("close"), 1);
+  EXPECT_EQ(FinalizedTotal(), 1);
+  EXPECT_EQ(tracker_->size(), 0u) << "a closed connection is forgotten";
+  EXPECT_EQ(MetricValue(registry_, "loupe_connections_evicted_total", {}, false), 0)
+      << "a close is not an eviction";
+  EXPECT_EQ(MetricValue(registry_, "loupe_events_read_total", {{"kind", "close"}}), 1);
+}
+
+TEST_F(ConnTrackerTest, TailForAnotherSeqDoesNotOverwriteTotals) {
+  const ConnSpec conn = DefaultConn(14);
+  Totals t;
+  t.seq = 5;
+  t.resp_end_ns = 1'600'000;
+  Feed(MakeExchange(conn, t, Request("/x"), kHeadOfLongResponse));
+  Totals other = t;
+  other.seq = 4;
+  other.resp_end_ns = 99'000'000;
+  Feed(MakeTail(conn, other));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].record.end_ns, 1'600'000u)
+      << "totals of another exchange must not be applied";
+}
+
+TEST_F(ConnTrackerTest, NextExchangeFinalizesThePreviousOneExactlyOnce) {
+  const ConnSpec conn = DefaultConn(15);
+  Totals first;
+  first.seq = 1;
+  Feed(MakeExchange(conn, first, Request("/first"), kHeadOfLongResponse));
+  ASSERT_TRUE(sink_.records.empty());
+
+  Totals second;
+  second.seq = 2;
+  second.req_start_ns = 3'000'000;
+  second.req_end_ns = 3'100'000;
+  second.resp_start_ns = 3'200'000;
+  second.resp_end_ns = 3'300'000;
+  Feed(MakeExchange(conn, second, Request("/second"), kCompleteResponse));
+
+  ASSERT_EQ(sink_.records.size(), 2u);
+  EXPECT_EQ(sink_.records[0].Attr("url.path"), "/first");
+  EXPECT_EQ(sink_.records[0].record.end_ns, first.resp_end_ns)
+      << "with no tail, the first chunk's end is the best known end";
+  EXPECT_EQ(sink_.records[1].Attr("url.path"), "/second");
+  EXPECT_EQ(Finalized("next_exchange"), 1);
+  EXPECT_EQ(Finalized("complete"), 1);
+
+  tracker_->Sweep(second.resp_start_ns + options_.pending_timeout_ns * 100);
+  Feed(MakeClose(conn, second));
+  EXPECT_EQ(sink_.records.size(), 2u);
+  EXPECT_EQ(FinalizedTotal(), 2);
+}
+
+TEST_F(ConnTrackerTest, PendingExchangeTimesOutOnSweep) {
+  const ConnSpec conn = DefaultConn(16);
+  Totals t;
+  t.resp_start_ns = 50'000'000;
+  Feed(MakeExchange(conn, t, Request("/slow"), kHeadOfLongResponse));
+
+  tracker_->Sweep(t.resp_start_ns + options_.pending_timeout_ns - 1);
+  tracker_->Sweep(t.resp_start_ns + options_.pending_timeout_ns);
+  EXPECT_TRUE(sink_.records.empty()) << "not past the timeout yet";
+
+  tracker_->Sweep(t.resp_start_ns + options_.pending_timeout_ns + 1);
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].Attr("url.path"), "/slow");
+  EXPECT_EQ(Finalized("timeout"), 1);
+  EXPECT_EQ(tracker_->size(), 1u) << "timing out an exchange does not forget the connection";
+
+  tracker_->Sweep(t.resp_start_ns + options_.pending_timeout_ns * 2);
+  Feed(MakeTail(conn, t));  // the late tail finds nothing pending
+  EXPECT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(FinalizedTotal(), 1);
+}
+
+TEST_F(ConnTrackerTest, CustomPendingTimeoutIsHonoured) {
+  ConnTrackerOptions options;
+  options.pending_timeout_ns = 1'000;
+  MakeTracker(options);
+  const ConnSpec conn = DefaultConn(17);
+  Totals t;
+  t.resp_start_ns = 10'000;
+  Feed(MakeExchange(conn, t, Request("/a"), kHeadOfLongResponse));
+  tracker_->Sweep(11'000);
+  EXPECT_TRUE(sink_.records.empty());
+  tracker_->Sweep(11'001);
+  EXPECT_EQ(sink_.records.size(), 1u);
+}
+
+TEST_F(ConnTrackerTest, TailAndCloseForUnknownConnections) {
+  const ConnSpec conn = DefaultConn(99);
+  Totals t;
+  Feed(MakeTail(conn, t));
+  EXPECT_EQ(MetricValue(registry_, "loupe_events_dropped_total",
+                        {{"reason", "unknown_connection"}}),
+            1);
+  Feed(MakeClose(conn, t));
+  EXPECT_EQ(tracker_->size(), 0u) << "tail/close must not create connections";
+  EXPECT_TRUE(sink_.records.empty());
+  EXPECT_EQ(MetricValue(registry_, "loupe_events_read_total", {{"kind", "tail"}}), 1);
+  EXPECT_EQ(MetricValue(registry_, "loupe_events_read_total", {{"kind", "close"}}), 1);
+}
+
+// Bytes that no registered protocol may claim.
+std::string Garbage(uint8_t salt) {
+  std::string bytes;
+  for (int i = 0; i < 64; ++i) bytes.push_back(static_cast<char>(0xf0 ^ ((i * 37 + salt) & 0x0f)));
+  return bytes;
+}
+
+TEST_F(ConnTrackerTest, UnclassifiedBytesAreCountedAndDetectionGivesUp) {
+  ConnTrackerOptions options;
+  options.detection_attempts = 2;
+  MakeTracker(options);
+  const ConnSpec conn = DefaultConn(20);
+  Totals t;
+  for (uint64_t seq = 1; seq <= 2; ++seq) {
+    t.seq = seq;
+    Feed(MakeExchange(conn, t, Garbage(static_cast<uint8_t>(seq)), Garbage(9)));
+  }
+  EXPECT_EQ(MetricValue(registry_, "loupe_exchanges_unclassified_total"), 2);
+
+  // Detection has given up: even a perfect HTTP exchange is not parsed on this connection.
+  t.seq = 3;
+  Feed(MakeExchange(conn, t, Request("/late"), kCompleteResponse));
+  EXPECT_TRUE(sink_.records.empty());
+  EXPECT_EQ(MetricValue(registry_, "loupe_exchanges_unclassified_total"), 3);
+
+  // Another connection is detected independently.
+  Feed(MakeExchange(DefaultConn(21), t, Request("/other"), kCompleteResponse));
+  EXPECT_EQ(sink_.records.size(), 1u);
+}
+
+TEST_F(ConnTrackerTest, DetectionRetriesUntilAttemptsRunOut) {
+  ConnTrackerOptions options;
+  options.detection_attempts = 3;
+  MakeTracker(options);
+  const ConnSpec conn = DefaultConn(22);
+  Totals t;
+  for (uint64_t seq = 1; seq <= 2; ++seq) {
+    t.seq = seq;
+    Feed(MakeExchange(conn, t, Garbage(static_cast<uint8_t>(seq)), Garbage(3)));
+  }
+  t.seq = 3;
+  Feed(MakeExchange(conn, t, Request("/third"), kCompleteResponse));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].Attr("url.path"), "/third");
+  EXPECT_EQ(MetricValue(registry_, "loupe_exchanges_unclassified_total"), 2);
+}
+
+TEST_F(ConnTrackerTest, InvalidBytesOnAnHttpConnectionAreParseFailures) {
+  const ConnSpec conn = DefaultConn(23);
+  Totals t;
+  Feed(MakeExchange(conn, t, Request("/ok"), kCompleteResponse));
+  t.seq = 2;
+  Feed(MakeExchange(conn, t, Garbage(1), Garbage(2)));
+  EXPECT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(MetricValue(registry_, "loupe_parse_failures_total", {{"protocol", "http1"}}), 1);
+}
+
+TEST_F(ConnTrackerTest, PipelinedRequestsWithoutResponsesAreCountedUnreported) {
+  const ConnSpec conn = DefaultConn(24);
+  Totals t;
+  const std::string two = Request("/one") + Request("/two");
+  Feed(MakeExchange(conn, t, two, kCompleteResponse));
+  tracker_->Sweep(t.resp_start_ns + options_.pending_timeout_ns + 1);
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].Attr("url.path"), "/one");
+  EXPECT_EQ(MetricValue(registry_, "loupe_requests_unreported_total", {{"protocol", "http1"}}),
+            1);
+}
+
+TEST_F(ConnTrackerTest, FullTableEvictsLeastRecentlyUsedConnection) {
+  ConnTrackerOptions options;
+  options.max_connections = 2;
+  MakeTracker(options);
+  Totals t;
+  Feed(MakeExchange(DefaultConn(1), t, Request("/c1"), kCompleteResponse));
+  // Connection 2 has an exchange pending when it is evicted.
+  Feed(MakeExchange(DefaultConn(2), t, Request("/c2"), kHeadOfLongResponse));
+  t.seq = 2;
+  Feed(MakeExchange(DefaultConn(1), t, Request("/c1b"), kCompleteResponse));  // 1 is now newest
+  EXPECT_EQ(sink_.records.size(), 2u);
+
+  Feed(MakeExchange(DefaultConn(3), t, Request("/c3"), kCompleteResponse));
+  EXPECT_EQ(tracker_->size(), 2u);
+  EXPECT_EQ(MetricValue(registry_, "loupe_connections_evicted_total", {{"reason", "table_full"}}),
+            1);
+  EXPECT_EQ(MetricValue(registry_, "loupe_connections_tracked"), 2);
+  // The evicted connection's pending exchange was reported, not lost.
+  std::vector<std::string> paths;
+  for (const SeenRecord& r : sink_.records) paths.push_back(r.Attr("url.path"));
+  EXPECT_EQ(std::count(paths.begin(), paths.end(), "/c2"), 1);
+  EXPECT_EQ(sink_.records.size(), 4u);
+
+  // Connection 2 is gone, 1 is still known.
+  Feed(MakeTail(DefaultConn(2), t));
+  EXPECT_EQ(MetricValue(registry_, "loupe_events_dropped_total",
+                        {{"reason", "unknown_connection"}}),
+            1);
+  Feed(MakeTail(DefaultConn(1), t));
+  EXPECT_EQ(MetricValue(registry_, "loupe_events_dropped_total",
+                        {{"reason", "unknown_connection"}}),
+            1);
+}
+
+TEST_F(ConnTrackerTest, IdleConnectionsAreForgottenBySweep) {
+  ConnTrackerOptions options;
+  options.idle_timeout_ns = 1'000'000'000;
+  MakeTracker(options);
+  Totals old_t;
+  old_t.resp_start_ns = 1'000;
+  Feed(MakeExchange(DefaultConn(1), old_t, Request("/old"), kCompleteResponse));
+  Totals new_t;
+  new_t.resp_start_ns = 900'000'000;
+  Feed(MakeExchange(DefaultConn(2), new_t, Request("/new"), kCompleteResponse));
+
+  tracker_->Sweep(old_t.resp_start_ns + options.idle_timeout_ns);
+  EXPECT_EQ(tracker_->size(), 2u) << "exactly at the timeout is not yet idle";
+  tracker_->Sweep(old_t.resp_start_ns + options.idle_timeout_ns + 1);
+  EXPECT_EQ(tracker_->size(), 1u);
+  EXPECT_EQ(MetricValue(registry_, "loupe_connections_evicted_total", {{"reason", "idle"}}), 1);
+  EXPECT_EQ(MetricValue(registry_, "loupe_connections_tracked"), 1);
+
+  tracker_->Sweep(new_t.resp_start_ns + options.idle_timeout_ns + 1);
+  EXPECT_EQ(tracker_->size(), 0u);
+  EXPECT_EQ(MetricValue(registry_, "loupe_connections_evicted_total", {{"reason", "idle"}}), 2);
+}
+
+TEST_F(ConnTrackerTest, ClientRoleAndIpv6Addresses) {
+  ConnSpec conn = DefaultConn(30);
+  conn.role = LOUPE_ROLE_CLIENT;
+  conn.endpoint.family = AF_INET6;
+  SetIpv6("2001:db8::1", conn.endpoint.local);
+  SetIpv6("2001:db8::2", conn.endpoint.remote);
+  conn.endpoint.local_port = 51000;
+  conn.endpoint.remote_port = 443;
+  Totals t;
+  Feed(MakeExchange(conn, t, "GET /api HTTP/1.1\r\n\r\n", kCompleteResponse));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  const SeenRecord& seen = sink_.records[0];
+  EXPECT_EQ(seen.role, Role::kClient);
+  EXPECT_EQ(seen.record.instrument, Instrument::kHttpClient);
+  EXPECT_EQ(seen.local_address, "2001:db8::1");
+  EXPECT_EQ(seen.remote_address, "2001:db8::2");
+  EXPECT_EQ(seen.local_port, 51000);
+  EXPECT_EQ(seen.remote_port, 443);
+  // The parser learned which side is the server: the remote one.
+  EXPECT_EQ(seen.Attr("network.peer.address"), "2001:db8::2");
+  EXPECT_EQ(seen.Attr("server.port"), "443");
+  EXPECT_EQ(MetricValue(registry_, "loupe_records_total", {{"instrument", "http_client"}}), 1);
+}
+
+TEST_F(ConnTrackerTest, Ipv4MappedIpv6AddressesPrintAsIpv4) {
+  ConnSpec conn = DefaultConn(31);
+  conn.endpoint.family = AF_INET6;
+  SetIpv6("::ffff:192.0.2.7", conn.endpoint.local);
+  SetIpv6("::ffff:198.51.100.9", conn.endpoint.remote);
+  Totals t;
+  Feed(MakeExchange(conn, t, Request("/"), kCompleteResponse));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].local_address, "192.0.2.7");
+  EXPECT_EQ(sink_.records[0].remote_address, "198.51.100.9");
+  EXPECT_EQ(sink_.records[0].Attr("client.address"), "198.51.100.9");
+}
+
+TEST_F(ConnTrackerTest, CommFillingTheWholeFieldIsNotOverrun) {
+  ConnSpec conn = DefaultConn(32);
+  conn.comm = "abcdefghijklmnop";  // 16 bytes: no NUL in the kernel's field
+  Totals t;
+  Feed(MakeExchange(conn, t, Request("/"), kCompleteResponse));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].comm, "abcdefghijklmnop");
+}
+
+TEST(FormatAddressTest, FormatsEachFamily) {
+  uint8_t addr[16] = {};
+  SetIpv4("203.0.113.5", addr);
+  EXPECT_EQ(FormatAddress(AF_INET, addr), "203.0.113.5");
+  SetIpv6("::ffff:203.0.113.5", addr);
+  EXPECT_EQ(FormatAddress(AF_INET6, addr), "203.0.113.5");
+  SetIpv6("::1", addr);
+  EXPECT_EQ(FormatAddress(AF_INET6, addr), "::1");
+  SetIpv6("fe80::1:2", addr);
+  EXPECT_EQ(FormatAddress(AF_INET6, addr), "fe80::1:2");
+  // Not the mapped prefix (0xffff at the wrong place): stays IPv6.
+  SetIpv6("::fffe:c000:0201", addr);
+  EXPECT_EQ(FormatAddress(AF_INET6, addr), "::fffe:c000:201");
+}
+
+// Every request must be reported exactly once, whatever mix of single- and multi-chunk responses,
+// tails (or tails lost to a full ring buffer), sweeps, closes and interleaving across
+// connections the kernel produces.
+TEST_F(ConnTrackerTest, EveryRequestIsReportedExactlyOnceInAnyOrder) {
+  constexpr int kConns = 4;
+  constexpr int kExchangesPerConn = 6;
+  for (uint32_t seed = 1; seed <= 200; ++seed) {
+    RecordingSink sink;
+    prometheus::Registry registry;
+    AgentMetrics metrics(registry);
+    ConnTrackerOptions options;
+    options.pending_timeout_ns = 50'000;
+    options.max_connections = 3;  // smaller than kConns: evictions happen too
+    ConnTracker tracker(options, &sink, &metrics);
+    std::mt19937 rng(seed);
+    auto chance = [&rng](int percent) {
+      return std::uniform_int_distribution<int>(0, 99)(rng) < percent;
+    };
+
+    // Each connection's events in kernel order; connections are interleaved randomly.
+    std::vector<std::vector<RawEvent>> streams(kConns);
+    std::vector<std::string> expected;
+    uint64_t clock = 1'000;
+    for (int c = 0; c < kConns; ++c) {
+      const ConnSpec conn = DefaultConn(100 + c);
+      for (int s = 1; s <= kExchangesPerConn; ++s) {
+        const std::string path = absl::StrCat("/c", c, "/s", s);
+        expected.push_back(path);
+        Totals t;
+        t.seq = s;
+        t.req_start_ns = clock;
+        t.req_end_ns = clock + 10;
+        t.resp_start_ns = clock + 20;
+        t.resp_end_ns = clock + 30;
+        clock += 1'000;
+        if (chance(50)) {
+          streams[c].push_back(MakeExchange(conn, t, Request(path), kCompleteResponse));
+        } else {
+          streams[c].push_back(MakeExchange(conn, t, Request(path), kHeadOfLongResponse));
+          Totals tail = t;
+          tail.resp_end_ns = t.resp_end_ns + 500;
+          tail.resp_bytes = kLongResponseBytes;
+          tail.resp_chunks = 2;
+          if (chance(70)) streams[c].push_back(MakeTail(conn, tail));  // else: lost
+        }
+      }
+      if (chance(60)) streams[c].push_back(MakeClose(conn, Totals{}));
+    }
+    std::vector<size_t> next(kConns, 0);
+    uint64_t sweep_clock = 0;
+    for (;;) {
+      std::vector<int> live;
+      for (int c = 0; c < kConns; ++c) {
+        if (next[c] < streams[c].size()) live.push_back(c);
+      }
+      if (live.empty()) break;
+      const int c = live[std::uniform_int_distribution<size_t>(0, live.size() - 1)(rng)];
+      const RawEvent& raw = streams[c][next[c]++];
+      std::optional<CaptureEvent> event = DecodeCaptureEvent(raw.data(), raw.size);
+      ASSERT_TRUE(event.has_value());
+      tracker.OnEvent(*event);
+      if (chance(10)) {
+        sweep_clock += std::uniform_int_distribution<uint64_t>(0, 30'000)(rng);
+        tracker.Sweep(sweep_clock);
+      }
+    }
+    tracker.Sweep(UINT64_MAX / 2);  // what the agent does at shutdown
+
+    std::map<std::string, int> seen;
+    for (const SeenRecord& r : sink.records) ++seen[r.Attr("url.path")];
+    for (const std::string& path : expected) {
+      EXPECT_EQ(seen[path], 1) << "seed " << seed << " path " << path;
+    }
+    EXPECT_EQ(sink.records.size(), expected.size()) << "seed " << seed;
+    EXPECT_EQ(MetricValue(registry, "loupe_exchanges_finalized_total"),
+              static_cast<double>(expected.size()))
+        << "seed " << seed;
+    EXPECT_EQ(tracker.size(), 0u) << "seed " << seed;
+    if (HasFailure()) break;
+  }
+}
+
+}  // namespace
+}  // namespace loupe

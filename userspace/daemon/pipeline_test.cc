@@ -1,0 +1,165 @@
+#include "userspace/daemon/pipeline.h"
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "prometheus/registry.h"
+#include "userspace/metrics/agent_metrics.h"
+
+namespace loupe {
+namespace {
+
+using Labels = std::map<std::string, std::string>;
+
+// Observations in http_server_request_duration_seconds for one service.
+uint64_t ServerObservations(prometheus::Registry& registry, const std::string& service) {
+  uint64_t count = 0;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != "http_server_request_duration_seconds") continue;
+    for (const auto& metric : family.metric) {
+      for (const auto& label : metric.label) {
+        if (label.name == "service_name" && label.value == service) {
+          count += metric.histogram.sample_count;
+        }
+      }
+    }
+  }
+  return count;
+}
+
+struct Resolved {
+  uint32_t tgid = 0;
+  std::string service;
+  std::string span_name;
+};
+
+class RecordingSpans : public ResolvedRecordSink {
+ public:
+  void OnResolvedRecord(const RecordContext& context,
+                        const std::shared_ptr<const ProcessResource>& resource,
+                        Record record) override {
+    seen.push_back({context.tgid, resource->service_name, record.span_name});
+  }
+  std::vector<Resolved> seen;
+};
+
+ProcessFacts Facts(std::string exe, std::vector<std::string> argv, uint64_t start = 1) {
+  ProcessFacts facts;
+  facts.exe_path = std::move(exe);
+  facts.argv = std::move(argv);
+  facts.start_time_ticks = start;
+  return facts;
+}
+
+Record ServerRecord(std::string span_name) {
+  Record record;
+  record.instrument = Instrument::kHttpServer;
+  record.span_name = std::move(span_name);
+  record.start_ns = 1'000;
+  record.end_ns = 2'000'000;
+  record.metric_labels = {{"http_request_method", "GET"},
+                          {"http_response_status_code", "200"},
+                          {"http_route", "/"},
+                          {"server_port", "80"}};
+  return record;
+}
+
+RecordContext ContextFor(uint32_t tgid, std::string_view comm = {}) {
+  RecordContext context;
+  context.tgid = tgid;
+  context.comm = comm;
+  context.protocol = "http1";
+  return context;
+}
+
+class PipelineTest : public ::testing::Test {
+ protected:
+  PipelineTest()
+      : agent_(registry_),
+        red_(registry_, &agent_, 100),
+        processes_("test-host", 64, [this](int64_t pid) -> std::optional<ProcessFacts> {
+          auto it = proc_.find(pid);
+          if (it == proc_.end()) return std::nullopt;
+          return it->second;
+        }) {
+    proc_[100] = Facts("/usr/bin/python3", {"python3", "shop.py"});
+    proc_[200] = Facts("/usr/sbin/sshd", {"sshd: user"});
+    proc_[300] = Facts("/opt/bin/orders", {"/opt/bin/orders"});
+    proc_[300].otel_service_name = "orders-api";
+  }
+
+  prometheus::Registry registry_;
+  AgentMetrics agent_;
+  RedMetrics red_;
+  std::map<int64_t, ProcessFacts> proc_;
+  ProcessInfoCache processes_;
+  RecordingSpans spans_;
+};
+
+TEST_F(PipelineTest, RecordsReachMetricsAndSpansUnderTheServiceName) {
+  Pipeline pipeline(&processes_, &red_, {}, &spans_);
+  pipeline.OnRecord(ContextFor(100), ServerRecord("GET /a"));
+  pipeline.OnRecord(ContextFor(100), ServerRecord("GET /b"));
+  pipeline.OnRecord(ContextFor(300), ServerRecord("GET /c"));
+  EXPECT_EQ(ServerObservations(registry_, "shop"), 2u);
+  EXPECT_EQ(ServerObservations(registry_, "orders-api"), 1u);
+  ASSERT_EQ(spans_.seen.size(), 3u);
+  EXPECT_EQ(spans_.seen[0].service, "shop");
+  EXPECT_EQ(spans_.seen[0].span_name, "GET /a");
+  EXPECT_EQ(spans_.seen[2].tgid, 300u);
+  EXPECT_EQ(spans_.seen[2].service, "orders-api");
+}
+
+TEST_F(PipelineTest, ExcludedExecutablesAreDropped) {
+  Pipeline pipeline(&processes_, &red_, {"sshd", "not-running"}, &spans_);
+  pipeline.OnRecord(ContextFor(200), ServerRecord("GET /ssh"));
+  pipeline.OnRecord(ContextFor(100), ServerRecord("GET /shop"));
+  EXPECT_EQ(ServerObservations(registry_, "sshd"), 0u);
+  EXPECT_EQ(ServerObservations(registry_, "shop"), 1u);
+  ASSERT_EQ(spans_.seen.size(), 1u);
+  EXPECT_EQ(spans_.seen[0].service, "shop");
+}
+
+TEST_F(PipelineTest, ExclusionMatchesTheExecutableNotTheServiceName) {
+  // orders-api runs /opt/bin/orders: excluding by its service name does not drop it.
+  Pipeline pipeline(&processes_, &red_, {"orders-api"}, nullptr);
+  pipeline.OnRecord(ContextFor(300), ServerRecord("GET /c"));
+  EXPECT_EQ(ServerObservations(registry_, "orders-api"), 1u);
+  Pipeline by_exe(&processes_, &red_, {"orders"}, nullptr);
+  by_exe.OnRecord(ContextFor(300), ServerRecord("GET /c"));
+  EXPECT_EQ(ServerObservations(registry_, "orders-api"), 1u);
+}
+
+TEST_F(PipelineTest, ExcludedExecutableIsDroppedEvenIfItExitedFirst) {
+  // A process that exited before /proc was read is known only by its kernel comm.
+  Pipeline pipeline(&processes_, &red_, {"curl"}, &spans_);
+  pipeline.OnRecord(ContextFor(999, "curl"), ServerRecord("GET /health"));
+  EXPECT_EQ(ServerObservations(registry_, "curl"), 0u);
+  EXPECT_TRUE(spans_.seen.empty());
+}
+
+TEST_F(PipelineTest, VanishedProcessIsNamedAfterTheConnectionComm) {
+  Pipeline pipeline(&processes_, &red_, {}, nullptr);  // no span stage is fine
+  pipeline.OnRecord(ContextFor(999, "curl"), ServerRecord("GET /x"));
+  EXPECT_EQ(ServerObservations(registry_, "curl"), 1u);
+}
+
+TEST_F(PipelineTest, PidReuseIsNoticedAsTheClockAdvances) {
+  Pipeline pipeline(&processes_, &red_, {}, &spans_);
+  pipeline.set_now_ns(1'000);
+  pipeline.OnRecord(ContextFor(100), ServerRecord("GET /1"));
+  proc_[100] = Facts("/usr/bin/node", {"node", "gateway.js"}, /*start=*/999);
+  pipeline.OnRecord(ContextFor(100), ServerRecord("GET /2"));
+  EXPECT_EQ(spans_.seen.back().service, "shop") << "still within the recheck interval";
+  pipeline.set_now_ns(1'000 + 60'000'000'000ull);
+  pipeline.OnRecord(ContextFor(100), ServerRecord("GET /3"));
+  EXPECT_EQ(spans_.seen.back().service, "gateway");
+  EXPECT_EQ(ServerObservations(registry_, "gateway"), 1u);
+  EXPECT_EQ(ServerObservations(registry_, "shop"), 2u);
+}
+
+}  // namespace
+}  // namespace loupe

@@ -1,0 +1,125 @@
+#include "userspace/loader/capture_event.h"
+
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+
+namespace loupe {
+namespace {
+
+// A ring-buffer record: 8-byte aligned, `size` bytes long, header followed by payload bytes.
+struct Raw {
+  std::vector<uint64_t> storage;
+  size_t size = 0;
+  loupe_event_header* header() { return reinterpret_cast<loupe_event_header*>(storage.data()); }
+  char* payload() { return reinterpret_cast<char*>(storage.data()) + sizeof(loupe_event_header); }
+};
+
+Raw MakeRaw(uint32_t kind, size_t req_len, size_t resp_len, size_t payload_room) {
+  Raw raw;
+  raw.size = sizeof(loupe_event_header) + payload_room;
+  raw.storage.assign((raw.size + 7) / 8 + 1, 0);
+  raw.header()->kind = kind;
+  raw.header()->conn_id = 77;
+  raw.header()->req_len = static_cast<uint16_t>(req_len);
+  raw.header()->resp_len = static_cast<uint16_t>(resp_len);
+  for (size_t i = 0; i < payload_room; ++i) raw.payload()[i] = static_cast<char>('a' + i % 26);
+  return raw;
+}
+
+TEST(CaptureEventTest, RejectsNullAndShortRecords) {
+  EXPECT_FALSE(DecodeCaptureEvent(nullptr, 4096).has_value());
+  Raw raw = MakeRaw(LOUPE_EV_TAIL, 0, 0, 0);
+  EXPECT_FALSE(DecodeCaptureEvent(raw.storage.data(), 0).has_value());
+  EXPECT_FALSE(DecodeCaptureEvent(raw.storage.data(), sizeof(loupe_event_header) - 1).has_value());
+  EXPECT_TRUE(DecodeCaptureEvent(raw.storage.data(), sizeof(loupe_event_header)).has_value());
+}
+
+TEST(CaptureEventTest, TailAndCloseCarryOnlyTheHeader) {
+  for (uint32_t kind : {uint32_t{LOUPE_EV_TAIL}, uint32_t{LOUPE_EV_CLOSE}}) {
+    // Even if length fields are set, TAIL/CLOSE expose no payload.
+    Raw raw = MakeRaw(kind, 10, 10, 0);
+    auto event = DecodeCaptureEvent(raw.storage.data(), raw.size);
+    ASSERT_TRUE(event.has_value()) << kind;
+    EXPECT_EQ(event->header, raw.header());
+    EXPECT_EQ(event->header->conn_id, 77u);
+    EXPECT_TRUE(event->request.empty());
+    EXPECT_TRUE(event->response.empty());
+  }
+}
+
+TEST(CaptureEventTest, UnknownKindsAreRejected) {
+  for (uint32_t kind : {0u, 4u, 0xffffffffu}) {
+    Raw raw = MakeRaw(kind, 0, 0, 0);
+    EXPECT_FALSE(DecodeCaptureEvent(raw.storage.data(), raw.size).has_value()) << kind;
+  }
+}
+
+TEST(CaptureEventTest, ExchangeSplitsRequestThenResponse) {
+  Raw raw = MakeRaw(LOUPE_EV_EXCHANGE, 5, 3, 8);
+  std::memcpy(raw.payload(), "hello", 5);
+  std::memcpy(raw.payload() + 5, "bye", 3);
+  auto event = DecodeCaptureEvent(raw.storage.data(), raw.size);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->request, "hello");
+  EXPECT_EQ(event->response, "bye");
+  EXPECT_EQ(event->request.data(), raw.payload()) << "views point into the record, no copy";
+}
+
+TEST(CaptureEventTest, ExchangeWithEmptyPayloads) {
+  Raw raw = MakeRaw(LOUPE_EV_EXCHANGE, 0, 0, 0);
+  auto event = DecodeCaptureEvent(raw.storage.data(), raw.size);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_TRUE(event->request.empty());
+  EXPECT_TRUE(event->response.empty());
+
+  Raw only_response = MakeRaw(LOUPE_EV_EXCHANGE, 0, 4, 4);
+  event = DecodeCaptureEvent(only_response.storage.data(), only_response.size);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_TRUE(event->request.empty());
+  EXPECT_EQ(event->response, "abcd");
+}
+
+TEST(CaptureEventTest, ExchangeAtTheCapsIsAccepted) {
+  // The kernel keeps at most CAP - 1 bytes of each direction.
+  constexpr size_t kReq = LOUPE_REQ_CAP - 1;
+  constexpr size_t kResp = LOUPE_RESP_CAP - 1;
+  Raw raw = MakeRaw(LOUPE_EV_EXCHANGE, kReq, kResp, kReq + kResp);
+  auto event = DecodeCaptureEvent(raw.storage.data(), raw.size);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->request.size(), kReq);
+  EXPECT_EQ(event->response.size(), kResp);
+  EXPECT_EQ(event->response.data(), event->request.data() + kReq);
+}
+
+TEST(CaptureEventTest, LengthsAtOrBeyondTheCapsAreRejected) {
+  Raw req = MakeRaw(LOUPE_EV_EXCHANGE, LOUPE_REQ_CAP, 0, LOUPE_REQ_CAP);
+  EXPECT_FALSE(DecodeCaptureEvent(req.storage.data(), req.size).has_value());
+  Raw resp = MakeRaw(LOUPE_EV_EXCHANGE, 0, LOUPE_RESP_CAP, LOUPE_RESP_CAP);
+  EXPECT_FALSE(DecodeCaptureEvent(resp.storage.data(), resp.size).has_value());
+  Raw huge = MakeRaw(LOUPE_EV_EXCHANGE, 0xffff, 0xffff, 0);
+  EXPECT_FALSE(DecodeCaptureEvent(huge.storage.data(), huge.size).has_value());
+}
+
+TEST(CaptureEventTest, LengthsBeyondTheRecordAreRejected) {
+  // Each length alone and together one byte past what the record holds.
+  Raw req = MakeRaw(LOUPE_EV_EXCHANGE, 10, 0, 9);
+  EXPECT_FALSE(DecodeCaptureEvent(req.storage.data(), req.size).has_value());
+  Raw resp = MakeRaw(LOUPE_EV_EXCHANGE, 0, 10, 9);
+  EXPECT_FALSE(DecodeCaptureEvent(resp.storage.data(), resp.size).has_value());
+  Raw both = MakeRaw(LOUPE_EV_EXCHANGE, 6, 6, 11);
+  EXPECT_FALSE(DecodeCaptureEvent(both.storage.data(), both.size).has_value());
+  Raw exact = MakeRaw(LOUPE_EV_EXCHANGE, 6, 6, 12);
+  EXPECT_TRUE(DecodeCaptureEvent(exact.storage.data(), exact.size).has_value());
+  // A record longer than the payload it announces is fine (ring records are padded).
+  Raw padded = MakeRaw(LOUPE_EV_EXCHANGE, 6, 6, 20);
+  auto event = DecodeCaptureEvent(padded.storage.data(), padded.size);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->request.size(), 6u);
+  EXPECT_EQ(event->response.size(), 6u);
+}
+
+}  // namespace
+}  // namespace loupe

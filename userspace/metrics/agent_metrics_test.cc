@@ -1,0 +1,216 @@
+#include "userspace/metrics/agent_metrics.h"
+
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <ctime>
+#include <map>
+#include <string>
+
+#include "gtest/gtest.h"
+#include "prometheus/registry.h"
+#include "prometheus/text_serializer.h"
+
+namespace loupe {
+namespace {
+
+using Labels = std::map<std::string, std::string>;
+
+// Sum of the samples of family `name` whose labels include `subset`; -1 when the family is
+// missing, so a misspelt name cannot pass as zero.
+double Value(prometheus::Registry& registry, const std::string& name, const Labels& subset = {}) {
+  bool found = false;
+  double sum = 0;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != name) continue;
+    found = true;
+    for (const auto& metric : family.metric) {
+      size_t matched = 0;
+      for (const auto& label : metric.label) {
+        auto it = subset.find(label.name);
+        if (it != subset.end() && it->second == label.value) ++matched;
+      }
+      if (matched != subset.size()) continue;
+      sum += family.type == prometheus::MetricType::Counter ? metric.counter.value
+                                                            : metric.gauge.value;
+    }
+  }
+  return found ? sum : -1;
+}
+
+std::array<uint64_t, LOUPE_CNT_MAX> Totals(std::initializer_list<std::pair<int, uint64_t>> set) {
+  std::array<uint64_t, LOUPE_CNT_MAX> totals{};
+  for (const auto& [index, value] : set) totals[static_cast<size_t>(index)] = value;
+  return totals;
+}
+
+class AgentMetricsTest : public ::testing::Test {
+ protected:
+  AgentMetricsTest() : metrics_(registry_) {}
+  prometheus::Registry registry_;
+  AgentMetrics metrics_;
+};
+
+TEST_F(AgentMetricsTest, KernelCountersMirrorMonotonicDeltas) {
+  metrics_.UpdateKernelCounters(Totals({{LOUPE_CNT_RINGBUF_FULL, 5},
+                                        {LOUPE_CNT_CONN_TABLE_FULL, 2},
+                                        {LOUPE_CNT_REQ_TRUNCATED, 7},
+                                        {LOUPE_CNT_RESP_TRUNCATED, 1},
+                                        {LOUPE_CNT_UNSOLICITED, 3}}));
+  EXPECT_EQ(Value(registry_, "loupe_events_dropped_total", {{"reason", "ringbuf_full"}}), 5);
+  EXPECT_EQ(Value(registry_, "loupe_events_dropped_total", {{"reason", "conn_table_full"}}), 2);
+  EXPECT_EQ(Value(registry_, "loupe_payload_truncated_total", {{"direction", "request"}}), 7);
+  EXPECT_EQ(Value(registry_, "loupe_payload_truncated_total", {{"direction", "response"}}), 1);
+  EXPECT_EQ(Value(registry_, "loupe_kernel_unsolicited_total"), 3);
+
+  // Totals grow: only the difference is added.
+  metrics_.UpdateKernelCounters(Totals({{LOUPE_CNT_RINGBUF_FULL, 9},
+                                        {LOUPE_CNT_CONN_TABLE_FULL, 2},
+                                        {LOUPE_CNT_REQ_TRUNCATED, 7},
+                                        {LOUPE_CNT_RESP_TRUNCATED, 1},
+                                        {LOUPE_CNT_UNSOLICITED, 3}}));
+  EXPECT_EQ(Value(registry_, "loupe_events_dropped_total", {{"reason", "ringbuf_full"}}), 9);
+  EXPECT_EQ(Value(registry_, "loupe_events_dropped_total", {{"reason", "conn_table_full"}}), 2);
+
+  // A smaller total (e.g. a per-CPU read racing an update) never decreases the counter, and
+  // the next larger total is added from the highest value seen.
+  metrics_.UpdateKernelCounters(Totals({{LOUPE_CNT_RINGBUF_FULL, 4}}));
+  EXPECT_EQ(Value(registry_, "loupe_events_dropped_total", {{"reason", "ringbuf_full"}}), 9);
+  EXPECT_EQ(Value(registry_, "loupe_payload_truncated_total", {{"direction", "request"}}), 7);
+  metrics_.UpdateKernelCounters(Totals({{LOUPE_CNT_RINGBUF_FULL, 10}}));
+  EXPECT_EQ(Value(registry_, "loupe_events_dropped_total", {{"reason", "ringbuf_full"}}), 10);
+}
+
+TEST_F(AgentMetricsTest, UnexportedKernelCountersAreIgnored) {
+  const double before = Value(registry_, "loupe_events_dropped_total");
+  metrics_.UpdateKernelCounters(
+      Totals({{LOUPE_CNT_EXCHANGES, 100}, {LOUPE_CNT_TAILS, 50}, {LOUPE_CNT_WAKEUPS, 9}}));
+  EXPECT_EQ(Value(registry_, "loupe_events_dropped_total"), before);
+  EXPECT_EQ(Value(registry_, "loupe_events_read_total"), 0)
+      << "events read are counted by userspace, not mirrored from the kernel";
+}
+
+TEST_F(AgentMetricsTest, PreexistingConnectionsOnlyGrow) {
+  metrics_.SetPreexistingConnections(4);
+  metrics_.SetPreexistingConnections(6);
+  metrics_.SetPreexistingConnections(2);
+  EXPECT_EQ(Value(registry_, "loupe_preexisting_connections_total"), 6);
+}
+
+TEST_F(AgentMetricsTest, EventCountersByKind) {
+  metrics_.EventRead(LOUPE_EV_EXCHANGE);
+  metrics_.EventRead(LOUPE_EV_EXCHANGE);
+  metrics_.EventRead(LOUPE_EV_TAIL);
+  metrics_.EventRead(LOUPE_EV_CLOSE);
+  metrics_.EventRead(0);      // not a kind: ignored
+  metrics_.EventRead(1000);   // out of range: ignored, no crash
+  EXPECT_EQ(Value(registry_, "loupe_events_read_total", {{"kind", "exchange"}}), 2);
+  EXPECT_EQ(Value(registry_, "loupe_events_read_total", {{"kind", "tail"}}), 1);
+  EXPECT_EQ(Value(registry_, "loupe_events_read_total", {{"kind", "close"}}), 1);
+  EXPECT_EQ(Value(registry_, "loupe_events_read_total"), 4);
+  metrics_.EventMalformed();
+  EXPECT_EQ(Value(registry_, "loupe_events_dropped_total", {{"reason", "malformed"}}), 1);
+}
+
+TEST_F(AgentMetricsTest, LabelledCountersAreCachedPerValue) {
+  metrics_.ExchangeParsed("http1");
+  metrics_.ExchangeParsed("http1");
+  metrics_.ExchangeParsed("redis");
+  metrics_.ParseFailure("mysql");
+  metrics_.ExchangeIgnored("postgresql");
+  metrics_.RequestsUnreported("http1", 5);
+  metrics_.RequestsUnreported("http1", 2);
+  metrics_.ExchangeFinalized("tail");
+  metrics_.ExchangeFinalized("weird");
+  metrics_.ConnectionEvicted("idle");
+  metrics_.RecordEmitted("db_client");
+  metrics_.SeriesOverflow("svc", "http_server");
+  metrics_.SeriesOverflow("svc", "http_server");
+  metrics_.SeriesOverflow("svc", "db_client");
+  EXPECT_EQ(Value(registry_, "loupe_exchanges_parsed_total", {{"protocol", "http1"}}), 2);
+  EXPECT_EQ(Value(registry_, "loupe_exchanges_parsed_total", {{"protocol", "redis"}}), 1);
+  EXPECT_EQ(Value(registry_, "loupe_parse_failures_total", {{"protocol", "mysql"}}), 1);
+  EXPECT_EQ(Value(registry_, "loupe_exchanges_ignored_total", {{"protocol", "postgresql"}}), 1);
+  EXPECT_EQ(Value(registry_, "loupe_requests_unreported_total", {{"protocol", "http1"}}), 7);
+  EXPECT_EQ(Value(registry_, "loupe_exchanges_finalized_total", {{"reason", "tail"}}), 1);
+  EXPECT_EQ(Value(registry_, "loupe_exchanges_finalized_total", {{"reason", "weird"}}), 1);
+  EXPECT_EQ(Value(registry_, "loupe_connections_evicted_total", {{"reason", "idle"}}), 1);
+  EXPECT_EQ(Value(registry_, "loupe_records_total", {{"instrument", "db_client"}}), 1);
+  EXPECT_EQ(Value(registry_, "loupe_metric_series_overflow_total",
+                  {{"service_name", "svc"}, {"instrument", "http_server"}}),
+            2);
+  EXPECT_EQ(Value(registry_, "loupe_metric_series_overflow_total",
+                  {{"service_name", "svc"}, {"instrument", "db_client"}}),
+            1);
+}
+
+TEST_F(AgentMetricsTest, FinalizeReasonsArePreRegistered) {
+  // Dashboards rate() these from zero: every documented reason exists before it first happens.
+  for (const char* reason : {"complete", "tail", "close", "next_exchange", "timeout"}) {
+    bool found = false;
+    for (const auto& family : registry_.Collect()) {
+      if (family.name != "loupe_exchanges_finalized_total") continue;
+      for (const auto& metric : family.metric) {
+        for (const auto& label : metric.label) found |= label.value == reason;
+      }
+    }
+    EXPECT_TRUE(found) << reason;
+  }
+}
+
+TEST_F(AgentMetricsTest, GaugesAreSet) {
+  metrics_.SetConnectionsTracked(12);
+  metrics_.SetRingbufFill(0.25);
+  metrics_.SetReady(true);
+  metrics_.SetProbesAttached("tp_btf", 3);
+  EXPECT_EQ(Value(registry_, "loupe_connections_tracked"), 12);
+  EXPECT_EQ(Value(registry_, "loupe_ringbuf_fill_ratio"), 0.25);
+  EXPECT_EQ(Value(registry_, "loupe_ready"), 1);
+  EXPECT_EQ(Value(registry_, "loupe_probes_attached", {{"hook", "tp_btf"}}), 3);
+  metrics_.SetReady(false);
+  metrics_.SetConnectionsTracked(0);
+  EXPECT_EQ(Value(registry_, "loupe_ready"), 0);
+  EXPECT_EQ(Value(registry_, "loupe_connections_tracked"), 0);
+  EXPECT_EQ(Value(registry_, "loupe_build_info"), 1);
+}
+
+TEST_F(AgentMetricsTest, ProcessMetricsAreSet) {
+  const double now = static_cast<double>(std::time(nullptr));
+  const double start = Value(registry_, "loupe_process_start_time_seconds");
+  EXPECT_GT(start, now - 60);
+  EXPECT_LT(start, now + 60);
+
+  metrics_.UpdateProcessMetrics();
+  const double rss = Value(registry_, "loupe_process_resident_memory_bytes");
+  EXPECT_GT(rss, 1024 * 1024) << "a running gtest binary holds more than 1 MiB";
+  EXPECT_LT(rss, 16.0 * 1024 * 1024 * 1024);
+  EXPECT_EQ(static_cast<uint64_t>(rss) % static_cast<uint64_t>(sysconf(_SC_PAGESIZE)), 0u);
+
+  // Burn some CPU: the counter follows and never decreases.
+  const double cpu_before = Value(registry_, "loupe_process_cpu_seconds_total");
+  volatile uint64_t sink = 0;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(30);
+  while (std::chrono::steady_clock::now() < until) sink = sink + 1;
+  metrics_.UpdateProcessMetrics();
+  const double cpu_after = Value(registry_, "loupe_process_cpu_seconds_total");
+  EXPECT_GT(cpu_after, cpu_before);
+  metrics_.UpdateProcessMetrics();
+  EXPECT_GE(Value(registry_, "loupe_process_cpu_seconds_total"), cpu_after);
+}
+
+TEST_F(AgentMetricsTest, ExpositionHasTheDocumentedNames) {
+  const std::string text = prometheus::TextSerializer().Serialize(registry_.Collect());
+  for (const char* name :
+       {"loupe_build_info", "loupe_ready", "loupe_events_dropped_total",
+        "loupe_kernel_unsolicited_total", "loupe_preexisting_connections_total",
+        "loupe_ringbuf_fill_ratio", "loupe_connections_tracked",
+        "loupe_exchanges_unclassified_total", "loupe_exchanges_finalized_total",
+        "loupe_process_resident_memory_bytes", "loupe_process_cpu_seconds_total",
+        "loupe_process_start_time_seconds"}) {
+    EXPECT_NE(text.find(std::string("\n") + name), std::string::npos) << name;
+  }
+}
+
+}  // namespace
+}  // namespace loupe
