@@ -299,6 +299,38 @@ TEST(ProcessInfoCacheTest, SizeIsBoundedWithLeastRecentlyUsedEviction) {
   EXPECT_EQ(cache.size(), 3u);
 }
 
+TEST(ProcessInfoCacheTest, AgentAttributesAreAddedAndTheProcessOwnWin) {
+  FakeProc proc;
+  ProcessFacts facts = Facts("/srv/api", {"/srv/api"});
+  facts.otel_resource_attributes = "deployment.environment=prod,team=core";
+  proc.processes[40] = facts;
+  ProcessInfoCache cache("h", 16, proc.reader(),
+                         {{"deployment.environment", "staging", false},
+                          {"k8s.cluster.name", "c1", false}});
+  auto count_key = [](const ProcessResource& r, const std::string& key) {
+    int n = 0;
+    for (const Attribute& a : r.extra) n += a.key == key ? 1 : 0;
+    return n;
+  };
+  auto value_of = [](const ProcessResource& r, const std::string& key) {
+    for (const Attribute& a : r.extra) {
+      if (a.key == key) return a.value;
+    }
+    return std::string("<missing>");
+  };
+  auto resource = cache.Get(40, 0);
+  EXPECT_EQ(value_of(*resource, "deployment.environment"), "prod");
+  EXPECT_EQ(count_key(*resource, "deployment.environment"), 1);
+  EXPECT_EQ(value_of(*resource, "k8s.cluster.name"), "c1");
+  EXPECT_EQ(value_of(*resource, "team"), "core");
+
+  // A vanished process still carries the agent's attributes.
+  auto gone = cache.Get(41, 0, "worker");
+  EXPECT_EQ(value_of(*gone, "deployment.environment"), "staging");
+  EXPECT_EQ(value_of(*gone, "k8s.cluster.name"), "c1");
+  EXPECT_EQ(gone->executable_name, "worker");
+}
+
 TEST(ReadProcessFactsTest, ReadsOwnProcess) {
   const auto facts = ReadProcessFacts(getpid());
   ASSERT_TRUE(facts.has_value());
