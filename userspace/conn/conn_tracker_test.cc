@@ -79,8 +79,19 @@ struct RawEvent {
   const void* data() const { return storage.data(); }
 };
 
+// What the kernel keeps of a response once the next request begins: its final totals.
+loupe_prev_response PrevOf(const Totals& final_totals) {
+  loupe_prev_response prev{};
+  prev.seq = final_totals.seq;
+  prev.resp_end_ns = final_totals.resp_end_ns;
+  prev.resp_bytes = final_totals.resp_bytes;
+  prev.resp_chunks = final_totals.resp_chunks;
+  return prev;
+}
+
 RawEvent MakeRaw(uint32_t kind, const ConnSpec& conn, const Totals& totals,
-                 std::string_view request, std::string_view response) {
+                 std::string_view request, std::string_view response,
+                 const loupe_prev_response& prev, uint32_t phase) {
   loupe_event_header h{};
   h.kind = kind;
   h.tgid = conn.tgid;
@@ -104,8 +115,9 @@ RawEvent MakeRaw(uint32_t kind, const ConnSpec& conn, const Totals& totals,
   h.fd = 7;
   h.req_len = static_cast<uint16_t>(request.size());
   h.resp_len = static_cast<uint16_t>(response.size());
-  h.phase = LOUPE_PHASE_RESPONSE;
+  h.phase = phase;
   std::memcpy(h.comm, conn.comm.data(), std::min(conn.comm.size(), sizeof(h.comm)));
+  h.prev = prev;
 
   RawEvent raw;
   raw.size = sizeof(h) + request.size() + response.size();
@@ -120,22 +132,23 @@ RawEvent MakeRaw(uint32_t kind, const ConnSpec& conn, const Totals& totals,
 }
 
 // An EXCHANGE as the kernel emits it when the first response chunk arrives: the response totals
-// cover that chunk only.
+// cover that chunk only, and `prev` holds the final totals of the response before (seq 0: none).
 RawEvent MakeExchange(const ConnSpec& conn, Totals totals, std::string_view request,
-                      std::string_view first_chunk) {
+                      std::string_view first_chunk, const loupe_prev_response& prev = {}) {
   totals.req_bytes = std::max<uint64_t>(totals.req_bytes, request.size());
   totals.resp_bytes = first_chunk.size();
   totals.first_resp_chunk_bytes = first_chunk.size();
   totals.resp_chunks = 1;
-  return MakeRaw(LOUPE_EV_EXCHANGE, conn, totals, request, first_chunk);
+  return MakeRaw(LOUPE_EV_EXCHANGE, conn, totals, request, first_chunk, prev,
+                 LOUPE_PHASE_RESPONSE);
 }
 
-RawEvent MakeTail(const ConnSpec& conn, const Totals& totals) {
-  return MakeRaw(LOUPE_EV_TAIL, conn, totals, {}, {});
-}
-
-RawEvent MakeClose(const ConnSpec& conn, const Totals& totals) {
-  return MakeRaw(LOUPE_EV_CLOSE, conn, totals, {}, {});
+// A CLOSE: `totals` are those of the connection's current exchange (final when `phase` is
+// RESPONSE), `prev` whatever the kernel kept when that exchange's request began.
+RawEvent MakeClose(const ConnSpec& conn, const Totals& totals,
+                   const loupe_prev_response& prev = {},
+                   uint32_t phase = LOUPE_PHASE_RESPONSE) {
+  return MakeRaw(LOUPE_EV_CLOSE, conn, totals, {}, {}, prev, phase);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -286,17 +299,27 @@ TEST_F(ConnTrackerTest, CompleteSingleChunkResponseIsRecordedImmediately) {
   EXPECT_EQ(MetricValue(registry_, "loupe_connections_tracked"), 1);
   EXPECT_EQ(tracker_->size(), 1u);
 
-  // Nothing is pending: a later tail, sweep or close reports nothing more.
-  Feed(MakeTail(conn, t));
-  tracker_->Sweep(t.resp_start_ns + options_.pending_timeout_ns + 1);
-  Feed(MakeClose(conn, t));
-  EXPECT_EQ(sink_.records.size(), 1u);
-  EXPECT_EQ(FinalizedTotal(), 1);
+  // Nothing is pending: the next exchange's `prev` for it, a sweep or a close reports it no more.
+  t.resp_bytes = sizeof(kCompleteResponse) - 1;
+  Totals next = t;
+  next.seq = 2;
+  next.req_start_ns = 20'000;
+  next.req_end_ns = 21'000;
+  next.resp_start_ns = 22'000;
+  next.resp_end_ns = 23'000;
+  Feed(MakeExchange(conn, next, Request("/next"), kCompleteResponse, PrevOf(t)));
+  ASSERT_EQ(sink_.records.size(), 2u);
+  EXPECT_EQ(sink_.records[1].Attr("url.path"), "/next");
+  tracker_->Sweep(next.resp_start_ns + options_.pending_timeout_ns + 1);
+  Feed(MakeClose(conn, next, PrevOf(t)));
+  EXPECT_EQ(sink_.records.size(), 2u);
+  EXPECT_EQ(Finalized("complete"), 2);
+  EXPECT_EQ(FinalizedTotal(), 2);
   EXPECT_EQ(tracker_->size(), 0u);
   EXPECT_EQ(MetricValue(registry_, "loupe_connections_tracked"), 0);
 }
 
-TEST_F(ConnTrackerTest, TwoChunkResponseWaitsForTailAndTakesItsEndTime) {
+TEST_F(ConnTrackerTest, MultiChunkResponseTakesItsEndTimeFromTheNextExchangesPrev) {
   const ConnSpec conn = DefaultConn(12);
   Totals t;
   t.seq = 3;
@@ -304,24 +327,39 @@ TEST_F(ConnTrackerTest, TwoChunkResponseWaitsForTailAndTakesItsEndTime) {
   EXPECT_TRUE(sink_.records.empty()) << "Content-Length says more bytes follow";
   EXPECT_EQ(FinalizedTotal(), 0);
 
-  Totals tail = t;
-  tail.resp_end_ns = 9'999'999;
-  tail.resp_bytes = kLongResponseBytes;
-  tail.resp_chunks = 3;
-  Feed(MakeTail(conn, tail));
+  Totals final_totals = t;
+  final_totals.resp_end_ns = 9'999'999;
+  final_totals.resp_bytes = kLongResponseBytes;
+  final_totals.resp_chunks = 3;
+  Totals next;
+  next.seq = 4;
+  next.req_start_ns = 10'000'000;
+  next.req_end_ns = 10'100'000;
+  next.resp_start_ns = 10'200'000;
+  next.resp_end_ns = 10'300'000;
+  Feed(MakeExchange(conn, next, Request("/after"), kCompleteResponse, PrevOf(final_totals)));
 
-  ASSERT_EQ(sink_.records.size(), 1u);
-  EXPECT_EQ(sink_.records[0].record.end_ns, 9'999'999u);
-  EXPECT_EQ(sink_.records[0].record.start_ns, t.req_start_ns);
+  ASSERT_EQ(sink_.records.size(), 2u);
   EXPECT_EQ(sink_.records[0].Attr("url.path"), "/download");
-  EXPECT_EQ(Finalized("tail"), 1);
-  EXPECT_EQ(FinalizedTotal(), 1);
-  EXPECT_EQ(MetricValue(registry_, "loupe_events_read_total", {{"kind", "tail"}}), 1);
+  EXPECT_EQ(sink_.records[0].record.start_ns, t.req_start_ns);
+  EXPECT_EQ(sink_.records[0].record.end_ns, 9'999'999u);
+  EXPECT_EQ(sink_.records[1].Attr("url.path"), "/after");
+  EXPECT_EQ(sink_.records[1].record.end_ns, next.resp_end_ns);
+  EXPECT_EQ(Finalized("next_exchange"), 1);
+  EXPECT_EQ(Finalized("complete"), 1);
+  EXPECT_EQ(FinalizedTotal(), 2);
+  EXPECT_EQ(MetricValue(registry_, "loupe_events_read_total", {{"kind", "exchange"}}), 2);
 
-  // Exactly once: a repeated tail and a late sweep add nothing.
-  Feed(MakeTail(conn, tail));
-  tracker_->Sweep(tail.resp_end_ns + options_.pending_timeout_ns * 10);
-  EXPECT_EQ(sink_.records.size(), 1u);
+  // Exactly once: the same `prev` again (on a further exchange), a late sweep and the close add
+  // nothing for /download.
+  Totals third = next;
+  third.seq = 5;
+  Feed(MakeExchange(conn, third, Request("/third"), kCompleteResponse, PrevOf(final_totals)));
+  tracker_->Sweep(third.resp_end_ns + options_.pending_timeout_ns * 10);
+  Feed(MakeClose(conn, third, PrevOf(next)));
+  ASSERT_EQ(sink_.records.size(), 3u);
+  EXPECT_EQ(sink_.records[2].Attr("url.path"), "/third");
+  EXPECT_EQ(FinalizedTotal(), 3);
 }
 
 TEST_F(ConnTrackerTest, PendingExchangeIsFinalizedByClose) {
@@ -347,19 +385,50 @@ TEST_F(ConnTrackerTest, PendingExchangeIsFinalizedByClose) {
   EXPECT_EQ(MetricValue(registry_, "loupe_events_read_total", {{"kind", "close"}}), 1);
 }
 
-TEST_F(ConnTrackerTest, TailForAnotherSeqDoesNotOverwriteTotals) {
+TEST_F(ConnTrackerTest, PrevForAnotherSeqDoesNotOverwriteTotals) {
   const ConnSpec conn = DefaultConn(14);
   Totals t;
   t.seq = 5;
   t.resp_end_ns = 1'600'000;
   Feed(MakeExchange(conn, t, Request("/x"), kHeadOfLongResponse));
-  Totals other = t;
-  other.seq = 4;
-  other.resp_end_ns = 99'000'000;
-  Feed(MakeTail(conn, other));
-  ASSERT_EQ(sink_.records.size(), 1u);
+  // Exchange 6 was lost (ring buffer full): exchange 7 carries 6's totals, not 5's.
+  Totals lost = t;
+  lost.seq = 6;
+  lost.resp_end_ns = 99'000'000;
+  lost.resp_bytes = kLongResponseBytes;
+  lost.resp_chunks = 4;
+  Totals next = t;
+  next.seq = 7;
+  next.resp_end_ns = 120'000'000;
+  Feed(MakeExchange(conn, next, Request("/y"), kCompleteResponse, PrevOf(lost)));
+  ASSERT_EQ(sink_.records.size(), 2u);
+  EXPECT_EQ(sink_.records[0].Attr("url.path"), "/x");
   EXPECT_EQ(sink_.records[0].record.end_ns, 1'600'000u)
       << "totals of another exchange must not be applied";
+  EXPECT_EQ(sink_.records[1].Attr("url.path"), "/y");
+  EXPECT_EQ(Finalized("next_exchange"), 1);
+  EXPECT_EQ(Finalized("complete"), 1);
+}
+
+TEST_F(ConnTrackerTest, PrevWithFewerChunksThanKnownIsIgnored) {
+  const ConnSpec conn = DefaultConn(18);
+  Totals t;
+  t.seq = 2;
+  t.resp_end_ns = 1'600'000;
+  Feed(MakeExchange(conn, t, Request("/x"), kHeadOfLongResponse));
+  // Same seq, but no chunk counted: not the totals of the response userspace already has a chunk
+  // of, so they cannot be newer.
+  Totals stale = t;
+  stale.resp_end_ns = 55'000'000;
+  stale.resp_bytes = kLongResponseBytes;
+  stale.resp_chunks = 0;
+  Totals next = t;
+  next.seq = 3;
+  Feed(MakeExchange(conn, next, Request("/y"), kCompleteResponse, PrevOf(stale)));
+  ASSERT_EQ(sink_.records.size(), 2u);
+  EXPECT_EQ(sink_.records[0].Attr("url.path"), "/x");
+  EXPECT_EQ(sink_.records[0].record.end_ns, 1'600'000u);
+  EXPECT_EQ(Finalized("next_exchange"), 1);
 }
 
 TEST_F(ConnTrackerTest, NextExchangeFinalizesThePreviousOneExactlyOnce) {
@@ -380,7 +449,7 @@ TEST_F(ConnTrackerTest, NextExchangeFinalizesThePreviousOneExactlyOnce) {
   ASSERT_EQ(sink_.records.size(), 2u);
   EXPECT_EQ(sink_.records[0].Attr("url.path"), "/first");
   EXPECT_EQ(sink_.records[0].record.end_ns, first.resp_end_ns)
-      << "with no tail, the first chunk's end is the best known end";
+      << "with no prev, the first chunk's end is the best known end";
   EXPECT_EQ(sink_.records[1].Attr("url.path"), "/second");
   EXPECT_EQ(Finalized("next_exchange"), 1);
   EXPECT_EQ(Finalized("complete"), 1);
@@ -408,9 +477,21 @@ TEST_F(ConnTrackerTest, PendingExchangeTimesOutOnSweep) {
   EXPECT_EQ(tracker_->size(), 1u) << "timing out an exchange does not forget the connection";
 
   tracker_->Sweep(t.resp_start_ns + options_.pending_timeout_ns * 2);
-  Feed(MakeTail(conn, t));  // the late tail finds nothing pending
-  EXPECT_EQ(sink_.records.size(), 1u);
-  EXPECT_EQ(FinalizedTotal(), 1);
+  // The next exchange's late `prev` for /slow finds nothing pending.
+  Totals final_totals = t;
+  final_totals.resp_end_ns = t.resp_start_ns + options_.pending_timeout_ns * 3;
+  final_totals.resp_bytes = kLongResponseBytes;
+  final_totals.resp_chunks = 2;
+  Totals next = t;
+  next.seq = t.seq + 1;
+  next.resp_start_ns = final_totals.resp_end_ns + 1'000;
+  next.resp_end_ns = next.resp_start_ns + 1'000;
+  Feed(MakeExchange(conn, next, Request("/next"), kCompleteResponse, PrevOf(final_totals)));
+  ASSERT_EQ(sink_.records.size(), 2u);
+  EXPECT_EQ(sink_.records[1].Attr("url.path"), "/next");
+  EXPECT_EQ(Finalized("timeout"), 1);
+  EXPECT_EQ(Finalized("complete"), 1);
+  EXPECT_EQ(FinalizedTotal(), 2);
 }
 
 TEST_F(ConnTrackerTest, CustomPendingTimeoutIsHonoured) {
@@ -427,18 +508,37 @@ TEST_F(ConnTrackerTest, CustomPendingTimeoutIsHonoured) {
   EXPECT_EQ(sink_.records.size(), 1u);
 }
 
-TEST_F(ConnTrackerTest, TailAndCloseForUnknownConnections) {
+TEST_F(ConnTrackerTest, CloseForUnknownConnectionIsIgnored) {
   const ConnSpec conn = DefaultConn(99);
   Totals t;
-  Feed(MakeTail(conn, t));
-  EXPECT_EQ(MetricValue(registry_, "loupe_events_dropped_total",
-                        {{"reason", "unknown_connection"}}),
-            1);
   Feed(MakeClose(conn, t));
-  EXPECT_EQ(tracker_->size(), 0u) << "tail/close must not create connections";
+  EXPECT_EQ(tracker_->size(), 0u) << "close must not create connections";
   EXPECT_TRUE(sink_.records.empty());
-  EXPECT_EQ(MetricValue(registry_, "loupe_events_read_total", {{"kind", "tail"}}), 1);
+  EXPECT_EQ(FinalizedTotal(), 0);
   EXPECT_EQ(MetricValue(registry_, "loupe_events_read_total", {{"kind", "close"}}), 1);
+  EXPECT_EQ(MetricValue(registry_, "loupe_events_dropped_total"), 0)
+      << "a close for a connection userspace never tracked is not a lost event";
+  EXPECT_EQ(MetricValue(registry_, "loupe_connections_tracked"), 0);
+}
+
+// The agent started mid-connection (or forgot it): the first EXCHANGE seen carries `prev` for an
+// exchange userspace never had. It is parsed as usual and the stray totals go nowhere.
+TEST_F(ConnTrackerTest, PrevForAnExchangeNeverSeenIsIgnored) {
+  const ConnSpec conn = DefaultConn(98);
+  Totals unseen;
+  unseen.seq = 4;
+  unseen.resp_end_ns = 800'000;
+  unseen.resp_bytes = kLongResponseBytes;
+  unseen.resp_chunks = 3;
+  Totals t;
+  t.seq = 5;
+  Feed(MakeExchange(conn, t, Request("/first-seen"), kCompleteResponse, PrevOf(unseen)));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].Attr("url.path"), "/first-seen");
+  EXPECT_EQ(sink_.records[0].record.end_ns, t.resp_end_ns);
+  EXPECT_EQ(Finalized("complete"), 1);
+  EXPECT_EQ(FinalizedTotal(), 1);
+  EXPECT_EQ(tracker_->size(), 1u);
 }
 
 // Bytes that no registered protocol may claim.
@@ -533,15 +633,21 @@ TEST_F(ConnTrackerTest, FullTableEvictsLeastRecentlyUsedConnection) {
   EXPECT_EQ(std::count(paths.begin(), paths.end(), "/c2"), 1);
   EXPECT_EQ(sink_.records.size(), 4u);
 
-  // Connection 2 is gone, 1 is still known.
-  Feed(MakeTail(DefaultConn(2), t));
-  EXPECT_EQ(MetricValue(registry_, "loupe_events_dropped_total",
-                        {{"reason", "unknown_connection"}}),
-            1);
-  Feed(MakeTail(DefaultConn(1), t));
-  EXPECT_EQ(MetricValue(registry_, "loupe_events_dropped_total",
-                        {{"reason", "unknown_connection"}}),
-            1);
+  // Connection 2 was forgotten with /c2: its next exchange, carrying /c2's final totals in `prev`,
+  // starts it afresh and does not report /c2 a second time.
+  Totals c2_final;
+  c2_final.resp_end_ns = 5'000'000;
+  c2_final.resp_bytes = kLongResponseBytes;
+  c2_final.resp_chunks = 2;
+  Feed(MakeExchange(DefaultConn(2), t, Request("/c2b"), kCompleteResponse, PrevOf(c2_final)));
+  paths.clear();
+  for (const SeenRecord& r : sink_.records) paths.push_back(r.Attr("url.path"));
+  EXPECT_EQ(std::count(paths.begin(), paths.end(), "/c2"), 1);
+  EXPECT_EQ(std::count(paths.begin(), paths.end(), "/c2b"), 1);
+  EXPECT_EQ(sink_.records.size(), 5u);
+  EXPECT_EQ(tracker_->size(), 2u);
+  EXPECT_EQ(MetricValue(registry_, "loupe_connections_evicted_total", {{"reason", "table_full"}}),
+            2);
 }
 
 TEST_F(ConnTrackerTest, IdleConnectionsAreForgottenBySweep) {
@@ -629,11 +735,20 @@ TEST(FormatAddressTest, FormatsEachFamily) {
 }
 
 // Every request must be reported exactly once, whatever mix of single- and multi-chunk responses,
-// tails (or tails lost to a full ring buffer), sweeps, closes and interleaving across
-// connections the kernel produces.
+// EXCHANGE records lost to a full ring buffer (the pending response's end then comes from the
+// close, a mismatched `prev` or a timeout), sweeps, closes (after a response or after a request
+// that got none) and interleaving across connections the kernel produces. A record ends either
+// when its first response chunk did or when the response really did, never at another
+// exchange's time.
 TEST_F(ConnTrackerTest, EveryRequestIsReportedExactlyOnceInAnyOrder) {
   constexpr int kConns = 4;
   constexpr int kExchangesPerConn = 6;
+  struct Expected {
+    uint64_t first_chunk_end_ns = 0;
+    uint64_t final_end_ns = 0;
+  };
+  int multi_chunk_records = 0;
+  int multi_chunk_with_final_end = 0;
   for (uint32_t seed = 1; seed <= 200; ++seed) {
     RecordingSink sink;
     prometheus::Registry registry;
@@ -649,13 +764,16 @@ TEST_F(ConnTrackerTest, EveryRequestIsReportedExactlyOnceInAnyOrder) {
 
     // Each connection's events in kernel order; connections are interleaved randomly.
     std::vector<std::vector<RawEvent>> streams(kConns);
-    std::vector<std::string> expected;
+    std::map<std::string, Expected> expected;
     uint64_t clock = 1'000;
     for (int c = 0; c < kConns; ++c) {
       const ConnSpec conn = DefaultConn(100 + c);
+      loupe_prev_response prev{};  // what the kernel keeps of the last finished response
+      loupe_prev_response prev_before_last{};
+      Totals last;
+      last.seq = 0;
       for (int s = 1; s <= kExchangesPerConn; ++s) {
         const std::string path = absl::StrCat("/c", c, "/s", s);
-        expected.push_back(path);
         Totals t;
         t.seq = s;
         t.req_start_ns = clock;
@@ -663,18 +781,39 @@ TEST_F(ConnTrackerTest, EveryRequestIsReportedExactlyOnceInAnyOrder) {
         t.resp_start_ns = clock + 20;
         t.resp_end_ns = clock + 30;
         clock += 1'000;
-        if (chance(50)) {
-          streams[c].push_back(MakeExchange(conn, t, Request(path), kCompleteResponse));
+        const bool multi_chunk = chance(50);
+        Totals final_totals = t;
+        final_totals.resp_bytes = sizeof(kCompleteResponse) - 1;
+        if (multi_chunk) {
+          final_totals.resp_end_ns = t.resp_end_ns + 500;
+          final_totals.resp_bytes = kLongResponseBytes;
+          final_totals.resp_chunks = std::uniform_int_distribution<uint32_t>(2, 5)(rng);
+        }
+        if (chance(90)) {
+          streams[c].push_back(MakeExchange(conn, t, Request(path),
+                                            multi_chunk ? kHeadOfLongResponse : kCompleteResponse,
+                                            prev));
+          expected[path] = Expected{t.resp_end_ns, final_totals.resp_end_ns};
+        }  // else: lost to a full ring buffer, so never reported
+        prev_before_last = prev;
+        prev = PrevOf(final_totals);
+        last = final_totals;
+      }
+      if (chance(60)) {
+        if (chance(30)) {
+          // A request began but no response came before the close.
+          Totals unanswered;
+          unanswered.seq = last.seq + 1;
+          unanswered.req_start_ns = clock;
+          unanswered.req_end_ns = clock;
+          unanswered.resp_start_ns = 0;
+          unanswered.resp_end_ns = 0;
+          unanswered.resp_chunks = 0;
+          streams[c].push_back(MakeClose(conn, unanswered, prev, LOUPE_PHASE_REQUEST));
         } else {
-          streams[c].push_back(MakeExchange(conn, t, Request(path), kHeadOfLongResponse));
-          Totals tail = t;
-          tail.resp_end_ns = t.resp_end_ns + 500;
-          tail.resp_bytes = kLongResponseBytes;
-          tail.resp_chunks = 2;
-          if (chance(70)) streams[c].push_back(MakeTail(conn, tail));  // else: lost
+          streams[c].push_back(MakeClose(conn, last, prev_before_last));
         }
       }
-      if (chance(60)) streams[c].push_back(MakeClose(conn, Totals{}));
     }
     std::vector<size_t> next(kConns, 0);
     uint64_t sweep_clock = 0;
@@ -697,9 +836,24 @@ TEST_F(ConnTrackerTest, EveryRequestIsReportedExactlyOnceInAnyOrder) {
     tracker.Sweep(UINT64_MAX / 2);  // what the agent does at shutdown
 
     std::map<std::string, int> seen;
-    for (const SeenRecord& r : sink.records) ++seen[r.Attr("url.path")];
-    for (const std::string& path : expected) {
-      EXPECT_EQ(seen[path], 1) << "seed " << seed << " path " << path;
+    for (const SeenRecord& r : sink.records) {
+      const std::string path = r.Attr("url.path");
+      ++seen[path];
+      auto it = expected.find(path);
+      if (it == expected.end()) {
+        ADD_FAILURE() << "seed " << seed << ": unexpected record " << path;
+        continue;
+      }
+      const Expected& e = it->second;
+      EXPECT_TRUE(r.record.end_ns == e.first_chunk_end_ns || r.record.end_ns == e.final_end_ns)
+          << "seed " << seed << " path " << path << " end " << r.record.end_ns;
+      if (e.final_end_ns != e.first_chunk_end_ns) {
+        ++multi_chunk_records;
+        if (r.record.end_ns == e.final_end_ns) ++multi_chunk_with_final_end;
+      }
+    }
+    for (const auto& entry : expected) {
+      EXPECT_EQ(seen[entry.first], 1) << "seed " << seed << " path " << entry.first;
     }
     EXPECT_EQ(sink.records.size(), expected.size()) << "seed " << seed;
     EXPECT_EQ(MetricValue(registry, "loupe_exchanges_finalized_total"),
@@ -708,6 +862,9 @@ TEST_F(ConnTrackerTest, EveryRequestIsReportedExactlyOnceInAnyOrder) {
     EXPECT_EQ(tracker.size(), 0u) << "seed " << seed;
     if (HasFailure()) break;
   }
+  // The streams exercised both ways a multi-chunk record can end.
+  EXPECT_GT(multi_chunk_with_final_end, 0);
+  EXPECT_LT(multi_chunk_with_final_end, multi_chunk_records);
 }
 
 }  // namespace
