@@ -69,6 +69,7 @@ class Postgres:
                         "--auth-host=md5", "--auth-local=trust", "--no-sync"],
                        check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         os.unlink(pwfile)
+        self._log_file = open(self.statement_log, "w")
         self.proc = subprocess.Popen(
             ["runuser", "-u", "postgres", "--", os.path.join(PG_BIN, "postgres"),
              "-D", self.data, "-p", str(self.port), "-k", self.dir,
@@ -76,7 +77,7 @@ class Postgres:
              "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
              "-c", "logging_collector=off", "-c", "log_statement=all",
              "-c", "log_line_prefix=%a|", "-c", "max_connections=30"],
-            stdout=subprocess.DEVNULL, stderr=open(self.statement_log, "w"))
+            stdout=subprocess.DEVNULL, stderr=self._log_file)
         wait_until(lambda: self._ready(), timeout=30, what="postgres to accept connections")
 
     def _ready(self):
@@ -100,7 +101,9 @@ class Postgres:
     def tcp_env(self, user="postgres", password=None, service=None):
         env = {**os.environ, "PGHOST": "127.0.0.1", "PGPORT": str(self.port), "PGUSER": user,
                "PGPASSWORD": password or self.password, "PGDATABASE": "postgres",
-               "PGSSLMODE": "disable", "PGAPPNAME": service or "loupe-e2e"}
+               "PGSSLMODE": "disable"}
+        # The statement log is keyed by application_name: each client's own fallback name.
+        env.pop("PGAPPNAME", None)
         env.pop("OTEL_SERVICE_NAME", None)
         if service:
             env["OTEL_SERVICE_NAME"] = service
@@ -108,6 +111,7 @@ class Postgres:
 
     def stop(self):
         _stop(self.proc, signal.SIGINT)  # fast shutdown
+        self._log_file.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
