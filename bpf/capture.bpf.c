@@ -128,18 +128,17 @@ static __always_inline void fill_header(struct loupe_event_header *h, __u32 kind
   h->phase = c->phase;
   h->flags = (c->flags & LOUPE_CONN_F_TLS) ? LOUPE_EVF_TLS : 0; /* TLS: plaintext from libssl */
   __builtin_memcpy(h->comm, c->comm, sizeof(h->comm));
+  h->prev = c->prev;
 }
 
-static __always_inline void emit_header_only(__u32 kind, __u32 tgid, int fd, struct loupe_conn *c,
-                                             __u64 now) {
+static __always_inline void emit_close(__u32 tgid, int fd, struct loupe_conn *c, __u64 now) {
   struct loupe_event_header *h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
   if (!h) {
     count(LOUPE_CNT_RINGBUF_FULL, 1);
     return;
   }
-  fill_header(h, kind, tgid, fd, c);
+  fill_header(h, LOUPE_EV_CLOSE, tgid, fd, c);
   bpf_ringbuf_submit(h, submit_flags(now));
-  count(kind == LOUPE_EV_TAIL ? LOUPE_CNT_TAILS : LOUPE_CNT_CLOSES, 1);
 }
 
 static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u64 now) {
@@ -157,6 +156,7 @@ static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u6
   fresh->conn_id = __sync_fetch_and_add(&next_conn_id, 1);
   __builtin_memset(&fresh->totals, 0, sizeof(fresh->totals));
   fresh->phase = LOUPE_PHASE_IDLE;
+  __builtin_memset(&fresh->prev, 0, sizeof(fresh->prev));
   fresh->req_len = 0;
   fresh->flags = 0; /* conn_scratch is reused: clear the TLS mark (tls.bpf.h) */
   bpf_get_current_comm(fresh->comm, sizeof(fresh->comm));
@@ -165,7 +165,7 @@ static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u6
    * racing with this accept on another thread, or a close we cannot see (dup2, close_range).
    * Report it closed so userspace finalizes its last exchange. */
   struct loupe_conn *stale = bpf_map_lookup_elem(&conns, &key);
-  if (stale && stale->totals.seq != 0) emit_header_only(LOUPE_EV_CLOSE, tgid, fd, stale, now);
+  if (stale && stale->totals.seq != 0) emit_close(tgid, fd, stale, now);
   if (bpf_map_update_elem(&conns, &key, fresh, BPF_ANY) != 0) {
     count(LOUPE_CNT_CONN_TABLE_FULL, 1);
     return;
@@ -182,7 +182,7 @@ static __always_inline void on_close(__u32 tgid, int fd, __u64 now) {
   struct sock *current = sock_from_fd(fd);
   if (current && (__u64)current == c->sock) return;
   /* Userspace holds state only for connections that carried an exchange. */
-  if (c->totals.seq != 0) emit_header_only(LOUPE_EV_CLOSE, tgid, fd, c, now);
+  if (c->totals.seq != 0) emit_close(tgid, fd, c, now);
   bpf_map_delete_elem(&conns, &key);
 }
 
@@ -293,7 +293,6 @@ static __always_inline void begin_response(__u32 tgid, int fd, struct loupe_conn
     count(LOUPE_CNT_RINGBUF_FULL, 1);
     return;
   }
-  count(LOUPE_CNT_EXCHANGES, 1);
 }
 
 /* Defined in tls.bpf.h: true when raw socket bytes are TLS ciphertext, never to be parsed. */
@@ -322,8 +321,11 @@ static __always_inline void on_data(__u64 pid_tgid, int fd, bool ingress, int ki
       count(LOUPE_CNT_SYNC_SKIPPED, 1);
       return;
     }
-    if (phase == LOUPE_PHASE_RESPONSE && c->totals.resp_chunks > 1) {
-      emit_header_only(LOUPE_EV_TAIL, tgid, fd, c, now);
+    if (phase == LOUPE_PHASE_RESPONSE) {
+      c->prev.seq = c->totals.seq;
+      c->prev.resp_end_ns = c->totals.resp_end_ns;
+      c->prev.resp_bytes = c->totals.resp_bytes;
+      c->prev.resp_chunks = c->totals.resp_chunks;
     }
     start_request(c, (__u32)pid_tgid, kind, arg1, ret, now);
     return;

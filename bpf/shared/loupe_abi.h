@@ -16,7 +16,7 @@
 
 enum loupe_event_kind {
   LOUPE_EV_EXCHANGE = 1, /* a response began: request prefix + first response chunk */
-  LOUPE_EV_TAIL = 2,     /* the response of exchange `seq` ended after more than one chunk */
+  /* 2 was a separate TAIL record; its content now rides in the next EXCHANGE's `prev`. */
   LOUPE_EV_CLOSE = 3,    /* the connection closed; carries the last exchange's final totals */
 };
 
@@ -32,9 +32,7 @@ enum loupe_counter {
   LOUPE_CNT_REQ_TRUNCATED = 2,     /* request bytes beyond the captured prefix */
   LOUPE_CNT_RESP_TRUNCATED = 3,    /* first response chunk longer than the captured prefix */
   LOUPE_CNT_UNSOLICITED = 4,       /* response-direction data with no request before it */
-  LOUPE_CNT_EXCHANGES = 5,         /* exchange events submitted */
-  LOUPE_CNT_TAILS = 6,             /* tail events submitted */
-  LOUPE_CNT_CLOSES = 7,            /* close events submitted */
+  /* 5-7 counted submitted records; userspace counts what it reads instead. */
   LOUPE_CNT_CONNS_OPENED = 8,      /* connections added to the conn map */
   LOUPE_CNT_SYNC_SKIPPED = 9,      /* data on pre-existing connections before a clean boundary */
   LOUPE_CNT_NOT_TCP = 10,          /* accepted/connected sockets that are not TCP over IP */
@@ -52,10 +50,14 @@ enum loupe_counter {
  *   -------------+-------------------------------+------------------------------+-----------------
  *   IDLE         | start exchange -> REQUEST     | count unsolicited            | delete
  *   REQUEST      | accumulate                    | emit EXCHANGE -> RESPONSE    | emit CLOSE, delete
- *   RESPONSE     | (chunks>1: emit TAIL), start  | accumulate                   | emit CLOSE, delete
+ *   RESPONSE     | keep totals as `prev`, start  | accumulate                   | emit CLOSE, delete
  *                | next exchange -> REQUEST      |                              |
  *   SYNC         | skip (count)                  | skip -> SYNC_BOUNDARY        | delete
  *   SYNC_BOUNDARY| start exchange -> REQUEST     | skip                         | delete
+ *
+ * A response's end is known only when the next request begins or the connection closes; the
+ * next EXCHANGE record carries it as `prev` (no record of its own). CLOSE carries the exchange
+ * in progress in `totals` and the one before it in `prev`.
  *
  * SYNC is for connections learned from /proc at start-up: they may be mid-request, so data is
  * ignored until a response-to-request direction change gives a clean boundary. */
@@ -96,6 +98,15 @@ struct loupe_exchange_totals {
   __u32 req_tid;  /* the thread that read (server) or wrote (client) the request */
 };
 
+/* The final totals of the previous exchange's response, carried by the next EXCHANGE record. */
+struct loupe_prev_response {
+  __u64 seq;          /* 0: none */
+  __u64 resp_end_ns;
+  __u64 resp_bytes;
+  __u32 resp_chunks;
+  __u32 pad0;
+};
+
 struct loupe_event_header {
   __u32 kind;   /* enum loupe_event_kind */
   __u32 tgid;
@@ -108,11 +119,12 @@ struct loupe_event_header {
   __u32 phase;     /* for CLOSE: the phase the connection was in */
   __u32 flags;     /* LOUPE_EVF_* */
   char comm[16];   /* the process's comm when the connection was opened (it may exit first) */
+  struct loupe_prev_response prev;
 };
 
 /* LOUPE_EV_EXCHANGE, submitted with only the captured bytes (the record is variable-size, so the
- * ring holds several times more exchanges than fixed-size records would). TAIL and CLOSE carry
- * only the header. */
+ * ring holds several times more exchanges than fixed-size records would). CLOSE carries only the
+ * header. */
 /* loupe_event_header.flags */
 #define LOUPE_EVF_TLS 1u /* the payloads are plaintext read from libssl (bpf/tls.bpf.h) */
 
@@ -136,6 +148,7 @@ struct loupe_conn {
   __u32 flags;   /* LOUPE_CONN_F_* */
   __u32 pad1;
   char comm[16];
+  struct loupe_prev_response prev;
   __u8 req_buf[LOUPE_REQ_CAP];
 };
 

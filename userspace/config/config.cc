@@ -65,6 +65,8 @@ absl::Status ApplyNode(const YAML::Node& root, Config* config) {
       status = ReadUint(value, key, &config->process_cache_size);
     } else if (key == "print_spans") {
       status = ReadBool(value, key, &config->print_spans);
+    } else if (key == "force_raw_tracepoint") {
+      status = ReadBool(value, key, &config->force_raw_tracepoint);
     } else if (key == "exclude_processes") {
       if (!value.IsSequence()) {
         return absl::InvalidArgumentError("config key 'exclude_processes' must be a list");

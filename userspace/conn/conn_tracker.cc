@@ -101,15 +101,11 @@ void ConnTracker::OnEvent(const CaptureEvent& event) {
     conn->last_event_ns = h.totals.resp_start_ns;
     OnExchange(*conn, h.conn_id, event);
   } else {
+    // CLOSE for a connection never classified or already forgotten carries nothing to report.
     auto it = conns_.find(h.conn_id);
-    if (it == conns_.end()) {
-      // A tail or close for a connection never classified or already forgotten: nothing to do
-      // unless it carried an exchange we were waiting for, which cannot be the case here.
-      if (h.kind == LOUPE_EV_TAIL) metrics_->EventForUnknownConnection();
-      return;
-    }
-    OnTailOrClose(it->second, h.conn_id, h, h.kind == LOUPE_EV_TAIL ? "tail" : "close");
-    if (h.kind == LOUPE_EV_CLOSE) Forget(h.conn_id, nullptr);
+    if (it == conns_.end()) return;
+    OnClose(it->second, h.conn_id, h);
+    Forget(h.conn_id, nullptr);
   }
   metrics_->SetConnectionsTracked(conns_.size());
 }
@@ -135,7 +131,16 @@ bool ConnTracker::Classify(Conn& conn, const Exchange& exchange) {
 }
 
 void ConnTracker::OnExchange(Conn& conn, uint64_t conn_id, const CaptureEvent& event) {
-  if (conn.pending.has_value()) Finalize(conn, conn_id, "next_exchange");
+  if (conn.pending.has_value()) {
+    const loupe_prev_response& prev = event.header->prev;
+    Exchange& ex = conn.pending->exchange;
+    if (prev.seq == ex.seq && prev.resp_chunks >= ex.response_chunks) {
+      ex.response_end_ns = prev.resp_end_ns;
+      ex.response_bytes = prev.resp_bytes;
+      ex.response_chunks = prev.resp_chunks;
+    }
+    Finalize(conn, conn_id, "next_exchange");
+  }
   Exchange exchange = ExchangeFrom(*event.header);
   exchange.request = event.request;
   exchange.response = event.response;
@@ -166,16 +171,21 @@ bool ConnTracker::SkipTls(Conn& conn, const Exchange& exchange) {
   return true;
 }
 
-void ConnTracker::OnTailOrClose(Conn& conn, uint64_t conn_id, const loupe_event_header& h,
-                                const char* reason) {
+void ConnTracker::OnClose(Conn& conn, uint64_t conn_id, const loupe_event_header& h) {
   if (!conn.pending.has_value()) return;
   Exchange& ex = conn.pending->exchange;
+  // The pending exchange is the one in progress at close, or the one before it when a new
+  // request had begun (its final totals then ride in `prev`).
   if (h.totals.seq == ex.seq && h.totals.resp_chunks >= ex.response_chunks) {
     ex.response_end_ns = h.totals.resp_end_ns;
     ex.response_bytes = h.totals.resp_bytes;
     ex.response_chunks = h.totals.resp_chunks;
+  } else if (h.prev.seq == ex.seq && h.prev.resp_chunks >= ex.response_chunks) {
+    ex.response_end_ns = h.prev.resp_end_ns;
+    ex.response_bytes = h.prev.resp_bytes;
+    ex.response_chunks = h.prev.resp_chunks;
   }
-  Finalize(conn, conn_id, reason);
+  Finalize(conn, conn_id, "close");
 }
 
 void ConnTracker::Finalize(Conn& conn, uint64_t conn_id, const char* reason) {

@@ -6,10 +6,9 @@
 //
 //   event                         | pending exchange of this conn        | then
 //   ------------------------------+--------------------------------------+---------------------------
-//   EXCHANGE seq=n                | older one exists -> finalize it      | parse n (final=false):
-//                                 |   (reason next_exchange)             |  ok -> records; needs more
-//                                 |                                      |  -> keep n pending
-//   TAIL seq=n                    | n pending -> update totals, finalize | (reason tail)
+//   EXCHANGE seq=n, prev          | older one exists -> take its final   | parse n (final=false):
+//                                 |   totals from `prev`, finalize it    |  ok -> records; needs more
+//                                 |   (reason next_exchange)             |  -> keep n pending
 //   CLOSE                         | pending -> update totals, finalize   | drop the connection
 //   Sweep (timer)                 | pending older than timeout -> final  | (reason timeout)
 //
@@ -100,8 +99,7 @@ class ConnTracker {
   Conn* FindOrCreate(const loupe_event_header& header);
   void Forget(uint64_t conn_id, const char* reason);
   void OnExchange(Conn& conn, uint64_t conn_id, const CaptureEvent& event);
-  void OnTailOrClose(Conn& conn, uint64_t conn_id, const loupe_event_header& header,
-                     const char* reason);
+  void OnClose(Conn& conn, uint64_t conn_id, const loupe_event_header& header);
   bool Classify(Conn& conn, const Exchange& exchange);
   bool SkipTls(Conn& conn, const Exchange& exchange);
   void Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange, const char* final_reason);

@@ -867,5 +867,36 @@ TEST_F(ConnTrackerTest, EveryRequestIsReportedExactlyOnceInAnyOrder) {
   EXPECT_LT(multi_chunk_with_final_end, multi_chunk_records);
 }
 
+// The next request began but the connection closed before its response: the kernel's CLOSE
+// carries that unanswered request in `totals` and the pending response's final totals in `prev`.
+TEST_F(ConnTrackerTest, CloseAfterAnUnansweredRequestTakesPendingTotalsFromPrev) {
+  const ConnSpec conn = DefaultConn(19);
+  Totals t;
+  t.seq = 1;
+  Feed(MakeExchange(conn, t, Request("/long"), kHeadOfLongResponse));
+  ASSERT_TRUE(sink_.records.empty());
+
+  Totals final_totals = t;
+  final_totals.resp_end_ns = 8'888'888;
+  final_totals.resp_bytes = kLongResponseBytes;
+  final_totals.resp_chunks = 3;
+  Totals unanswered;
+  unanswered.seq = 2;
+  unanswered.req_start_ns = 9'000'000;
+  unanswered.req_end_ns = 9'000'000;
+  unanswered.resp_start_ns = 0;
+  unanswered.resp_end_ns = 0;
+  unanswered.resp_chunks = 0;
+  Feed(MakeClose(conn, unanswered, PrevOf(final_totals), LOUPE_PHASE_REQUEST));
+
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].Attr("url.path"), "/long");
+  EXPECT_EQ(sink_.records[0].record.end_ns, 8'888'888u)
+      << "the close carried the response's final totals in prev";
+  EXPECT_EQ(Finalized("close"), 1);
+  EXPECT_EQ(tracker_->size(), 0u);
+}
+
+
 }  // namespace
 }  // namespace loupe

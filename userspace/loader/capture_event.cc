@@ -7,7 +7,6 @@ std::optional<CaptureEvent> DecodeCaptureEvent(const void* data, size_t size) {
   CaptureEvent event;
   event.header = static_cast<const loupe_event_header*>(data);
   switch (event.header->kind) {
-    case LOUPE_EV_TAIL:
     case LOUPE_EV_CLOSE:
       return event;
     case LOUPE_EV_EXCHANGE: {

@@ -19,10 +19,10 @@ namespace {
 
 static_assert(sizeof(loupe_tuple) == 40, "ABI: loupe_tuple layout changed");
 static_assert(sizeof(loupe_exchange_totals) == 72, "ABI: loupe_exchange_totals layout changed");
-static_assert(sizeof(loupe_event_header) == 160, "ABI: loupe_event_header layout changed");
+static_assert(sizeof(loupe_event_header) == 192, "ABI: loupe_event_header layout changed");
 // flags (TLS, bpf/tls.bpf.h) took an explicit padding slot; the conn value grew by 8 bytes.
 static_assert(offsetof(loupe_event_header, flags) == 140, "ABI: loupe_event_header.flags moved");
-static_assert(sizeof(loupe_conn) == 1184, "ABI: loupe_conn layout changed");
+static_assert(sizeof(loupe_conn) == 1216, "ABI: loupe_conn layout changed");
 static_assert(offsetof(loupe_conn, flags) == 136, "ABI: loupe_conn.flags moved");
 static_assert(sizeof(loupe_exchange_event) ==
                   sizeof(loupe_event_header) + LOUPE_REQ_CAP + LOUPE_RESP_CAP,

@@ -78,12 +78,10 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r)
                        .Help("CPU time of the agent (user + system)").Register(r).Add({})),
       start_time_(BuildGauge().Name("loupe_process_start_time_seconds")
                       .Help("Unix time the agent started").Register(r).Add({})),
-      malformed_(events_dropped_.Add({{"reason", "malformed"}})),
-      unknown_connection_(events_dropped_.Add({{"reason", "unknown_connection"}})) {
+      malformed_(events_dropped_.Add({{"reason", "malformed"}})) {
   BuildGauge().Name("loupe_build_info").Help("Build information; always 1").Register(r)
       .Add({{"version", kLoupeVersion}}).Set(1);
   events_read_by_kind_[LOUPE_EV_EXCHANGE] = &events_read_.Add({{"kind", "exchange"}});
-  events_read_by_kind_[LOUPE_EV_TAIL] = &events_read_.Add({{"kind", "tail"}});
   events_read_by_kind_[LOUPE_EV_CLOSE] = &events_read_.Add({{"kind", "close"}});
   kernel_counters_[LOUPE_CNT_RINGBUF_FULL] = &events_dropped_.Add({{"reason", "ringbuf_full"}});
   kernel_counters_[LOUPE_CNT_CONN_TABLE_FULL] =
@@ -93,7 +91,7 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r)
       &payload_truncated_.Add({{"direction", "response"}});
   kernel_counters_[LOUPE_CNT_UNSOLICITED] = &unsolicited_;
   start_time_.Set(NowUnixSeconds());
-  for (const char* reason : {"complete", "tail", "close", "next_exchange", "timeout"}) {
+  for (const char* reason : {"complete", "close", "next_exchange", "timeout"}) {
     finalized_cache_[reason] = &finalized_.Add({{"reason", reason}});
   }
 }
@@ -115,7 +113,6 @@ void AgentMetrics::EventRead(uint32_t kind) {
   }
 }
 void AgentMetrics::EventMalformed() { malformed_.Increment(); }
-void AgentMetrics::EventForUnknownConnection() { unknown_connection_.Increment(); }
 void AgentMetrics::ExchangeParsed(std::string_view p) {
   Child(parsed_, parsed_cache_, "protocol", p).Increment();
 }

@@ -29,7 +29,6 @@ class AgentMetrics {
   void ExchangeUnclassified();
   void ExchangeFinalized(std::string_view reason);
   void ConnectionEvicted(std::string_view reason);
-  void EventForUnknownConnection();
   void RecordEmitted(std::string_view instrument);
   void SeriesOverflow(std::string_view service, std::string_view instrument);
 
@@ -72,7 +71,6 @@ class AgentMetrics {
 
   std::array<prometheus::Counter*, 4> events_read_by_kind_{};
   prometheus::Counter& malformed_;
-  prometheus::Counter& unknown_connection_;
   absl::flat_hash_map<std::string, prometheus::Counter*> parsed_cache_, failures_cache_,
       ignored_cache_, unreported_cache_, finalized_cache_, evicted_cache_, records_cache_,
       overflow_cache_;

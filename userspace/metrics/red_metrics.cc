@@ -23,6 +23,16 @@ std::string_view LabelValue(const Record& record, const std::string& name) {
   return {};
 }
 
+// "service\x1fvalue1\x1fvalue2...": the series identity within an instrument.
+void BuildSeriesKey(std::string_view service, const std::vector<std::string>& schema,
+                    const Record& record, std::string* key) {
+  key->assign(service);
+  for (const std::string& name : schema) {
+    *key += '\x1f';
+    *key += LabelValue(record, name);
+  }
+}
+
 }  // namespace
 
 const std::vector<double>& DurationBuckets() {
@@ -70,16 +80,16 @@ RedMetrics::RedMetrics(prometheus::Registry& registry, AgentMetrics* agent_metri
 prometheus::Histogram& RedMetrics::SeriesFor(InstrumentState& state, Instrument instrument,
                                              std::string_view service, const Record& record) {
   const std::vector<std::string>& schema = LabelSchema(instrument);
-  key_scratch_.assign(service);
-  for (const std::string& name : schema) {
-    key_scratch_ += '\x1f';
-    key_scratch_ += LabelValue(record, name);
-  }
+  BuildSeriesKey(service, schema, record, &key_scratch_);
   if (auto it = state.series.find(key_scratch_); it != state.series.end()) return *it->second;
 
   if (state.series_per_service.size() >= kMaxServicesPerInstrument &&
       state.series_per_service.find(AbslView(service)) == state.series_per_service.end()) {
+    // Past the service cap the label set is recorded under service "_overflow_": look it up
+    // again under that name so the series map and budgets stay bounded.
     service = kOverflowValue;
+    BuildSeriesKey(service, schema, record, &key_scratch_);
+    if (auto it = state.series.find(key_scratch_); it != state.series.end()) return *it->second;
   }
   size_t& used = state.series_per_service[std::string(service)];
   const bool overflow = used >= budget_;

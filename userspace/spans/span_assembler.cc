@@ -3,6 +3,14 @@
 #include <algorithm>
 
 namespace loupe {
+namespace {
+
+constexpr size_t kMaxServingProcesses = 65536;
+// How far a server exchange may stick out of its client exchange's interval and still be its
+// child. Consecutive exchanges on one connection are a round trip apart, far more than this.
+constexpr uint64_t kLocalMatchToleranceNs = 200'000;
+
+}  // namespace
 
 SpanAssembler::SpanAssembler(SpanAssemblerOptions options, SpanSink* sink,
                              prometheus::Registry& registry, const MonotonicToUnix* clock)
@@ -76,8 +84,14 @@ void SpanAssembler::OnResolvedRecord(const RecordContext& context,
         .push_back(id);
   } else {
     servers_by_thread_[ThreadKey{node.tgid, node.tid}].push_back(id);
+    if (serving_tgids_.size() >= kMaxServingProcesses) serving_tgids_.clear();
+    serving_tgids_.insert(node.tgid);
   }
   to_emit_.push_back(id);
+  const bool final_now = node.record.span_kind == SpanKind::kClient
+                             ? !serving_tgids_.contains(node.tgid)
+                             : node.record.incoming_context.has_value();
+  if (final_now) Emit(id, now_ns_);
   while (nodes_.size() > options_.max_buffered) {
     if (!to_retire_.empty()) {
       Forget(to_retire_.front().second);
@@ -97,14 +111,23 @@ SpanAssembler::Node* SpanAssembler::FindLocalClient(const Node& server) {
   auto it = clients_by_tuple_.find(
       Tuple{server.remote_address, server.remote_port, server.local_address, server.local_port});
   if (it == clients_by_tuple_.end()) return nullptr;
+  // The two ends' timestamps come from different threads: a peer's read can return before the
+  // writer's syscall exits, so the server interval may poke out of the client's by microseconds.
+  // Pick the client exchange on this connection that the server interval violates the least.
+  Node* best = nullptr;
+  uint64_t best_violation = kLocalMatchToleranceNs + 1;
   for (Id id : it->second) {
     Node& client = nodes_.at(id);
-    if (client.record.start_ns <= server.record.start_ns &&
-        server.record.end_ns <= client.record.end_ns) {
-      return &client;
+    const Record& c = client.record;
+    const Record& s = server.record;
+    const uint64_t violation = (c.start_ns > s.start_ns ? c.start_ns - s.start_ns : 0) +
+                               (s.end_ns > c.end_ns ? s.end_ns - c.end_ns : 0);
+    if (violation < best_violation) {
+      best_violation = violation;
+      best = &client;
     }
   }
-  return nullptr;
+  return best;
 }
 
 SpanAssembler::Node* SpanAssembler::FindServingThread(const Node& client) {

@@ -14,7 +14,10 @@
 // held for an assembly window before it is resolved and emitted, and stays findable (with its ids
 // fixed) for one more window after that, for relatives that arrive late. The buffer is bounded:
 // when it is full the oldest emitted span is forgotten, or else the oldest one is resolved early
-// (counted).
+// (counted). Spans that nothing can still change are emitted at once, which keeps the buffer
+// small under load: SERVER spans continuing a traceparent, and CLIENT spans of processes that
+// have never served a request (load generators, batch jobs, database clients). The price: the
+// very first client call of a process, made before its first request was seen, becomes a root.
 #pragma once
 
 #include <array>
@@ -25,6 +28,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
 #include "userspace/daemon/pipeline.h"
@@ -114,6 +118,8 @@ class SpanAssembler : public ResolvedRecordSink {
   absl::flat_hash_map<Tuple, std::vector<Id>> clients_by_tuple_;
   // Server spans by the thread that served them.
   absl::flat_hash_map<ThreadKey, std::vector<Id>> servers_by_thread_;
+  // Processes that served at least one request (bounded: cleared when it grows past the cap).
+  absl::flat_hash_set<uint32_t> serving_tgids_;
   std::mt19937_64 rng_;
 
   prometheus::Counter& spans_assembled_;
