@@ -347,6 +347,13 @@ static __always_inline void on_data(__u64 pid_tgid, int fd, bool ingress, int ki
     count(LOUPE_CNT_SYNC_SKIPPED, 1);
     return;
   }
+  if (phase == LOUPE_PHASE_IDLE && c->totals.seq == 0 && c->tuple.role == LOUPE_ROLE_CLIENT) {
+    /* The server speaks first (MySQL/MariaDB greeting, SMTP banner): report it as an exchange
+     * with an empty request, so the client-side parser sees the greeting. */
+    start_request(c, (__u32)pid_tgid, BUF_NONE, 0, 0, now);
+    begin_response(tgid, fd, c, kind, arg1, ret, now);
+    return;
+  }
   count(LOUPE_CNT_UNSOLICITED, 1);
 }
 

@@ -48,7 +48,9 @@ enum loupe_counter {
  *
  *   state        | request-direction data        | response-direction data      | close
  *   -------------+-------------------------------+------------------------------+-----------------
- *   IDLE         | start exchange -> REQUEST     | count unsolicited            | delete
+ *   IDLE         | start exchange -> REQUEST     | client's first data: empty-  | delete
+ *                |                               | request EXCHANGE -> RESPONSE |
+ *                |                               | else count unsolicited       |
  *   REQUEST      | accumulate                    | emit EXCHANGE -> RESPONSE    | emit CLOSE, delete
  *   RESPONSE     | keep totals as `prev`, start  | accumulate                   | emit CLOSE, delete
  *                | next exchange -> REQUEST      |                              |

@@ -391,10 +391,8 @@ class PostgresE2E(unittest.TestCase):
 # MariaDB
 
 MARIADB_N = 200
-# What the agent names MariaDB today. It should be "mariadb" (the server greeting says so), but
-# the greeting never reaches the parser: see test_system_name_is_mariadb. Counts are checked under
-# the name the agent gives, so that they stay checked while that is open.
-MARIADB_SYSTEM_REPORTED = "mysql"
+# The server greeting (server-first data on the client socket) names the system.
+MARIADB_SYSTEM_REPORTED = "mariadb"
 
 
 class MariaDBE2E(unittest.TestCase):
@@ -455,13 +453,9 @@ class MariaDBE2E(unittest.TestCase):
                          {"INSERT INTO items VALUES (?, ?, ?)"})
         assert_secrets_absent(self, SECRET_LITERAL, MARIADB_PASSWORD)
 
-    @unittest.expectedFailure
     def test_system_name_is_mariadb(self):
-        # Known bug: the MariaDB greeting (server-first data, before any request) arrives on the
-        # client socket while the kernel phase machine is IDLE, which counts it as
-        # loupe_kernel_unsolicited_total and drops it (bpf/capture.bpf.c, response direction in
-        # IDLE). MysqlParser only learns "MariaDB" from an exchange with an empty request holding
-        # the greeting, so every MariaDB call is reported as db.system.name "mysql".
+        # The greeting arrives before any request; the kernel reports a connected socket's first
+        # server-first data as an exchange with an empty request, so the parser learns "MariaDB".
         w = Window("mariadb")
         run(self.db.client_args() + ["-D", "e2e", "-B", "-e", "SELECT v FROM slap WHERE id = 1"])
         w.wait_for({("mariadb", "SELECT", "slap", ""): 1}, exact=True, timeout=5)
