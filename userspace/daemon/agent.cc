@@ -21,6 +21,7 @@
 #include "userspace/metrics/agent_metrics.h"
 #include "userspace/metrics/red_metrics.h"
 #include "userspace/process/process_info.h"
+#include "userspace/protocols/registry.h"
 #include "userspace/tls/tls_attacher.h"
 #include "userspace/tls/tls_metrics.h"
 #include "userspace/spans/clock.h"
@@ -115,7 +116,9 @@ absl::Status CheckHostPrerequisites() {
 
 absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   auto registry = std::make_shared<prometheus::Registry>();
-  AgentMetrics agent_metrics(*registry);
+  std::vector<std::string> protocol_names;
+  for (const auto& protocol : AllProtocols()) protocol_names.emplace_back(protocol->name());
+  AgentMetrics agent_metrics(*registry, protocol_names);
   HealthState health;
 
   LOUPE_ASSIGN_OR_RETURN(

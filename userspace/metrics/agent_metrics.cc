@@ -25,7 +25,7 @@ double NowUnixSeconds() {
 
 }  // namespace
 
-AgentMetrics::AgentMetrics(prometheus::Registry& r)
+AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::string>& protocols)
     : events_read_(BuildCounter().Name("loupe_events_read_total")
                        .Help("Events read from the kernel ring buffer, by kind").Register(r)),
       events_dropped_(BuildCounter().Name("loupe_events_dropped_total")
@@ -91,6 +91,15 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r)
       &payload_truncated_.Add({{"direction", "response"}});
   kernel_counters_[LOUPE_CNT_UNSOLICITED] = &unsolicited_;
   start_time_.Set(NowUnixSeconds());
+  for (const char* reason : {"table_full", "idle"}) {
+    evicted_cache_[reason] = &evicted_.Add({{"reason", reason}});
+  }
+  for (const std::string& protocol : protocols) {
+    Child(parsed_, parsed_cache_, "protocol", protocol);
+    Child(parse_failures_, failures_cache_, "protocol", protocol);
+    Child(ignored_, ignored_cache_, "protocol", protocol);
+    Child(unreported_, unreported_cache_, "protocol", protocol);
+  }
   for (const char* reason : {"complete", "close", "next_exchange", "timeout"}) {
     finalized_cache_[reason] = &finalized_.Add({{"reason", reason}});
   }
@@ -135,7 +144,8 @@ void AgentMetrics::ConnectionEvicted(std::string_view reason) {
 void AgentMetrics::RecordEmitted(std::string_view instrument) {
   Child(records_, records_cache_, "instrument", instrument).Increment();
 }
-void AgentMetrics::SeriesOverflow(std::string_view service, std::string_view instrument) {
+prometheus::Counter& AgentMetrics::OverflowChild(std::string_view service,
+                                                std::string_view instrument) {
   const std::string key = absl::StrCat(AbslView(service), "\x1f", AbslView(instrument));
   auto it = overflow_cache_.find(key);
   if (it == overflow_cache_.end()) {
@@ -143,7 +153,15 @@ void AgentMetrics::SeriesOverflow(std::string_view service, std::string_view ins
         {{"service_name", std::string(service)}, {"instrument", std::string(instrument)}});
     it = overflow_cache_.emplace(key, &c).first;
   }
-  it->second->Increment();
+  return *it->second;
+}
+
+void AgentMetrics::SeriesOverflow(std::string_view service, std::string_view instrument) {
+  OverflowChild(service, instrument).Increment();
+}
+
+void AgentMetrics::ServiceSeen(std::string_view service, std::string_view instrument) {
+  OverflowChild(service, instrument);
 }
 
 void AgentMetrics::SetConnectionsTracked(size_t n) {

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "bpf/shared/loupe_abi.h"
@@ -18,7 +19,9 @@ namespace loupe {
 
 class AgentMetrics {
  public:
-  explicit AgentMetrics(prometheus::Registry& registry);
+  // `protocols`: the registered protocol names, whose per-protocol counters are created at zero
+  // so that alerts and dashboards see 0 rather than an absent series.
+  AgentMetrics(prometheus::Registry& registry, const std::vector<std::string>& protocols = {});
 
   void EventRead(uint32_t kind);
   void EventMalformed();
@@ -31,6 +34,8 @@ class AgentMetrics {
   void ConnectionEvicted(std::string_view reason);
   void RecordEmitted(std::string_view instrument);
   void SeriesOverflow(std::string_view service, std::string_view instrument);
+  // Creates the service's overflow counter at zero when its first series appears.
+  void ServiceSeen(std::string_view service, std::string_view instrument);
 
   void SetConnectionsTracked(size_t n);
   void SetRingbufFill(double ratio);
@@ -43,6 +48,7 @@ class AgentMetrics {
   void UpdateProcessMetrics();
 
  private:
+  prometheus::Counter& OverflowChild(std::string_view service, std::string_view instrument);
   prometheus::Counter& Child(prometheus::Family<prometheus::Counter>& family,
                              absl::flat_hash_map<std::string, prometheus::Counter*>& cache,
                              std::string_view label, std::string_view value);

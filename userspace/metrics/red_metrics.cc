@@ -91,7 +91,9 @@ prometheus::Histogram& RedMetrics::SeriesFor(InstrumentState& state, Instrument 
     BuildSeriesKey(service, schema, record, &key_scratch_);
     if (auto it = state.series.find(key_scratch_); it != state.series.end()) return *it->second;
   }
-  size_t& used = state.series_per_service[std::string(service)];
+  auto [budget_it, new_service] = state.series_per_service.try_emplace(std::string(service), 0);
+  if (new_service) agent_metrics_->ServiceSeen(service, InstrumentLabel(instrument));
+  size_t& used = budget_it->second;
   const bool overflow = used >= budget_;
   prometheus::Labels labels{{"service_name", std::string(service)}};
   std::string overflow_key;
