@@ -132,6 +132,38 @@ class HttpServerE2E(unittest.TestCase):
             ("e2e-go", "500", "/err"): total,
         })
 
+    def test_wrk_load_counted_exactly(self):
+        """nginx under wrk for 10 s (keep-alive, 20 connections): the agent's client-side count
+        for wrk equals wrk's own count, and its server-side count equals nginx's access log
+        (wrk stops with requests in flight that nginx served but wrk no longer counts)."""
+        require(shutil.which("wrk") is not None, "wrk is not installed")
+        nginx = Nginx()
+        self.addCleanup(nginx.stop)
+        seconds = int(os.environ.get("LOUPE_WRK_SECONDS", "10"))
+        out = subprocess.run(["wrk", "-t1", "-c20", f"-d{seconds}s",
+                              f"http://127.0.0.1:{nginx.port}/"],
+                             capture_output=True, text=True, check=True).stdout
+        wrk_count = int(out.split(" requests in ")[0].split()[-1])
+        port = str(nginx.port)
+
+        def counts():
+            samples = self.agent.metrics()
+            return (metric_sum(samples, "http_client_request_duration_seconds_count",
+                               service_name="wrk", server_port=port),
+                    metric_sum(samples, DURATION + "_count", service_name="nginx",
+                               server_port=port))
+        try:
+            wait_until(lambda: counts() == (wrk_count, nginx.served_requests()), timeout=15,
+                       what="wrk's and nginx's counts")
+        finally:
+            print(f"\nWRK RESULT: wrk {wrk_count}, agent client-side {counts()[0]:.0f}; "
+                  f"nginx served {nginx.served_requests()}, agent server-side {counts()[1]:.0f}; "
+                  f"ring-buffer drops "
+                  f"{metric_sum(self.agent.metrics(), 'loupe_events_dropped_total'):.0f}",
+                  file=sys.stderr)
+        time.sleep(2.5)
+        self.assertEqual(counts(), (wrk_count, nginx.served_requests()))
+
     def test_exposition_passes_promtool(self):
         promtool = shutil.which("promtool")
         require(promtool is not None, "promtool is not installed")
