@@ -101,5 +101,69 @@ TEST(StitchResponse, ErrorAbortsTheRestOfItsSyncGroupOnly) {
   EXPECT_EQ(r.outcomes[2].sqlstate, "");
 }
 
+TEST(StitchResponse, CopyInResponseLeavesTheExtendedCopyPending) {
+  // Parse/Bind/Execute of a COPY FROM STDIN, then Sync, all in one write (as pgx does): the
+  // server answers CopyInResponse; the Sync's ReadyForQuery comes after the copy is done.
+  const std::string request = Msg('P', "\0COPY t FROM STDIN\0\0\0"s) + Msg('B', "\0\0\0\0\0\0\0\0"s) +
+                              Msg('E', "\0\0\0\0\0"s) + Msg('S', "");
+  std::vector<Message> frontend;
+  ASSERT_TRUE(SplitMessages(request, true, &frontend));
+  StatementCache statements;
+  StatementCache portals;
+  RequestPlan plan = PlanRequest(frontend, statements, portals);
+  ASSERT_EQ(plan.calls.size(), 1u);
+  // SplitMessages keeps views into its input: the bytes live in named strings.
+  const std::string copy_in = Msg('1', "") + Msg('2', "") + Msg('G', "\0\0\0"s);
+  std::vector<Message> backend;
+  ASSERT_TRUE(SplitMessages(copy_in, false, &backend));
+  const StitchResult first = StitchResponse(plan, backend);
+  EXPECT_TRUE(first.copy_in);
+  EXPECT_EQ(first.copy_in_call, 0u);
+  EXPECT_FALSE(first.complete);
+  const PendingCopy pending = MakePendingCopy(plan, first, 7000);
+  ASSERT_EQ(pending.calls.size(), 1u);
+  EXPECT_EQ(pending.calls[0].start_ns, 7000u);
+  EXPECT_EQ(pending.calls[0].query, "COPY t FROM STDIN");
+  EXPECT_EQ(pending.ready_owed, 1);
+
+  // The data, CopyDone and a simple Query pipelined behind it.
+  const std::string data_request = Msg('d', "1\n") + Msg('c', "") + Msg('Q', "SELECT 1\0"s);
+  std::vector<Message> data;
+  ASSERT_TRUE(SplitMessages(data_request, true, &data));
+  ASSERT_TRUE(ContinuesCopy(data));
+  RequestPlan next = PlanRequest(data, statements, portals);
+  PrependPendingCopy(pending, &next);
+  ASSERT_EQ(next.calls.size(), 2u);
+  EXPECT_EQ(next.expected_ready, 2);
+  EXPECT_NE(next.calls[0].sync_group, next.calls[1].sync_group);
+  const std::string answer_bytes = Msg('C', "COPY 1\0"s) + Msg('Z', "I") + Msg('C', "SELECT 1\0"s) + Msg('Z', "I");
+  std::vector<Message> answer;
+  ASSERT_TRUE(SplitMessages(answer_bytes, false, &answer));
+  const StitchResult second = StitchResponse(next, answer);
+  EXPECT_TRUE(second.complete);
+  EXPECT_FALSE(second.copy_in);
+  EXPECT_EQ(second.outcomes[0].command_verb, "COPY");
+  EXPECT_EQ(second.outcomes[1].command_verb, "SELECT");
+  EXPECT_TRUE(second.extra_verbs.empty());
+}
+
+TEST(StitchResponse, CopyInFollowedByAnythingButAsyncMessagesIsNotPending) {
+  const std::string query = Msg('Q', "COPY t FROM STDIN\0"s);
+  std::vector<Message> frontend;
+  ASSERT_TRUE(SplitMessages(query, true, &frontend));
+  const RequestPlan plan = PlanRequest(frontend, StatementCache(), StatementCache());
+  const std::string with_notice = Msg('G', "\0\0\0"s) + Msg('N', "SNOTICE\0\0"s);
+  std::vector<Message> backend;
+  ASSERT_TRUE(SplitMessages(with_notice, false, &backend));
+  EXPECT_TRUE(StitchResponse(plan, backend).copy_in);
+  const std::string with_error = Msg('G', "\0\0\0"s) + Msg('E', "SERROR\0C22P02\0\0"s) + Msg('Z', "I");
+  backend.clear();
+  ASSERT_TRUE(SplitMessages(with_error, false, &backend));
+  const StitchResult r = StitchResponse(plan, backend);
+  EXPECT_FALSE(r.copy_in);
+  EXPECT_TRUE(r.complete);
+  EXPECT_EQ(r.outcomes[0].sqlstate, "22P02");
+}
+
 }  // namespace
 }  // namespace loupe::pg

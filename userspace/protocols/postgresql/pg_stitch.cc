@@ -1,5 +1,7 @@
 #include "userspace/protocols/postgresql/pg_stitch.h"
 
+#include <algorithm>
+
 #include "userspace/protocols/postgresql/pg_parse.h"
 #include "userspace/protocols/sql/sql_sanitizer.h"
 
@@ -59,7 +61,7 @@ RequestPlan PlanRequest(const std::vector<Message>& messages, const StatementCac
         // A cut query text is still sanitized: SanitizeSql hides unterminated literals.
         std::string_view text = m.body;
         if (!text.empty() && text.back() == '\0') text.remove_suffix(1);
-        plan.calls.push_back({SanitizeSql(text), true, group});
+        plan.calls.push_back({SanitizeSql(text), true, group, plan.expected_ready});
         ++plan.expected_ready;
         ++group;
         break;
@@ -88,7 +90,7 @@ RequestPlan PlanRequest(const std::vector<Message>& messages, const StatementCac
         } else if (!plan.new_portals.empty()) {
           sql = &plan.new_portals.back().second;  // cut inside the name: the last Bind's portal
         }
-        plan.calls.push_back({sql != nullptr ? *sql : "", false, group});
+        plan.calls.push_back({sql != nullptr ? *sql : "", false, group, plan.expected_ready});
         break;
       }
       case 'C': {
@@ -131,6 +133,8 @@ StitchResult StitchResponse(const RequestPlan& plan, const std::vector<Message>&
 
   for (const Message& m : backend) {
     if (!m.complete) break;
+    // Nothing but asynchronous messages can follow CopyInResponse before the client's data.
+    if (result.copy_in && m.type != 'N' && m.type != 'S' && m.type != 'A') result.copy_in = false;
     switch (m.type) {
       case 'C':
       case 'I':
@@ -160,12 +164,16 @@ StitchResult StitchResponse(const RequestPlan& plan, const std::vector<Message>&
         }
         break;
       }
-      case 'G':  // CopyInResponse: the client now streams data; the call's answer is this.
-        if (current < plan.calls.size()) finish_current();
+      case 'G':  // CopyInResponse: the server now waits for the client's CopyData.
+        if (current < plan.calls.size()) {
+          result.copy_in = true;
+          result.copy_in_call = current;
+        }
         break;
       case 'Z': {
         ++ready_seen;
-        if (current_is_simple()) {
+        // A simple Query ends at its own ReadyForQuery, not at one owed to a Sync before it.
+        if (current_is_simple() && ready_seen > plan.calls[current].ready_before) {
           finish_current();
         } else if (aborted_group >= 0) {
           while (current < plan.calls.size() && plan.calls[current].sync_group == aborted_group) {
@@ -180,12 +188,46 @@ StitchResult StitchResponse(const RequestPlan& plan, const std::vector<Message>&
         break;
     }
   }
+  result.ready_seen = ready_seen;
   if (plan.expected_ready > 0) {
     result.complete = ready_seen >= plan.expected_ready;
   } else {
     result.complete = current >= plan.calls.size();
   }
   return result;
+}
+
+PendingCopy MakePendingCopy(const RequestPlan& plan, const StitchResult& stitched, uint64_t request_start_ns) {
+  PendingCopy pending;
+  for (size_t i = stitched.copy_in_call; i < plan.calls.size(); ++i) {
+    if (pending.calls.size() >= PendingCopy::kMaxCalls) {
+      ++pending.dropped;
+      continue;
+    }
+    Call call = plan.calls[i];
+    if (call.start_ns == 0) call.start_ns = request_start_ns;
+    call.ready_before = std::max(0, call.ready_before - stitched.ready_seen);
+    pending.calls.push_back(std::move(call));
+  }
+  pending.ready_owed = plan.expected_ready > stitched.ready_seen ? plan.expected_ready - stitched.ready_seen : 0;
+  return pending;
+}
+
+bool ContinuesCopy(const std::vector<Message>& frontend) {
+  if (frontend.empty()) return false;
+  const char type = frontend[0].type;
+  return type == 'd' || type == 'c' || type == 'f';
+}
+
+void PrependPendingCopy(const PendingCopy& pending, RequestPlan* plan) {
+  int next_group = 0;
+  for (const Call& call : pending.calls) next_group = std::max(next_group, call.sync_group + 1);
+  for (Call& call : plan->calls) {
+    call.sync_group += next_group;
+    call.ready_before += pending.ready_owed;
+  }
+  plan->calls.insert(plan->calls.begin(), pending.calls.begin(), pending.calls.end());
+  plan->expected_ready += pending.ready_owed;
 }
 
 }  // namespace loupe::pg

@@ -35,6 +35,10 @@ struct Call {
   std::string query;   // sanitized SQL; "" when the statement was prepared before we saw it
   bool simple = false; // simple Query (completes at ReadyForQuery) vs Execute
   int sync_group = 0;  // Executes before the same Sync share a group
+  int ready_before = 0;  // ReadyForQuery messages that answer earlier requests or Syncs
+  // When the call began in an earlier request (continued past CopyInResponse): that request's
+  // start. 0: the call began in the request being parsed.
+  uint64_t start_ns = 0;
 };
 
 // What a request (a sequence of frontend messages) asks for, and the cache changes it implies.
@@ -65,8 +69,35 @@ struct StitchResult {
   // CommandCompletes past the known calls (when the request prefix was cut): their verbs.
   std::vector<std::string> extra_verbs;
   bool complete = false;  // the whole response is visible
+  int ready_seen = 0;     // ReadyForQuery messages seen
+  // The response ended with CopyInResponse answering call `copy_in_call`: the server now waits
+  // for the client's CopyData, which is the next request. That call and the ones after it are
+  // unfinished (their outcomes say nothing yet).
+  bool copy_in = false;
+  size_t copy_in_call = 0;
 };
 
 StitchResult StitchResponse(const RequestPlan& plan, const std::vector<Message>& backend);
+
+// COPY ... FROM STDIN spans two exchanges: the Query (or Execute) answered by CopyInResponse,
+// then the client's CopyData... CopyDone (or CopyFail) answered by CommandComplete "COPY n" (or
+// ErrorResponse) and ReadyForQuery. The calls a CopyInResponse left unfinished wait here and are
+// put before the next request's own calls. The server runs one COPY at a time per connection.
+struct PendingCopy {
+  static constexpr size_t kMaxCalls = 64;  // calls of one request prefix; past it, dropped
+  std::vector<Call> calls;  // the COPY's call first; each has its start_ns set
+  int ready_owed = 0;       // ReadyForQuery messages the earlier request still waits for
+  size_t dropped = 0;       // unfinished calls past kMaxCalls: not reported
+};
+
+// The unfinished calls of a request whose response ended with CopyInResponse.
+PendingCopy MakePendingCopy(const RequestPlan& plan, const StitchResult& stitched, uint64_t request_start_ns);
+
+// True when a request continues a COPY FROM STDIN (starts with CopyData, CopyDone or CopyFail).
+bool ContinuesCopy(const std::vector<Message>& frontend);
+
+// Puts the pending calls before the plan's own (whose Sync groups move past theirs) and adds the
+// ReadyForQuery messages they still wait for.
+void PrependPendingCopy(const PendingCopy& pending, RequestPlan* plan);
 
 }  // namespace loupe::pg

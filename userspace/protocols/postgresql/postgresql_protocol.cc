@@ -1,5 +1,6 @@
 #include "userspace/protocols/postgresql/postgresql_protocol.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -72,37 +73,51 @@ class PostgresqlParser : public ConnectionParser {
     std::vector<pg::Message> frontend;
     if (!pg::SplitMessages(ex.request, /*frontend=*/true, &frontend)) return ParseState::kInvalid;
     pg::RequestPlan plan = pg::PlanRequest(frontend, statements_, portals_);
+    const bool continues_copy = pending_copy_.has_value() && pg::ContinuesCopy(frontend);
+    if (continues_copy) pg::PrependPendingCopy(*pending_copy_, &plan);
     const bool request_cut = plan.truncated || ex.request.size() < ex.request_bytes;
     if (plan.calls.empty() && !request_cut) {
       pg::Commit(plan, &statements_, &portals_);
+      AbandonPendingCopy();
       return ParseState::kIgnored;  // Parse/Describe/Sync/Close/Terminate only
     }
 
     std::vector<pg::Message> backend;
     if (!pg::SplitMessages(ex.response, /*frontend=*/false, &backend)) return ParseState::kInvalid;
     const pg::StitchResult stitched = pg::StitchResponse(plan, backend);
-    // ReadyForQuery ends a response, so seeing all of them is enough even in a cut prefix.
-    if (!(stitched.complete && !request_cut) && !ex.final) {
+    // ReadyForQuery ends a response, so seeing all of them is enough even in a cut prefix; so
+    // does CopyInResponse, after which the server waits for the client's data.
+    const bool answered = stitched.complete || stitched.copy_in;
+    if (!(answered && !request_cut) && !ex.final) {
       return ParseState::kNeedsMoreData;
     }
 
     pg::Commit(plan, &statements_, &portals_);
+    if (!continues_copy) AbandonPendingCopy();
+    pending_copy_.reset();
+    // Calls from the COPY on are reported once the request that continues it is answered.
+    const size_t finished = stitched.copy_in ? stitched.copy_in_call : plan.calls.size();
+    if (stitched.copy_in) {
+      pending_copy_ = pg::MakePendingCopy(plan, stitched, ex.request_start_ns);
+      unreported_ += pending_copy_->dropped;
+    }
     size_t emitted = 0;
-    for (size_t i = 0; i < plan.calls.size(); ++i) {
+    for (size_t i = 0; i < finished; ++i) {
       const pg::Outcome& o = stitched.outcomes[i];
       if (o.skipped) {
         ++unreported_;  // never run by the server; nothing to time
         continue;
       }
-      out->push_back(MakeRecord(ex, plan.calls[i].query, o.command_verb, o.sqlstate));
+      const uint64_t start_ns = plan.calls[i].start_ns != 0 ? plan.calls[i].start_ns : ex.request_start_ns;
+      out->push_back(MakeRecord(ex, start_ns, plan.calls[i].query, o.command_verb, o.sqlstate));
       ++emitted;
     }
     for (const std::string& verb : stitched.extra_verbs) {
-      out->push_back(MakeRecord(ex, "", verb, ""));
+      out->push_back(MakeRecord(ex, ex.request_start_ns, "", verb, ""));
       ++emitted;
     }
     // More requests may hide past a cut prefix: at least one, unless their answers were seen.
-    if (request_cut && !stitched.complete) ++unreported_;
+    if (request_cut && !answered) ++unreported_;
     return emitted > 0 ? ParseState::kOk : ParseState::kIgnored;
   }
 
@@ -113,7 +128,15 @@ class PostgresqlParser : public ConnectionParser {
   }
 
  private:
-  Record MakeRecord(const Exchange& ex, const std::string& query, const std::string& verb,
+  // A COPY FROM STDIN left waiting for data that never came (the client moved on to something
+  // else): the server aborted it, and its outcome is unknown.
+  void AbandonPendingCopy() {
+    if (!pending_copy_.has_value()) return;
+    unreported_ += pending_copy_->calls.size();
+    pending_copy_.reset();
+  }
+
+  Record MakeRecord(const Exchange& ex, uint64_t start_ns, const std::string& query, const std::string& verb,
                     const std::string& sqlstate) const {
     DbCall call;
     call.protocol = "postgresql";
@@ -125,7 +148,7 @@ class PostgresqlParser : public ConnectionParser {
     call.collection = SqlCollection(query);
     call.status_code = sqlstate;
     call.error_type = sqlstate;
-    call.start_ns = ex.request_start_ns;
+    call.start_ns = start_ns;
     call.end_ns = ex.response_end_ns;
     ConnectionInfo conn;
     conn.server_address = server_address_;
@@ -140,6 +163,7 @@ class PostgresqlParser : public ConnectionParser {
   bool encrypted_ = false;
   pg::StatementCache statements_;
   pg::StatementCache portals_;
+  std::optional<pg::PendingCopy> pending_copy_;
   uint64_t unreported_ = 0;
 };
 

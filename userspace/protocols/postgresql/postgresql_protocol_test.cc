@@ -140,6 +140,99 @@ TEST(PostgresqlProtocol, PgbenchSetupConnectionParses) {
   }
 }
 
+// psql running COPY loupe_copy FROM STDIN with 2000 rows (8.9 KB of CopyData: past the 1 KiB
+// request prefix), then with 3 rows, COPY loupe_copy TO STDOUT (19 KB answer), a COPY FROM STDIN
+// whose second row is bad, and a SELECT. Each FROM STDIN is two exchanges: the Query answered by
+// CopyInResponse (03, 05, 08), then the data answered by CommandComplete or ErrorResponse.
+TEST(PostgresqlProtocol, CopyIsOneCallSpanningBothExchanges) {
+  const std::vector<WireExchange> wire = LoadConversation("postgresql/copy_session");
+  ASSERT_EQ(wire.size(), 11u);
+  const std::vector<Record> records = RunConversation("postgresql/copy_session");
+  std::string names;
+  for (const Record& r : records) names += r.span_name + (r.is_error ? "!" + r.error_type : "") + ";";
+  EXPECT_EQ(names, "COPY loupe_copy;COPY loupe_copy;COPY loupe_copy;COPY loupe_copy!22P02;SELECT loupe_copy;");
+  ASSERT_EQ(records.size(), 5u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(Label(records[i], "db_operation_name"), "COPY") << i;
+    EXPECT_EQ(Label(records[i], "db_collection_name"), "loupe_copy") << i;
+  }
+  EXPECT_EQ(AttributeOr(records[0], "db.query.text"), "COPY loupe_copy FROM STDIN;");
+  EXPECT_EQ(AttributeOr(records[2], "db.query.text"), "COPY loupe_copy TO STDOUT;");
+  // A FROM STDIN call lasts from its Query to the answer to its data.
+  const struct {
+    size_t record, query, data;
+  } spans[] = {{0, 2, 3}, {1, 4, 5}, {3, 7, 8}};
+  for (const auto& s : spans) {
+    EXPECT_EQ(records[s.record].start_ns, MakeExchange(wire[s.query], true, s.query).request_start_ns) << s.record;
+    EXPECT_EQ(records[s.record].end_ns, MakeExchange(wire[s.data], true, s.data).response_end_ns) << s.record;
+  }
+  EXPECT_EQ(records[2].start_ns, MakeExchange(wire[6], true, 6).request_start_ns);
+  EXPECT_EQ(records[2].end_ns, MakeExchange(wire[6], true, 6).response_end_ns);
+  for (const Record& r : records) EXPECT_EQ(AllRecordText(r).find("not-a-number"), std::string::npos);
+}
+
+TEST(PostgresqlProtocol, CopyDataExchangesNeedMoreDataWhenCut) {
+  const std::vector<WireExchange> wire = LoadConversation("postgresql/copy_session");
+  ASSERT_EQ(wire.size(), 11u);
+  const auto protocol = MakePostgresqlProtocol();
+  auto parser = protocol->NewConnection(ClientConn());
+  std::vector<Record> records;
+  for (size_t i = 0; i < wire.size(); ++i) {
+    // The Query waiting for CopyInResponse, and the data waiting for its answer (with the COPY
+    // pending in the parser): every cut must wait and change nothing.
+    if (i == 2 || i == 3 || i == 4 || i == 5 || i == 7 || i == 8) {
+      testing_fixture::ExpectPrefixesNeedMoreData(*parser, wire[i]);
+    }
+    EXPECT_NE(Feed(*parser, wire[i], i, &records), ParseState::kInvalid) << wire[i].name;
+  }
+  EXPECT_EQ(records.size(), 5u);
+  EXPECT_EQ(parser->TakeUnreportedRequests(), 0u);
+}
+
+TEST(PostgresqlProtocol, CopyQueryIsNotReportedUntilItsDataIsAnswered) {
+  const std::vector<WireExchange> wire = LoadConversation("postgresql/copy_session");
+  ASSERT_EQ(wire.size(), 11u);
+  const auto protocol = MakePostgresqlProtocol();
+  auto parser = protocol->NewConnection(ClientConn());
+  std::vector<Record> out;
+  // CopyInResponse ends the exchange at once (the server waits): no need to wait for final.
+  EXPECT_EQ(parser->Parse(MakeExchange(wire[2], false, 2), &out), ParseState::kIgnored);
+  EXPECT_TRUE(out.empty());
+  // The cut data request is only decided once final; its CommandComplete finishes the COPY.
+  EXPECT_EQ(parser->Parse(MakeExchange(wire[3], false, 3), &out), ParseState::kNeedsMoreData);
+  ASSERT_EQ(parser->Parse(MakeExchange(wire[3], true, 3), &out), ParseState::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].span_name, "COPY loupe_copy");
+  EXPECT_EQ(AttributeOr(out[0], "db.query.text"), "COPY loupe_copy FROM STDIN;");
+  EXPECT_EQ(parser->TakeUnreportedRequests(), 0u);
+
+  // Without the Query (the agent attached mid-COPY) the data's answer is a COPY of unknown text.
+  auto late = protocol->NewConnection(ClientConn());
+  out.clear();
+  ASSERT_EQ(late->Parse(MakeExchange(wire[3], true, 3), &out), ParseState::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(Label(out[0], "db_operation_name"), "COPY");
+  EXPECT_EQ(AttributeOr(out[0], "db.query.text"), "");
+}
+
+TEST(PostgresqlProtocol, CopyAbandonedForAnotherQueryIsCountedUnreported) {
+  const std::vector<WireExchange> wire = LoadConversation("postgresql/copy_session");
+  ASSERT_EQ(wire.size(), 11u);
+  const auto protocol = MakePostgresqlProtocol();
+  auto parser = protocol->NewConnection(ClientConn());
+  std::vector<Record> out;
+  EXPECT_EQ(parser->Parse(MakeExchange(wire[4], true, 4), &out), ParseState::kIgnored);
+  // A Query instead of CopyData: the COPY's outcome is unknown; the SELECT is reported alone.
+  ASSERT_EQ(parser->Parse(MakeExchange(wire[9], true, 9), &out), ParseState::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].span_name, "SELECT loupe_copy");
+  EXPECT_EQ(parser->TakeUnreportedRequests(), 1u);
+  // CopyData with nothing pending (e.g. rows the server discarded after an error) is no call.
+  out.clear();
+  EXPECT_EQ(parser->Parse(MakeExchange(wire[5], true, 5), &out), ParseState::kIgnored);
+  EXPECT_TRUE(out.empty());
+}
+
 TEST(PostgresqlProtocol, ServerRoleIsIgnored) {
   const auto protocol = MakePostgresqlProtocol();
   ConnectionInfo conn = ClientConn();
