@@ -342,7 +342,7 @@ static __always_inline void on_data(__u64 pid_tgid, int fd, bool ingress, int ki
     begin_response(tgid, fd, c, kind, arg1, ret, now);
     return;
   }
-  if (phase == LOUPE_PHASE_SYNC) {
+  if (phase == LOUPE_PHASE_SYNC || phase == LOUPE_PHASE_SYNC_BOUNDARY) {
     c->phase = LOUPE_PHASE_SYNC_BOUNDARY;
     count(LOUPE_CNT_SYNC_SKIPPED, 1);
     return;

@@ -12,8 +12,17 @@ from harness import LOUPE, Agent, free_port, http_get, require  # noqa: E402
 
 
 def loupe_programs_loaded():
-    out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if "loupe_sys_exit" in line]
+    """IDs of loaded Loupe capture programs (another agent may be running beside ours: tests
+    compare the IDs before and after starting their own)."""
+    import json
+    out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True,
+                         text=True).stdout
+    return [p["id"] for p in json.loads(out or "[]")
+            if p.get("name", "").startswith("loupe_sys_exit")]
+
+
+def still_loaded(ids):
+    return [i for i in loupe_programs_loaded() if i in ids]
 
 
 def run_agent(args, timeout=20, user=None):
@@ -28,24 +37,29 @@ class AgentLifecycleE2E(unittest.TestCase):
         require(LOUPE and os.path.exists(LOUPE), "LOUPE_BIN is not set to the built agent")
 
     def test_sigterm_detaches_every_probe_and_exits_zero(self):
+        before = loupe_programs_loaded()
         agent = Agent()
-        self.assertTrue(loupe_programs_loaded(), "probes should be attached while running")
+        ours = [i for i in loupe_programs_loaded() if i not in before]
+        self.assertTrue(ours, "probes should be attached while running")
         status, body = http_get(agent.port, "/health/live")
         self.assertEqual(status, 200, body)
         code = agent.stop()
         self.assertEqual(code, 0, agent.logs())
         self.assertIn("probes detached", agent.logs())
         self.assertIn("loupe stopped cleanly", agent.logs())
-        self.assertEqual(loupe_programs_loaded(), [])
+        self.assertEqual(still_loaded(ours), [])
 
     def test_sigint_also_stops_cleanly(self):
+        before = loupe_programs_loaded()
         agent = Agent()
+        ours = [i for i in loupe_programs_loaded() if i not in before]
         agent.proc.send_signal(signal.SIGINT)
         self.assertEqual(agent.proc.wait(timeout=10), 0, agent.logs())
         agent.stop()
-        self.assertEqual(loupe_programs_loaded(), [])
+        self.assertEqual(still_loaded(ours), [])
 
     def test_port_taken_fails_fast_with_one_clear_line(self):
+        before = loupe_programs_loaded()
         with socket.socket() as blocker:
             blocker.bind(("127.0.0.1", 0))
             blocker.listen()
@@ -53,7 +67,8 @@ class AgentLifecycleE2E(unittest.TestCase):
             result = run_agent([f"--listen_address=127.0.0.1:{port}"])
         self.assertNotEqual(result.returncode, 0)
         self.assertIn(f"cannot listen on 127.0.0.1:{port}", result.stderr)
-        self.assertEqual(loupe_programs_loaded(), [], "nothing may stay attached after a failure")
+        leaked = [i for i in loupe_programs_loaded() if i not in before]
+        self.assertEqual(leaked, [], "nothing may stay attached after a failure")
 
     def test_not_root_fails_fast(self):
         result = run_agent([f"--listen_address=127.0.0.1:{free_port()}"], user=65534)
@@ -82,6 +97,36 @@ class AgentLifecycleE2E(unittest.TestCase):
                      "--poll_interval_ms", "--exclude_processes", "--print_spans",
                      "--otlp_endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT"):
             self.assertIn(flag, text)
+
+    def test_connections_open_before_start_are_learned_from_a_clean_boundary(self):
+        import http.client
+        from harness import PythonServer, metric_sum, wait_until
+        server = PythonServer("status_server.py", "preexisting")
+        self.addCleanup(server.stop)
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+        self.addCleanup(conn.close)
+
+        def get(path):
+            conn.request("GET", path)
+            conn.getresponse().read()
+        get("/before-agent")  # the keep-alive connection exists before the agent starts
+        agent = Agent()
+        self.addCleanup(agent.stop)
+        samples = agent.metrics()
+        self.assertGreaterEqual(metric_sum(samples, "loupe_preexisting_connections_total"), 2)
+        # The first exchange after start is skipped (it could have been mid-message): the kernel
+        # waits for a response-to-request boundary. Everything after it is counted.
+        for path in ("/skipped", "/counted-1", "/counted-2"):
+            get(path)
+        conn.close()
+
+        def routes():
+            s = agent.metrics()
+            return {r: metric_sum(s, "http_server_request_duration_seconds_count",
+                                  service_name="preexisting", http_route=r)
+                    for r in ("/skipped", "/counted-1", "/counted-2")}
+        wait_until(lambda: routes()["/counted-2"] == 1, timeout=10, what="learned connection")
+        self.assertEqual(routes(), {"/skipped": 0, "/counted-1": 1, "/counted-2": 1})
 
     def test_logs_are_json_lines(self):
         import json

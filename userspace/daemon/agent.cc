@@ -16,6 +16,7 @@
 #include "userspace/daemon/pipeline.h"
 #include "userspace/loader/capture_event.h"
 #include "userspace/loader/capture_probes.h"
+#include "userspace/loader/preexisting_connections.h"
 #include "userspace/loader/ring_reader.h"
 #include "userspace/logging/log.h"
 #include "userspace/metrics/agent_metrics.h"
@@ -178,6 +179,12 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   log::Info("tracefs not needed: syscalls are captured through BTF/raw tracepoints",
             {{"hook", HookKindName(probes->hook())}});
   agent_metrics.SetProbesAttached(HookKindName(probes->hook()), 1);
+  const PreexistingResult preexisting = LearnPreexistingConnections(
+      probes->conns_fd(), capture_options.self_tgid, config.max_connections / 2);
+  agent_metrics.SetPreexistingConnections(preexisting.learned);
+  log::Info("connections open before start learned; each is ignored until a clean request "
+            "boundary",
+            {{"learned", preexisting.learned}, {"table_full", preexisting.table_full}});
 
   // TLS plaintext: uprobes on every libssl file in use, rescanned periodically (docs/tls.md).
   // Without them HTTPS is still counted as TLS, just not parsed: degrade, do not fail.
