@@ -189,4 +189,19 @@ ParseResult ParseReply(std::string_view b, size_t* pos, const Command& command, 
   return ParseResult::kComplete;
 }
 
+ParseResult ParseAnyReply(std::string_view b, size_t* pos) {
+  size_t p = *pos;
+  std::string_view line;
+  const ParseResult r = ReadLine(b, &p, &line);
+  if (r != ParseResult::kComplete) return r;
+  Command command;
+  if (line == "END" || line.substr(0, 6) == "VALUE ") {
+    command.kind = Kind::kRetrieval;
+  } else if (line.substr(0, 5) == "STAT ") {
+    command.kind = Kind::kStats;
+  }
+  Reply reply;
+  return ParseReply(b, pos, command, &reply);
+}
+
 }  // namespace loupe::memcached

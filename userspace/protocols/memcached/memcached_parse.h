@@ -15,6 +15,10 @@ ParseResult ParseCommands(std::string_view bytes, std::vector<Command>* out);
 // Parses the reply to `command` at *pos, advancing past it when complete.
 ParseResult ParseReply(std::string_view bytes, size_t* pos, const Command& command, Reply* reply);
 
+// Parses one reply whose command is unknown (it was past the captured request prefix), telling
+// its kind from its first line, at *pos; advances past it when complete.
+ParseResult ParseAnyReply(std::string_view bytes, size_t* pos);
+
 // True for the binary protocol's request (0x80) or response (0x81) magic byte.
 bool IsBinaryProtocol(std::string_view bytes);
 

@@ -63,5 +63,23 @@ TEST(ParseReply, RetrievalAndErrors) {
   EXPECT_EQ(ParseReply("+OK\r\n", &p, del, &r), ParseResult::kInvalid);
 }
 
+TEST(ParseAnyReply, TellsTheKindFromTheFirstLine) {
+  const std::string replies = "STORED\r\nVALUE k 0 7\r\nEND\r\nxy\r\nEND\r\nSTAT pid 1\r\nEND\r\n42\r\nERROR\r\n";
+  size_t pos = 0;
+  int n = 0;
+  while (pos < replies.size()) {
+    ASSERT_EQ(ParseAnyReply(replies, &pos), ParseResult::kComplete) << pos;
+    ++n;
+  }
+  EXPECT_EQ(n, 5);  // "END\r\nxy" inside the VALUE's data block is data
+  for (size_t cut = 9; cut < 35; ++cut) {  // the VALUE reply spans [8, 35)
+    size_t p = 8;
+    EXPECT_EQ(ParseAnyReply(std::string_view(replies).substr(0, cut), &p), ParseResult::kIncomplete) << cut;
+    EXPECT_EQ(p, 8u);
+  }
+  size_t p = 0;
+  EXPECT_EQ(ParseAnyReply("+OK\r\n", &p), ParseResult::kInvalid);
+}
+
 }  // namespace
 }  // namespace loupe::memcached

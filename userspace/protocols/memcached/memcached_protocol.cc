@@ -20,6 +20,18 @@ std::string QueryText(const memcached::Command& cmd) {
   return text;
 }
 
+// Commands past a cut request prefix, judged from the replies after the visible commands' ones.
+// A whole first response chunk shows them all: exactly the extra replies (0 for a big `set` whose
+// data block was cut: its one reply is all there is). A cut chunk shows a lower bound. When the
+// visible commands' own replies are not all there, nothing can be told: at least one is assumed.
+uint64_t HiddenCommands(const memcached::StitchResult& stitched, const Exchange& ex) {
+  if (!stitched.all_replied) return 1;
+  const bool response_whole = ex.response.size() == ex.response_bytes;
+  if (response_whole && stitched.rest == memcached::ParseResult::kComplete) return stitched.extra_replies;
+  if (stitched.rest == memcached::ParseResult::kIncomplete) return stitched.extra_replies + 1;
+  return stitched.extra_replies > 0 ? stitched.extra_replies : 1;
+}
+
 class MemcachedParser : public ConnectionParser {
  public:
   explicit MemcachedParser(const ConnectionInfo& conn)
@@ -37,7 +49,7 @@ class MemcachedParser : public ConnectionParser {
     memcached::StitchResult stitched = memcached::Stitch(std::move(commands), ex.response);
     if (stitched.response == memcached::ParseResult::kInvalid) return ParseState::kInvalid;
     if (!(request_whole && stitched.all_replied) && !ex.final) return ParseState::kNeedsMoreData;
-    if (!request_whole) ++unreported_;  // commands may hide past the cut: at least one
+    if (!request_whole) unreported_ += HiddenCommands(stitched, ex);
 
     size_t emitted = 0;
     for (const memcached::Call& call : stitched.calls) {

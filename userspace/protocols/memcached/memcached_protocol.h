@@ -7,6 +7,12 @@
 // that error.type. quit gets no reply and is ignored. The binary protocol (magic 0x80/0x81) is
 // not supported: Detect says kNo and the parser answers kInvalid. Meta commands (mg, ms, ...)
 // are parsed as unknown commands. Server role is ignored: DB calls are reported from clients.
+// Commands entirely past the captured request prefix cannot be named: TakeUnreportedRequests()
+// counts them from the replies that follow the visible commands' replies: exactly when the
+// response's first chunk is whole (a lone big `set` cut inside its data block and answered by one
+// STORED counts nothing), at least those seen when it is cut. noreply commands past the prefix
+// have no reply and cannot be counted. When the visible commands' own replies are incomplete at
+// the end of the exchange, it cannot be told: one is counted.
 #pragma once
 
 #include <memory>

@@ -63,6 +63,59 @@ TEST(MemcachedProtocol, TextSession) {
   }
 }
 
+// A raw-socket client against memcached 1.6: a 3 KB set (as memcslap sends them), its get, five
+// pipelined 400-byte sets in one write (2.1 KB) and a 2 KB noreply set with a get behind it.
+TEST(MemcachedProtocol, LargeValuesCountOnlyCommandsTheRepliesProve) {
+  const std::vector<WireExchange> exchanges = LoadConversation("memcached/large_values");
+  ASSERT_EQ(exchanges.size(), 5u);
+  const auto protocol = MakeMemcachedProtocol();
+  auto parser = protocol->NewConnection(ClientConn());
+  std::vector<Record> records;
+  std::vector<uint64_t> unreported;
+  uint64_t seq = 0;
+  for (const auto& wire : exchanges) {
+    std::vector<Record> probe;
+    auto scratch = protocol->NewConnection(ClientConn());
+    if (scratch->Parse(MakeExchange(wire, true), &probe) == ParseState::kOk) {
+      testing_fixture::ExpectPrefixesNeedMoreData(*parser, wire);
+    }
+    EXPECT_NE(Feed(*parser, wire, seq++, &records), ParseState::kInvalid) << wire.name;
+    unreported.push_back(parser->TakeUnreportedRequests());
+  }
+  // 01: the cut set's single STORED shows nothing else was sent. 03: two sets and a cut third
+  // are visible, five STOREDs came back. 04: the get behind the cut noreply set has its VALUE.
+  EXPECT_EQ(unreported, (std::vector<uint64_t>{0, 0, 2, 1, 0}));
+  EXPECT_EQ(Names(records), "set;get;set;set;set;set;");
+  ASSERT_EQ(records.size(), 6u);
+  EXPECT_EQ(AttributeOr(records[0], "db.query.text"), "set ? ? ? ?");
+  EXPECT_EQ(AttributeOr(records[5], "db.query.text"), "set ? ? ? ? noreply");
+}
+
+TEST(MemcachedProtocol, CutRequestWithUnseenReplyTailCountsAtLeastOne) {
+  const std::vector<WireExchange> exchanges = LoadConversation("memcached/large_values");
+  ASSERT_EQ(exchanges.size(), 5u);
+  const auto protocol = MakeMemcachedProtocol();
+  auto parser = protocol->NewConnection(ClientConn());
+  std::vector<Record> out;
+  // The big set's STORED, but more response bytes than the first chunk holds: something else
+  // was answered, so something else was sent.
+  Exchange ex = MakeExchange(exchanges[0], true);
+  ex.response_bytes += 8;
+  ASSERT_EQ(parser->Parse(ex, &out), ParseState::kOk);
+  EXPECT_EQ(parser->TakeUnreportedRequests(), 1u);
+  // A cut reply after the known ones: one more, at least.
+  WireExchange pipelined = exchanges[2];
+  pipelined.response += "STO";
+  ex = MakeExchange(pipelined, true);
+  ASSERT_EQ(parser->Parse(ex, &out), ParseState::kOk);
+  EXPECT_EQ(parser->TakeUnreportedRequests(), 3u);
+  // The visible set's own reply is missing when the exchange ends: cannot tell, one is assumed.
+  ex = MakeExchange(exchanges[0], true);
+  ex.response = {};
+  ASSERT_EQ(parser->Parse(ex, &out), ParseState::kOk);
+  EXPECT_EQ(parser->TakeUnreportedRequests(), 1u);
+}
+
 TEST(MemcachedProtocol, BinaryProtocolIsNotSupported) {
   const auto protocol = MakeMemcachedProtocol();
   ConnectionInfo conn = ClientConn();

@@ -26,6 +26,16 @@ StitchResult Stitch(std::vector<Command> commands, std::string_view response) {
     }
     result.calls.push_back(std::move(call));
   }
+  if (result.all_replied) {
+    while (pos < response.size()) {
+      const ParseResult r = ParseAnyReply(response, &pos);
+      if (r != ParseResult::kComplete) {
+        result.rest = r;
+        break;
+      }
+      ++result.extra_replies;
+    }
+  }
   return result;
 }
 
