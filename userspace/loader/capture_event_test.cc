@@ -31,15 +31,15 @@ Raw MakeRaw(uint32_t kind, size_t req_len, size_t resp_len, size_t payload_room)
 
 TEST(CaptureEventTest, RejectsNullAndShortRecords) {
   EXPECT_FALSE(DecodeCaptureEvent(nullptr, 4096).has_value());
-  Raw raw = MakeRaw(LOUPE_EV_TAIL, 0, 0, 0);
+  Raw raw = MakeRaw(LOUPE_EV_CLOSE, 0, 0, 0);
   EXPECT_FALSE(DecodeCaptureEvent(raw.storage.data(), 0).has_value());
   EXPECT_FALSE(DecodeCaptureEvent(raw.storage.data(), sizeof(loupe_event_header) - 1).has_value());
   EXPECT_TRUE(DecodeCaptureEvent(raw.storage.data(), sizeof(loupe_event_header)).has_value());
 }
 
-TEST(CaptureEventTest, TailAndCloseCarryOnlyTheHeader) {
-  for (uint32_t kind : {uint32_t{LOUPE_EV_TAIL}, uint32_t{LOUPE_EV_CLOSE}}) {
-    // Even if length fields are set, TAIL/CLOSE expose no payload.
+TEST(CaptureEventTest, CloseCarriesOnlyTheHeader) {
+  for (uint32_t kind : {uint32_t{LOUPE_EV_CLOSE}}) {
+    // Even if length fields are set, CLOSE exposes no payload.
     Raw raw = MakeRaw(kind, 10, 10, 0);
     auto event = DecodeCaptureEvent(raw.storage.data(), raw.size);
     ASSERT_TRUE(event.has_value()) << kind;

@@ -85,7 +85,7 @@ TEST_F(AgentMetricsTest, KernelCountersMirrorMonotonicDeltas) {
 TEST_F(AgentMetricsTest, UnexportedKernelCountersAreIgnored) {
   const double before = Value(registry_, "loupe_events_dropped_total");
   metrics_.UpdateKernelCounters(
-      Totals({{LOUPE_CNT_EXCHANGES, 100}, {LOUPE_CNT_TAILS, 50}, {LOUPE_CNT_WAKEUPS, 9}}));
+      Totals({{LOUPE_CNT_TLS_CALLS, 100}, {LOUPE_CNT_SYNC_SKIPPED, 50}, {LOUPE_CNT_WAKEUPS, 9}}));
   EXPECT_EQ(Value(registry_, "loupe_events_dropped_total"), before);
   EXPECT_EQ(Value(registry_, "loupe_events_read_total"), 0)
       << "events read are counted by userspace, not mirrored from the kernel";
@@ -101,14 +101,13 @@ TEST_F(AgentMetricsTest, PreexistingConnectionsOnlyGrow) {
 TEST_F(AgentMetricsTest, EventCountersByKind) {
   metrics_.EventRead(LOUPE_EV_EXCHANGE);
   metrics_.EventRead(LOUPE_EV_EXCHANGE);
-  metrics_.EventRead(LOUPE_EV_TAIL);
+  metrics_.EventRead(2);      // the retired TAIL kind: ignored
   metrics_.EventRead(LOUPE_EV_CLOSE);
   metrics_.EventRead(0);      // not a kind: ignored
   metrics_.EventRead(1000);   // out of range: ignored, no crash
   EXPECT_EQ(Value(registry_, "loupe_events_read_total", {{"kind", "exchange"}}), 2);
-  EXPECT_EQ(Value(registry_, "loupe_events_read_total", {{"kind", "tail"}}), 1);
   EXPECT_EQ(Value(registry_, "loupe_events_read_total", {{"kind", "close"}}), 1);
-  EXPECT_EQ(Value(registry_, "loupe_events_read_total"), 4);
+  EXPECT_EQ(Value(registry_, "loupe_events_read_total"), 3);
   metrics_.EventMalformed();
   EXPECT_EQ(Value(registry_, "loupe_events_dropped_total", {{"reason", "malformed"}}), 1);
 }
@@ -147,7 +146,7 @@ TEST_F(AgentMetricsTest, LabelledCountersAreCachedPerValue) {
 
 TEST_F(AgentMetricsTest, FinalizeReasonsArePreRegistered) {
   // Dashboards rate() these from zero: every documented reason exists before it first happens.
-  for (const char* reason : {"complete", "tail", "close", "next_exchange", "timeout"}) {
+  for (const char* reason : {"complete", "close", "next_exchange", "timeout"}) {
     bool found = false;
     for (const auto& family : registry_.Collect()) {
       if (family.name != "loupe_exchanges_finalized_total") continue;
