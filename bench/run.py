@@ -482,7 +482,7 @@ def summarize(runs, configs, workloads, available):
             loupe_loss = 1 - loupe["rps_vs_none"]
             summary[w]["floor_loss"] = floor_loss
             summary[w]["loupe_loss"] = loupe_loss
-            if floor_loss > 0:
+            if floor_loss > 0 and loupe_loss > 0:
                 summary[w]["loupe_loss_over_floor_loss"] = loupe_loss / floor_loss
     return summary
 
@@ -533,7 +533,9 @@ def write_markdown(path, summary, configs, workloads, meta):
         "",
         "Loss = 1 − (req/s with the agent) / (req/s with no agent). The floor is the loss of "
         "do-nothing programs on the same hook; a ratio near 1 means Loupe costs little beyond "
-        "the hook itself. When the floor's loss is within noise (≤ 0) the ratio is undefined.",
+        "the hook itself. When either loss is within noise (≤ 0) the ratio is undefined (–); "
+        "compare the losses with the req/s standard deviations above before reading much into "
+        "them.",
         "",
         "| workload | floor loss | Loupe loss | Loupe loss / floor loss |",
         "| --- | --- | --- | --- |",
@@ -617,12 +619,30 @@ def default_out():
     return os.path.join(HERE, "results", host)
 
 
+def rewrite_report(out_dir):
+    with open(os.path.join(out_dir, "results.json")) as f:
+        results = json.load(f)
+    meta, runs = results["meta"], results["runs"]
+    available = {c: c != "loupe_metrics_only" or meta["metrics_only_available"] for c in CONFIGS}
+    summary = summarize(runs, CONFIGS, meta["workloads"], available)
+    results["summary"] = summary
+    with open(os.path.join(out_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    write_markdown(os.path.join(out_dir, "results.md"), summary, CONFIGS, meta["workloads"], meta)
+    chart_dir = tempfile.mkdtemp(prefix="loupe-chart-")
+    try:
+        write_chart(os.path.join(out_dir, "chart.png"), summary, CONFIGS, meta["workloads"],
+                    chart_dir)
+    finally:
+        shutil.rmtree(chart_dir, ignore_errors=True)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--loupe", required=True, help="the loupe binary")
-    parser.add_argument("--floor", required=True, help="the floor_loader binary")
-    parser.add_argument("--go_server", required=True, help="the built bench/servers/go_server")
+    parser.add_argument("--loupe", help="the loupe binary")
+    parser.add_argument("--floor", help="the floor_loader binary")
+    parser.add_argument("--go_server", help="the built bench/servers/go_server")
     parser.add_argument("--quick", action="store_true",
                         help="CI smoke: 1 repetition, 2 s runs, two workloads")
     parser.add_argument("--reps", type=int, default=3)
@@ -630,9 +650,18 @@ def main():
     parser.add_argument("--workloads", default="", help="comma-separated subset of " +
                         ",".join(WORKLOADS))
     parser.add_argument("--out", default="", help="output directory")
+    parser.add_argument("--report_only", action="store_true",
+                        help="only rewrite results.md and chart.png from --out's results.json")
     args = parser.parse_args()
+    if args.report_only:
+        rewrite_report(args.out or default_out())
+        return
+    if not (args.loupe and args.floor and args.go_server):
+        sys.exit("--loupe, --floor and --go_server are required (bench/run.sh passes them)")
     if os.geteuid() != 0:
         sys.exit("bench/run.py must run as root (BPF programs, bpf_stats_enabled)")
+    # SIGTERM unwinds like Ctrl-C, so servers and agents are stopped and bpf_stats restored.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit("bench/run.py: terminated"))
 
     workloads = QUICK_WORKLOADS if args.quick else WORKLOADS
     if args.workloads:
