@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "userspace/protocols/redis/redis_commands.h"
 #include "userspace/protocols/redis/redis_parse.h"
 #include "userspace/protocols/redis/redis_stitch.h"
 #include "userspace/protocols/sql/db_record.h"
@@ -20,6 +21,19 @@ std::string QueryText(const redis::Command& cmd) {
   for (uint32_t i = 0; i < args && i < 64; ++i) text += " ?";
   if (args > 64) text += " ...";
   return text;
+}
+
+// Commands past a cut request prefix, judged from the replies after the visible commands' ones.
+// A whole first response chunk shows them all: exactly the extra replies (0 for a big SET cut
+// inside its value and answered by one +OK). A cut chunk shows a lower bound. When the visible
+// commands' own replies are not all there, nothing can be told: at least one is assumed.
+uint64_t HiddenCommands(size_t commands, size_t replies, redis::ParseResult response, const Exchange& ex) {
+  if (replies < commands) return 1;
+  const uint64_t extra = replies - commands;
+  const bool response_whole = ex.response.size() == ex.response_bytes;
+  if (response_whole && response == redis::ParseResult::kComplete) return extra;
+  if (response == redis::ParseResult::kIncomplete) return extra + 1;
+  return extra > 0 ? extra : 1;
 }
 
 class RedisParser : public ConnectionParser {
@@ -46,11 +60,8 @@ class RedisParser : public ConnectionParser {
     if (!complete && !ex.final) return ParseState::kNeedsMoreData;
     if (commands.empty()) return ParseState::kIgnored;
 
+    if (!request_whole) unreported_ += HiddenCommands(commands.size(), replies.size(), response, ex);
     redis::StitchResult stitched = redis::Stitch(std::move(commands), std::move(replies));
-    if (!request_whole) {
-      // Commands hid past the cut: exactly the extra replies if we see them, else at least one.
-      unreported_ += stitched.extra_replies > 0 ? stitched.extra_replies : 1;
-    }
 
     size_t emitted = 0;
     for (const redis::Call& call : stitched.calls) {
@@ -63,8 +74,10 @@ class RedisParser : public ConnectionParser {
       db.protocol = "redis";
       db.system = "redis";
       db.db_namespace = db_namespace_;
-      db.operation = call.command.name;
-      db.query_text = QueryText(call.command);
+      // The name is client-chosen text: only the reference's commands are exported.
+      const bool known = redis::IsKnownCommand(call.command.name);
+      db.operation = known ? call.command.name : std::string(redis::kOtherOperation);
+      if (known) db.query_text = QueryText(call.command);
       if (failed) {
         db.status_code = call.reply->error_prefix;
         db.error_type = call.reply->error_prefix;
@@ -74,7 +87,10 @@ class RedisParser : public ConnectionParser {
       ConnectionInfo conn;
       conn.server_address = server_address_;
       conn.server_port = server_port_;
-      out->push_back(MakeDbRecord(db, conn));
+      Record record = MakeDbRecord(db, conn);
+      // "_OTHER" names no operation: the span is named after the system, as with none known.
+      if (!known) record.span_name = db.system;
+      out->push_back(std::move(record));
       ++emitted;
     }
     return emitted > 0 ? ParseState::kOk : ParseState::kIgnored;

@@ -58,12 +58,17 @@ TEST(RedisProtocol, Resp2SessionWithPipelineAndErrors) {
   const std::vector<Record> records = RunConversation("redis/resp2_session");
   // AUTH (twice) is never reported; the pipeline of 5 commands gives 5 records.
   EXPECT_EQ(Names(records),
-            "SELECT;SET;GET;HGETALL!WRONGTYPE;NOSUCHC!ERR;GET;INCR;GET;LPUSH!WRONGTYPE;LRANGE;MGET;PING;SET;QUIT;");
+            "SELECT;SET;GET;HGETALL!WRONGTYPE;redis!ERR;GET;INCR;GET;LPUSH!WRONGTYPE;LRANGE;MGET;PING;SET;QUIT;");
   ASSERT_GE(records.size(), 3u);
   EXPECT_EQ(AttributeOr(records[1], "db.query.text"), "SET ? ?");
   EXPECT_EQ(AttributeOr(records[1], "db.namespace"), "2");  // after SELECT 2
   EXPECT_EQ(AttributeOr(records[3], "db.response.status_code"), "WRONGTYPE");
   EXPECT_EQ(Label(records[3], "error_type"), "WRONGTYPE");
+  // NOSUCHC is not a Redis command: client-chosen text is neither a label value nor exported.
+  EXPECT_EQ(Label(records[4], "db_operation_name"), "_OTHER");
+  EXPECT_EQ(AttributeOr(records[4], "db.operation.name"), "_OTHER");
+  EXPECT_EQ(AttributeOr(records[4], "db.query.text", "(none)"), "(none)");
+  EXPECT_EQ(Label(records[4], "error_type"), "ERR");
   for (const Record& r : records) {
     EXPECT_EQ(Label(r, "db_system_name"), "redis");
     const std::string text = AllRecordText(r);
@@ -71,7 +76,44 @@ TEST(RedisProtocol, Resp2SessionWithPipelineAndErrors) {
     EXPECT_EQ(text.find("wrongpassword"), std::string::npos);
     EXPECT_EQ(text.find("user:42"), std::string::npos);  // keys are never kept
     EXPECT_EQ(text.find("hello"), std::string::npos);
+    EXPECT_EQ(text.find("NOSUCHC"), std::string::npos);
   }
+}
+
+// A raw-socket client against Redis 7.0: a 3 KB SET (past the 1 KiB request prefix), its GET, five
+// pipelined SETs of 400 bytes in one write (2.2 KB) and an unknown command.
+TEST(RedisProtocol, LargeValuesCountOnlyCommandsTheRepliesProve) {
+  const std::vector<WireExchange> exchanges = LoadConversation("redis/large_values");
+  ASSERT_EQ(exchanges.size(), 4u);
+  const auto protocol = MakeRedisProtocol();
+  auto parser = protocol->NewConnection(ClientConn());
+  std::vector<Record> records;
+  std::vector<uint64_t> unreported;
+  uint64_t seq = 0;
+  for (const auto& wire : exchanges) {
+    testing_fixture::ExpectPrefixesNeedMoreData(*parser, wire);
+    EXPECT_EQ(Feed(*parser, wire, seq++, &records), ParseState::kOk) << wire.name;
+    unreported.push_back(parser->TakeUnreportedRequests());
+  }
+  // 01: the cut SET's one +OK shows nothing else was sent. 03: two SETs and a cut third are
+  // visible, five +OKs came back.
+  EXPECT_EQ(unreported, (std::vector<uint64_t>{0, 0, 2, 0}));
+  EXPECT_EQ(Names(records), "SET;GET;SET;SET;SET;redis!ERR;");
+  ASSERT_EQ(records.size(), 6u);
+  EXPECT_EQ(Label(records[5], "db_operation_name"), "_OTHER");
+  for (const Record& r : records) EXPECT_EQ(AllRecordText(r).find("LOUPENOSUCHCMD"), std::string::npos);
+
+  // The same SET with more response bytes than its first chunk: more was answered, so sent.
+  Exchange ex = MakeExchange(exchanges[0], true);
+  ex.response_bytes += 5;
+  std::vector<Record> out;
+  ASSERT_EQ(parser->Parse(ex, &out), ParseState::kOk);
+  EXPECT_EQ(parser->TakeUnreportedRequests(), 1u);
+  // Its reply missing when the exchange ends: cannot tell, one is assumed.
+  ex = MakeExchange(exchanges[0], true);
+  ex.response = {};
+  ASSERT_EQ(parser->Parse(ex, &out), ParseState::kOk);
+  EXPECT_EQ(parser->TakeUnreportedRequests(), 1u);
 }
 
 TEST(RedisProtocol, Resp3SessionWithHelloAuthAndPush) {
