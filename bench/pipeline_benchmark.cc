@@ -1,5 +1,6 @@
 // Userspace hot path on recorded events: raw ring-buffer records, laid out exactly as
-// bpf/capture.bpf.c writes them, go through DecodeCaptureEvent -> ConnTracker::OnEvent -> HTTP/1
+// bpf/capture.bpf.c writes them (an EXCHANGE carries the previous exchange's final response
+// totals in `prev`; CLOSE is header-only), go through DecodeCaptureEvent -> ConnTracker::OnEvent -> HTTP/1
 // parse -> Pipeline -> RedMetrics. Every benchmark reports exchanges as items, so items/s is
 // exchanges per second on one core. docs/performance.md records the results.
 #include <benchmark/benchmark.h>
@@ -63,6 +64,9 @@ struct EventSpec {
   std::string response;          // the captured first response chunk
   uint64_t response_bytes = 0;   // total so far; 0 means response.size()
   uint32_t response_chunks = 1;
+  // The previous exchange's response as it finally ended (loupe_prev_response); 0: none.
+  uint64_t prev_response_bytes = 0;
+  uint32_t prev_response_chunks = 0;
 };
 
 void FillHeader(loupe_event_header* h, uint32_t kind, const EventSpec& spec) {
@@ -90,6 +94,12 @@ void FillHeader(loupe_event_header* h, uint32_t kind, const EventSpec& spec) {
   h->fd = spec.fd;
   h->phase = LOUPE_PHASE_RESPONSE;
   std::memcpy(h->comm, "nginx", 5);
+  if (spec.prev_response_chunks != 0 && spec.seq > 1) {
+    h->prev.seq = spec.seq - 1;
+    h->prev.resp_end_ns = h->totals.req_start_ns - kStepNs;
+    h->prev.resp_bytes = spec.prev_response_bytes;
+    h->prev.resp_chunks = spec.prev_response_chunks;
+  }
 }
 
 // An EXCHANGE record: header, then the request prefix, then the first response chunk, sized to
@@ -107,21 +117,23 @@ std::vector<uint8_t> ExchangeRecord(const EventSpec& spec) {
   return bytes;
 }
 
-// A TAIL or CLOSE record: the header only, with the exchange's final totals.
-std::vector<uint8_t> HeaderRecord(uint32_t kind, const EventSpec& spec, uint64_t total_bytes,
-                                  uint32_t chunks) {
+// A CLOSE record: the header only, with the last exchange's final totals.
+std::vector<uint8_t> CloseRecord(const EventSpec& spec, uint64_t total_bytes, uint32_t chunks) {
   std::vector<uint8_t> bytes(sizeof(loupe_event_header));
   auto* h = reinterpret_cast<loupe_event_header*>(bytes.data());
-  FillHeader(h, kind, spec);
+  FillHeader(h, LOUPE_EV_CLOSE, spec);
   h->totals.resp_bytes = total_bytes;
   h->totals.resp_chunks = chunks;
   h->totals.resp_end_ns = h->totals.resp_start_ns + kStepNs;
   return bytes;
 }
 
-// Rewrites the sequence number in place so a replayed record is a new exchange.
+// Rewrites the sequence number in place so a replayed record is a new exchange (and, when it
+// carries one, its `prev` the one before).
 void SetSeq(std::vector<uint8_t>& record, uint64_t seq) {
-  reinterpret_cast<loupe_event_header*>(record.data())->totals.seq = seq;
+  auto* h = reinterpret_cast<loupe_event_header*>(record.data());
+  h->totals.seq = seq;
+  if (h->prev.seq != 0) h->prev.seq = seq - 1;
 }
 
 void SetConnId(std::vector<uint8_t>& record, uint64_t conn_id) {
@@ -207,28 +219,28 @@ void BM_FullPath_Chunked(benchmark::State& state) {
 }
 BENCHMARK(BM_FullPath_Chunked);
 
-// Headers in the first write, body in a second one (nginx with sendfile): the EXCHANGE leaves
-// the exchange pending (the body is not in the prefix) and the TAIL finalizes it.
-void BM_FullPath_TwoChunksThenTail(benchmark::State& state) {
+// Headers in the first write, body in a second one (nginx with sendfile): each EXCHANGE leaves
+// its exchange pending (the body is not in the prefix) and the next EXCHANGE's `prev` finalizes
+// it, so in steady state every record finalizes one exchange and parks one.
+void BM_FullPath_TwoChunksFinalizedByNext(benchmark::State& state) {
   Agent agent;
   EventSpec spec = KeepAliveGet();
   const std::string whole = NginxResponse(200, std::string(4096, 'x'));
   const size_t head_size = whole.find("\r\n\r\n") + 4;
   spec.response = whole.substr(0, head_size);
   spec.response_bytes = head_size;
+  spec.seq = 2;
+  spec.prev_response_bytes = whole.size();
+  spec.prev_response_chunks = 2;
   std::vector<uint8_t> exchange = ExchangeRecord(spec);
-  std::vector<uint8_t> tail = HeaderRecord(LOUPE_EV_TAIL, spec, whole.size(), 2);
-  uint64_t seq = 1;
+  uint64_t seq = 2;
   for (auto _ : state) {
-    SetSeq(exchange, seq);
-    SetSeq(tail, seq);
-    ++seq;
+    SetSeq(exchange, seq++);
     agent.Feed(exchange);
-    agent.Feed(tail);
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_FullPath_TwoChunksThenTail);
+BENCHMARK(BM_FullPath_TwoChunksFinalizedByNext);
 
 // `Connection: close`: every exchange is on a new connection (classification, parser creation,
 // address formatting) and is followed by its CLOSE.
@@ -236,7 +248,7 @@ void BM_FullPath_NewConnectionPerRequest(benchmark::State& state) {
   Agent agent;
   EventSpec spec = KeepAliveGet();
   std::vector<uint8_t> exchange = ExchangeRecord(spec);
-  std::vector<uint8_t> close = HeaderRecord(LOUPE_EV_CLOSE, spec, spec.response.size(), 1);
+  std::vector<uint8_t> close = CloseRecord(spec, spec.response.size(), 1);
   uint64_t conn_id = 1;
   for (auto _ : state) {
     SetConnId(exchange, conn_id);
@@ -250,16 +262,13 @@ void BM_FullPath_NewConnectionPerRequest(benchmark::State& state) {
 BENCHMARK(BM_FullPath_NewConnectionPerRequest);
 
 // 1000 keep-alive connections in round robin; per connection a fixed shape: 70% single-write
-// GETs over a few routes (ids normalized to {id}) and statuses, 20% chunked, 10% two chunks +
-// TAIL. All connections are classified during warm-up, as in a long-running agent.
+// GETs over a few routes (ids normalized to {id}) and statuses, 20% chunked, 10% two chunks
+// (finalized by the next exchange's `prev`). All connections are classified during warm-up, as
+// in a long-running agent.
 void BM_FullPath_Mix1000Connections(benchmark::State& state) {
   constexpr int kConnections = 1000;
   Agent agent;
-  struct Conn {
-    std::vector<uint8_t> exchange;
-    std::vector<uint8_t> tail;  // empty unless two chunks
-  };
-  std::vector<Conn> conns;
+  std::vector<std::vector<uint8_t>> conns;
   conns.reserve(kConnections);
   const char* paths[] = {"/index.html", "/api/users/1234", "/api/orders/98/items",
                          "/static/app.js", "/healthz"};
@@ -268,7 +277,6 @@ void BM_FullPath_Mix1000Connections(benchmark::State& state) {
     spec.fd = 10 + i;
     spec.remote_port = static_cast<uint16_t>(40000 + i);
     spec.request = GetRequest(paths[i % 5]);
-    Conn conn;
     const int shape = i % 10;
     if (shape < 7) {
       spec.response = NginxResponse(i % 20 == 3 ? 404 : 200, "hello from nginx\n");
@@ -277,20 +285,17 @@ void BM_FullPath_Mix1000Connections(benchmark::State& state) {
     } else {
       const std::string whole = NginxResponse(200, std::string(2048, 'y'));
       spec.response = whole.substr(0, whole.find("\r\n\r\n") + 4);
-      conn.tail = HeaderRecord(LOUPE_EV_TAIL, spec, whole.size(), 2);
+      spec.seq = 2;
+      spec.prev_response_bytes = whole.size();
+      spec.prev_response_chunks = 2;
     }
-    conn.exchange = ExchangeRecord(spec);
-    conns.push_back(std::move(conn));
+    conns.push_back(ExchangeRecord(spec));
   }
-  uint64_t seq = 1;
+  uint64_t seq = 2;
   auto one_round = [&] {
-    for (Conn& conn : conns) {
-      SetSeq(conn.exchange, seq);
-      agent.Feed(conn.exchange);
-      if (!conn.tail.empty()) {
-        SetSeq(conn.tail, seq);
-        agent.Feed(conn.tail);
-      }
+    for (std::vector<uint8_t>& record : conns) {
+      SetSeq(record, seq);
+      agent.Feed(record);
     }
     ++seq;
   };
