@@ -49,26 +49,6 @@ const char* LevelName(Level level) {
 
 }  // namespace
 
-std::string JsonEscape(std::string_view in) {
-  std::string out;
-  out.reserve(in.size() + 2);
-  for (unsigned char c : in) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          out += absl::StrFormat("\\u%04x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
-}
 
 Field::Field(std::string_view k, std::string_view value)
     : key(k), json("\"" + JsonEscape(value) + "\"") {}

@@ -10,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "userspace/core/json.h"
 
 namespace loupe::log {
 
@@ -50,7 +51,7 @@ inline void Error(std::string_view msg, std::initializer_list<Field> fields = {}
   Write(Level::kError, msg, fields);
 }
 
-// JSON string escaping (shared with other JSON writers in the agent).
-std::string JsonEscape(std::string_view in);
+// JSON string escaping (userspace/core/json.h), available here for log writers.
+using ::loupe::JsonEscape;
 
 }  // namespace loupe::log

@@ -27,7 +27,7 @@ TEST(JsonEscapeTest, ControlCharacters) {
   EXPECT_EQ(JsonEscape("a\nb\rc\td"), "a\\nb\\rc\\td");
   EXPECT_EQ(JsonEscape(std::string("\x00", 1)), "\\u0000");
   EXPECT_EQ(JsonEscape("\x01\x1f"), "\\u0001\\u001f");
-  EXPECT_EQ(JsonEscape("\b\f"), "\\u0008\\u000c");
+  EXPECT_EQ(JsonEscape("\b\f"), "\\b\\f");
   EXPECT_EQ(JsonEscape("\x7f"), "\\u007f");
   EXPECT_EQ(JsonEscape(" ~"), " ~") << "0x20 and 0x7e are printable";
   // Every control character becomes an escape: no raw byte below 0x20 survives.
