@@ -79,6 +79,7 @@ ConnectionInfo ConnTracker::InfoOf(const Conn& conn) const {
   info.role = conn.role;
   info.local_port = conn.local_port;
   info.remote_port = conn.remote_port;
+  info.span_attributes = options_.span_attributes;
   if (conn.role == Role::kServer) {
     info.server_address = conn.local_address;
     info.server_port = conn.local_port;

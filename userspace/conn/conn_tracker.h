@@ -57,6 +57,7 @@ struct ConnTrackerOptions {
   uint64_t pending_timeout_ns = 2'000'000'000;    // finalize a waiting exchange after 2 s
   uint64_t idle_timeout_ns = 600'000'000'000;     // forget a silent connection after 10 min
   int detection_attempts = 3;                     // exchanges to try before giving up
+  bool span_attributes = true;                    // ConnectionInfo::span_attributes
 };
 
 class ConnTracker {

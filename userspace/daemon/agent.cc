@@ -166,6 +166,7 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   ConnTrackerOptions tracker_options;
   tracker_options.max_connections = config.max_connections;
   tracker_options.pending_timeout_ns = uint64_t{config.pending_timeout_ms} * 1'000'000;
+  tracker_options.span_attributes = assembler != nullptr;
   ConnTracker tracker(tracker_options, &pipeline, &agent_metrics);
   EventDispatcher dispatcher(&tracker, &agent_metrics);
 

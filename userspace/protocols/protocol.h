@@ -34,6 +34,9 @@ struct ConnectionInfo {
   uint16_t server_port = 0;
   std::string_view client_address;
   uint16_t client_port = 0;
+  // False when no span is exported: parsers may then skip span-only work (attributes, trace
+  // context) and fill only what metrics need. It is the hot path's largest cost.
+  bool span_attributes = true;
 };
 
 // Parser state for one connection. Protocols that need history (prepared statements, the

@@ -40,6 +40,7 @@ class Http1ConnectionParser final : public ConnectionParser {
     endpoints_.server_port = conn.server_port;
     endpoints_.client_address = std::string(conn.client_address);
     endpoints_.client_port = conn.client_port;
+    endpoints_.span_attributes = conn.span_attributes;
   }
 
   ParseState Parse(const Exchange& exchange, std::vector<Record>* out) override;

@@ -606,3 +606,32 @@ TEST_F(Http1Test, FinalWithGarbageResponseIsInvalid) {
 
 }  // namespace
 }  // namespace loupe
+
+namespace loupe {
+namespace {
+
+// With no span consumer the parser fills only what metrics need.
+TEST(Http1MetricsOnlyTest, NoSpanAttributesOrContextWhenSpansAreOff) {
+  ConnectionInfo conn = Conn(Role::kServer);
+  conn.span_attributes = false;
+  auto parser = MakeHttp1Protocol()->NewConnection(conn);
+  const std::string request =
+      "GET /users/42?x=1 HTTP/1.1\r\nHost: a\r\n"
+      "traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\n\r\n";
+  const std::string response = "HTTP/1.1 503 Unavailable\r\nContent-Length: 0\r\n\r\n";
+  std::vector<Record> out;
+  ASSERT_EQ(parser->Parse(WholeExchange(request, response, Role::kServer), &out), ParseState::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].attributes.empty());
+  EXPECT_FALSE(out[0].incoming_context.has_value());
+  EXPECT_TRUE(out[0].is_error);
+  const std::vector<std::pair<std::string, std::string>> labels = {
+      {"http_request_method", "GET"},
+      {"http_response_status_code", "503"},
+      {"http_route", "/users/{id}"},
+      {"server_port", "8080"}};
+  EXPECT_EQ(out[0].metric_labels, labels);
+}
+
+}  // namespace
+}  // namespace loupe

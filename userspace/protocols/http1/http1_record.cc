@@ -135,6 +135,7 @@ Record BuildRecord(const RequestHead& request, int status, const Exchange& excha
     record.metric_labels.emplace_back("server_address", host);
   }
   record.metric_labels.emplace_back("server_port", server_port);
+  if (!endpoints.span_attributes) return record;  // metrics only: the rest feeds spans
 
   AddAttribute(&record, "http.request.method", std::string(method));
   if (method == "_OTHER") {

@@ -21,6 +21,7 @@ struct Endpoints {
   uint16_t server_port = 0;
   std::string client_address;
   uint16_t client_port = 0;
+  bool span_attributes = true;  // ConnectionInfo::span_attributes
 };
 
 // status 0 means the final status was not captured (only a 1xx, or no response, was seen); the
