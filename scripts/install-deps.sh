@@ -21,6 +21,15 @@ test_packages=(
   libmemcached-tools mariadb-server mariadb-client postgresql postgresql-contrib prometheus
 )
 mapfile -t deploy_packages < <(grep -v '^\s*#' tests/deploy/REQUIRED_PACKAGES | grep -v '^\s*$')
+# Machines that ship Node.js from another source (nodesource bundles npm) must not get Debian's
+# npm, which conflicts with it: when node and npm already work, skip both packages.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  kept=()
+  for pkg in "${deploy_packages[@]}"; do
+    [[ "$pkg" == "npm" || "$pkg" == "nodejs" ]] || kept+=("$pkg")
+  done
+  deploy_packages=("${kept[@]}")
+fi
 
 export DEBIAN_FRONTEND=noninteractive
 missing=()
