@@ -19,13 +19,7 @@ using testing_fixture::LoadConversation;
 using testing_fixture::MakeExchange;
 using testing_fixture::WireExchange;
 
-ConnectionInfo ClientConn() {
-  ConnectionInfo conn;
-  conn.role = Role::kClient;
-  conn.server_address = "127.0.0.1";
-  conn.server_port = 21211;
-  return conn;
-}
+ConnectionInfo ClientConn() { return testing_fixture::ClientConn(21211); }
 
 std::string Names(const std::vector<Record>& records) {
   std::string names;

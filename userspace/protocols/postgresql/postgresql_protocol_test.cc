@@ -20,13 +20,7 @@ using testing_fixture::LoadConversation;
 using testing_fixture::MakeExchange;
 using testing_fixture::WireExchange;
 
-ConnectionInfo ClientConn() {
-  ConnectionInfo conn;
-  conn.role = Role::kClient;
-  conn.server_address = "127.0.0.1";
-  conn.server_port = 15432;
-  return conn;
-}
+ConnectionInfo ClientConn() { return testing_fixture::ClientConn(15432); }
 
 // Runs a whole captured conversation through one parser, checking on the way that every
 // reportable exchange needs more data for each of its cut prefixes.

@@ -19,13 +19,7 @@ using testing_fixture::LoadConversation;
 using testing_fixture::MakeExchange;
 using testing_fixture::WireExchange;
 
-ConnectionInfo ClientConn() {
-  ConnectionInfo conn;
-  conn.role = Role::kClient;
-  conn.server_address = "127.0.0.1";
-  conn.server_port = 16379;
-  return conn;
-}
+ConnectionInfo ClientConn() { return testing_fixture::ClientConn(16379); }
 
 std::vector<Record> RunConversation(const std::string& dir) {
   const std::vector<WireExchange> exchanges = LoadConversation(dir);

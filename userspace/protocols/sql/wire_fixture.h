@@ -26,6 +26,15 @@ struct WireExchange {
   std::string response;
 };
 
+// The client end of a loopback connection to `server_port`, as the tracker describes it.
+inline ConnectionInfo ClientConn(uint16_t server_port) {
+  ConnectionInfo conn;
+  conn.role = Role::kClient;
+  conn.server_address = "127.0.0.1";
+  conn.server_port = server_port;
+  return conn;
+}
+
 inline std::string FixtureRoot() { return std::string(LOUPE_SOURCE_DIR) + "/tests/fixtures"; }
 
 inline std::string ReadFileBytes(const std::filesystem::path& path) {
