@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <utility>
 #include <string_view>
 #include <vector>
 
@@ -51,9 +52,16 @@ class ConnectionParser {
   // When final is true it must decide: kOk with what it knows, kInvalid or kIgnored.
   virtual ParseState Parse(const Exchange& exchange, std::vector<Record>* out) = 0;
 
-  // Number of requests this parser saw that it could not report individually (e.g. pipelined
-  // requests beyond the captured prefix). The tracker exports these as counted losses.
-  virtual uint64_t TakeUnreportedRequests() { return 0; }
+  // Number of requests this parser saw, since the last call, that it could not report
+  // individually (e.g. pipelined requests beyond the captured prefix). The tracker exports
+  // these as counted losses.
+  uint64_t TakeUnreportedRequests() { return std::exchange(unreported_, 0); }
+
+ protected:
+  void CountUnreported(uint64_t n) { unreported_ += n; }
+
+ private:
+  uint64_t unreported_ = 0;
 };
 
 class Protocol {

@@ -45,15 +45,9 @@ class Http1ConnectionParser final : public ConnectionParser {
 
   ParseState Parse(const Exchange& exchange, std::vector<Record>* out) override;
 
-  uint64_t TakeUnreportedRequests() override {
-    const uint64_t n = unreported_;
-    unreported_ = 0;
-    return n;
-  }
 
  private:
   http1::Endpoints endpoints_;
-  uint64_t unreported_ = 0;
 };
 
 Detection Http1Protocol::Detect(const Exchange& first, const ConnectionInfo& conn) const {
@@ -96,7 +90,7 @@ ParseState Http1ConnectionParser::Parse(const Exchange& exchange, std::vector<Re
                                         stitched.responses[reported].status, exchange, endpoints));
     }
   }
-  unreported_ += (stitched.requests.size() - reported) + stitched.uncounted_requests;
+  CountUnreported((stitched.requests.size() - reported) + stitched.uncounted_requests);
   return ParseState::kOk;
 }
 

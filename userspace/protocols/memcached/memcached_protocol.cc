@@ -49,7 +49,7 @@ class MemcachedParser : public ConnectionParser {
     memcached::StitchResult stitched = memcached::Stitch(std::move(commands), ex.response);
     if (stitched.response == memcached::ParseResult::kInvalid) return ParseState::kInvalid;
     if (!(request_whole && stitched.all_replied) && !ex.final) return ParseState::kNeedsMoreData;
-    if (!request_whole) unreported_ += HiddenCommands(stitched, ex);
+    if (!request_whole) CountUnreported(HiddenCommands(stitched, ex));
 
     size_t emitted = 0;
     for (const memcached::Call& call : stitched.calls) {
@@ -74,17 +74,11 @@ class MemcachedParser : public ConnectionParser {
     return emitted > 0 ? ParseState::kOk : ParseState::kIgnored;
   }
 
-  uint64_t TakeUnreportedRequests() override {
-    const uint64_t n = unreported_;
-    unreported_ = 0;
-    return n;
-  }
 
  private:
   std::string server_address_;
   uint16_t server_port_;
   Role role_;
-  uint64_t unreported_ = 0;
 };
 
 class MemcachedProtocol : public Protocol {

@@ -63,7 +63,7 @@ class MysqlParser : public ConnectionParser {
     const mysql::ResponseSummary response =
         mysql::SummarizeResponse(mysql::SplitPackets(ex.response), command == mysql::kComStmtPrepare);
     if (!response.complete && !ex.final) return ParseState::kNeedsMoreData;
-    unreported_ += commands.pipelined_after;
+    CountUnreported(commands.pipelined_after);
     for (uint32_t id : commands.closed_statements) statements_.Erase(id);
 
     const bool is_err = response.kind == ResponseKind::kErr || response.error_code != 0;
@@ -109,11 +109,6 @@ class MysqlParser : public ConnectionParser {
     return ParseState::kOk;
   }
 
-  uint64_t TakeUnreportedRequests() override {
-    const uint64_t n = unreported_;
-    unreported_ = 0;
-    return n;
-  }
 
  private:
   std::string server_address_;
@@ -122,7 +117,6 @@ class MysqlParser : public ConnectionParser {
   bool mariadb_ = false;
   std::string db_namespace_;
   mysql::StatementTable statements_;
-  uint64_t unreported_ = 0;
 };
 
 bool KnownCommand(uint8_t c) {

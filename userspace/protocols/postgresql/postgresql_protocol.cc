@@ -99,13 +99,13 @@ class PostgresqlParser : public ConnectionParser {
     const size_t finished = stitched.copy_in ? stitched.copy_in_call : plan.calls.size();
     if (stitched.copy_in) {
       pending_copy_ = pg::MakePendingCopy(plan, stitched, ex.request_start_ns);
-      unreported_ += pending_copy_->dropped;
+      CountUnreported(pending_copy_->dropped);
     }
     size_t emitted = 0;
     for (size_t i = 0; i < finished; ++i) {
       const pg::Outcome& o = stitched.outcomes[i];
       if (o.skipped) {
-        ++unreported_;  // never run by the server; nothing to time
+        CountUnreported(1);  // never run by the server; nothing to time
         continue;
       }
       const uint64_t start_ns = plan.calls[i].start_ns != 0 ? plan.calls[i].start_ns : ex.request_start_ns;
@@ -117,22 +117,17 @@ class PostgresqlParser : public ConnectionParser {
       ++emitted;
     }
     // More requests may hide past a cut prefix: at least one, unless their answers were seen.
-    if (request_cut && !answered) ++unreported_;
+    if (request_cut && !answered) CountUnreported(1);
     return emitted > 0 ? ParseState::kOk : ParseState::kIgnored;
   }
 
-  uint64_t TakeUnreportedRequests() override {
-    const uint64_t n = unreported_;
-    unreported_ = 0;
-    return n;
-  }
 
  private:
   // A COPY FROM STDIN left waiting for data that never came (the client moved on to something
   // else): the server aborted it, and its outcome is unknown.
   void AbandonPendingCopy() {
     if (!pending_copy_.has_value()) return;
-    unreported_ += pending_copy_->calls.size();
+    CountUnreported(pending_copy_->calls.size());
     pending_copy_.reset();
   }
 
@@ -164,7 +159,6 @@ class PostgresqlParser : public ConnectionParser {
   pg::StatementCache statements_;
   pg::StatementCache portals_;
   std::optional<pg::PendingCopy> pending_copy_;
-  uint64_t unreported_ = 0;
 };
 
 class PostgresqlProtocol : public Protocol {

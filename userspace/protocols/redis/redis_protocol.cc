@@ -60,7 +60,7 @@ class RedisParser : public ConnectionParser {
     if (!complete && !ex.final) return ParseState::kNeedsMoreData;
     if (commands.empty()) return ParseState::kIgnored;
 
-    if (!request_whole) unreported_ += HiddenCommands(commands.size(), replies.size(), response, ex);
+    if (!request_whole) CountUnreported(HiddenCommands(commands.size(), replies.size(), response, ex));
     redis::StitchResult stitched = redis::Stitch(std::move(commands), std::move(replies));
 
     size_t emitted = 0;
@@ -96,18 +96,12 @@ class RedisParser : public ConnectionParser {
     return emitted > 0 ? ParseState::kOk : ParseState::kIgnored;
   }
 
-  uint64_t TakeUnreportedRequests() override {
-    const uint64_t n = unreported_;
-    unreported_ = 0;
-    return n;
-  }
 
  private:
   std::string server_address_;
   uint16_t server_port_;
   Role role_;
   std::string db_namespace_;
-  uint64_t unreported_ = 0;
 };
 
 class RedisProtocol : public Protocol {
