@@ -96,15 +96,7 @@ TEST(MysqlProtocol, AuthenticationNeverReachesARecord) {
 }
 
 TEST(MysqlProtocol, ServerRoleIsIgnored) {
-  const auto protocol = MakeMysqlProtocol();
-  ConnectionInfo conn = ClientConn();
-  conn.role = Role::kServer;
-  auto parser = protocol->NewConnection(conn);
-  for (const auto& wire : LoadConversation("mysql/cli_session")) {
-    std::vector<Record> out;
-    EXPECT_EQ(parser->Parse(MakeExchange(wire, true, 0, Role::kServer), &out), ParseState::kIgnored);
-    EXPECT_TRUE(out.empty());
-  }
+  testing_fixture::ExpectServerRoleIgnored(*MakeMysqlProtocol(), ClientConn(), "mysql/cli_session");
 }
 
 TEST(MysqlProtocol, GarbageIsInvalid) {

@@ -228,15 +228,7 @@ TEST(PostgresqlProtocol, CopyAbandonedForAnotherQueryIsCountedUnreported) {
 }
 
 TEST(PostgresqlProtocol, ServerRoleIsIgnored) {
-  const auto protocol = MakePostgresqlProtocol();
-  ConnectionInfo conn = ClientConn();
-  conn.role = Role::kServer;
-  auto parser = protocol->NewConnection(conn);
-  for (const auto& wire : LoadConversation("postgresql/psql_session")) {
-    std::vector<Record> out;
-    EXPECT_EQ(parser->Parse(MakeExchange(wire, true, 0, Role::kServer), &out), ParseState::kIgnored);
-    EXPECT_TRUE(out.empty());
-  }
+  testing_fixture::ExpectServerRoleIgnored(*MakePostgresqlProtocol(), ClientConn(), "postgresql/psql_session");
 }
 
 TEST(PostgresqlProtocol, GarbageIsInvalid) {

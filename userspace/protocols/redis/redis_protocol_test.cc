@@ -137,14 +137,7 @@ TEST(RedisProtocol, CutPipelineReportsEveryVisibleCommand) {
 }
 
 TEST(RedisProtocol, ServerRoleIsIgnored) {
-  const auto protocol = MakeRedisProtocol();
-  ConnectionInfo conn = ClientConn();
-  conn.role = Role::kServer;
-  auto parser = protocol->NewConnection(conn);
-  for (const auto& wire : LoadConversation("redis/resp2_session")) {
-    std::vector<Record> out;
-    EXPECT_EQ(parser->Parse(MakeExchange(wire, true, 0, Role::kServer), &out), ParseState::kIgnored);
-  }
+  testing_fixture::ExpectServerRoleIgnored(*MakeRedisProtocol(), ClientConn(), "redis/resp2_session");
 }
 
 TEST(RedisProtocol, GarbageIsInvalid) {

@@ -101,6 +101,21 @@ inline Exchange MakeExchange(const WireExchange& wire, bool final, uint64_t seq 
   return ex;
 }
 
+// DB protocols report calls from the client side: on the server's end of a connection every
+// exchange of a real conversation must be ignored and produce nothing.
+inline void ExpectServerRoleIgnored(const Protocol& protocol, ConnectionInfo conn,
+                                    const std::string& conversation) {
+  conn.role = Role::kServer;
+  auto parser = protocol.NewConnection(conn);
+  for (const auto& wire : LoadConversation(conversation)) {
+    std::vector<Record> out;
+    EXPECT_EQ(parser->Parse(MakeExchange(wire, true, 0, Role::kServer), &out),
+              ParseState::kIgnored)
+        << wire.name;
+    EXPECT_TRUE(out.empty()) << wire.name;
+  }
+}
+
 // Feeds one exchange the way the tracker does: first not final; if the parser asks for more,
 // again with final=true.
 inline ParseState Feed(ConnectionParser& parser, const WireExchange& wire, uint64_t seq,
