@@ -12,6 +12,7 @@
 #include "userspace/admin/admin_server.h"
 #include "userspace/admin/health.h"
 #include "userspace/conn/conn_tracker.h"
+#include "userspace/core/redact.h"
 #include "userspace/core/status_macros.h"
 #include "userspace/daemon/pipeline.h"
 #include "userspace/loader/capture_event.h"
@@ -91,14 +92,6 @@ void ApplyBaseEndpoint(const Config& config, OtlpConfig* otlp) {
   }
 }
 
-// Endpoints may carry credentials in their userinfo: never log them.
-std::string RedactUrl(const std::string& url) {
-  const size_t scheme = url.find("://");
-  const size_t at = url.find('@');
-  if (scheme == std::string::npos || at == std::string::npos || at < scheme) return url;
-  return url.substr(0, scheme + 3) + "***" + url.substr(at);
-}
-
 }  // namespace
 
 absl::Status CheckHostPrerequisites() {
@@ -135,7 +128,7 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   std::unique_ptr<OtlpSpanExporter> span_exporter;
   if (otlp.traces_enabled()) {
     LOUPE_ASSIGN_OR_RETURN(span_exporter, OtlpSpanExporter::Create(otlp, *registry));
-    log::Info("exporting spans over OTLP", {{"endpoint", RedactUrl(otlp.traces_endpoint)}});
+    log::Info("exporting spans over OTLP", {{"endpoint", RedactUrlCredentials(otlp.traces_endpoint)}});
   }
   std::unique_ptr<JsonLinesSpanSink> span_printer;
   if (config.print_spans) span_printer = std::make_unique<JsonLinesSpanSink>(stdout);
@@ -161,7 +154,7 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
     LOUPE_ASSIGN_OR_RETURN(metric_exporter,
                            OtlpMetricExporter::Create(otlp, *registry, *registry));
     LOUPE_RETURN_IF_ERROR(metric_exporter->Start());
-    log::Info("exporting metrics over OTLP", {{"endpoint", RedactUrl(otlp.metrics_endpoint)}});
+    log::Info("exporting metrics over OTLP", {{"endpoint", RedactUrlCredentials(otlp.metrics_endpoint)}});
   }
   ConnTrackerOptions tracker_options;
   tracker_options.max_connections = config.max_connections;
@@ -223,14 +216,12 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
       next_housekeeping = now + kHousekeepingIntervalNs;
       pipeline.set_now_ns(now);
       tracker.Sweep(now);
-      if (assembler) {
-        assembler->set_now_ns(now);
-        assembler->Flush(now);
-      }
-      agent_metrics.UpdateKernelCounters(probes->ReadCounters());
+      if (assembler) assembler->Flush(now);
+      const auto kernel_counters = probes->ReadCounters();  // one map read per CPU per counter
+      agent_metrics.UpdateKernelCounters(kernel_counters);
+      tls_metrics.UpdateKernelCounters(kernel_counters);
       agent_metrics.SetRingbufFill(reader->FillRatio());
       if (tls.ok()) (*tls)->Poll(now);  // picks up new libssl files (rescans /proc every 2 s)
-      tls_metrics.UpdateKernelCounters(probes->ReadCounters());
     }
   }
 

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "userspace/core/redact.h"
 
 namespace loupe {
 namespace {
@@ -79,16 +80,6 @@ bool LooksSecretKey(absl::string_view key) {
     if (absl::StrContains(lower, word)) return true;
   }
   return false;
-}
-
-// "scheme://user:pass@host" -> "scheme://***@host"
-std::string RedactUrlUserinfo(std::string arg) {
-  const size_t scheme = arg.find("://");
-  if (scheme == std::string::npos) return arg;
-  const size_t at = arg.find('@', scheme + 3);
-  const size_t slash = arg.find('/', scheme + 3);
-  if (at == std::string::npos || (slash != std::string::npos && slash < at)) return arg;
-  return arg.substr(0, scheme + 3) + "***" + arg.substr(at);
 }
 
 }  // namespace
@@ -175,7 +166,7 @@ std::string RedactedCommandLine(const std::vector<std::string>& argv) {
       redact_next = false;
       continue;
     }
-    std::string arg = RedactUrlUserinfo(raw);
+    std::string arg = RedactUrlCredentials(raw);
     const size_t eq = arg.find('=');
     if (eq != std::string::npos && LooksSecretKey(arg.substr(0, eq))) {
       arg = arg.substr(0, eq + 1) + "***";
