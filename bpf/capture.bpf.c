@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Kernel capture: one program on the sys_exit tracepoint sees accept/connect/close and every
  * read/write-family syscall. It tracks TCP connections keyed by (tgid, fd), pairs each request
- * with its response by direction change, and emits one event per exchange (plus a tail event only
- * when a response took several syscalls, and a close event for connections that carried data).
+ * with its response by direction change, and emits one event per exchange plus a close event
+ * for connections that carried data. A second, rarely-run program on sched_process_exit closes
+ * the connections of processes that exit without close(2).
  *
  * Why sys_exit only: on x86-64 the argument registers are still in pt_regs at exit, so no
  * enter/exit map round-trip is needed; the return value says how many bytes really moved.
@@ -131,14 +132,20 @@ static __always_inline void fill_header(struct loupe_event_header *h, __u32 kind
   h->prev = c->prev;
 }
 
-static __always_inline void emit_close(__u32 tgid, int fd, struct loupe_conn *c, __u64 now) {
+static __always_inline void emit_close_flagged(__u32 tgid, int fd, struct loupe_conn *c,
+                                               __u64 now, __u32 flags) {
   struct loupe_event_header *h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
   if (!h) {
     count(LOUPE_CNT_RINGBUF_FULL, 1);
     return;
   }
   fill_header(h, LOUPE_EV_CLOSE, tgid, fd, c);
+  h->flags |= flags;
   bpf_ringbuf_submit(h, submit_flags(now));
+}
+
+static __always_inline void emit_close(__u32 tgid, int fd, struct loupe_conn *c, __u64 now) {
+  emit_close_flagged(tgid, fd, c, now, 0);
 }
 
 static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u64 now) {
@@ -416,6 +423,55 @@ static __always_inline int on_sys_exit(__u64 id, __u64 arg0, __u64 arg1, long re
       break;
   }
   return 0;
+}
+
+/* ---- process exit ---------------------------------------------------------------------- */
+
+/* A process that exits has its sockets closed by the kernel, not by close(2): without this its
+ * entries would stay in the conn map for good, and the last exchange of each connection would
+ * only ever be finalized by userspace's timeout, without its true totals. sched_process_exit
+ * runs before exit_files(), so the exiting thread's fd table still bounds the walk. */
+#define LOUPE_EXIT_MAX_FDS (1u << 20)
+
+struct exit_walk {
+  __u32 tgid;
+  __u64 now;
+};
+
+static long close_at_exit(__u64 index, void *ctx) {
+  struct exit_walk *walk = ctx;
+  struct loupe_conn_key key = {.tgid = walk->tgid, .fd = (int)index};
+  struct loupe_conn *c = bpf_map_lookup_elem(&conns, &key);
+  if (!c) return 0;
+  if (c->totals.seq != 0) emit_close_flagged(walk->tgid, (int)index, c, walk->now, LOUPE_EVF_EXIT);
+  bpf_map_delete_elem(&conns, &key);
+  count(LOUPE_CNT_CLOSED_AT_EXIT, 1);
+  return 0;
+}
+
+static __always_inline int on_process_exit(struct task_struct *task) {
+  /* Threads exit one by one; only the last one (signal->live already at zero) ends the
+   * process. Two threads racing here both walk: lookup-then-delete keeps that harmless. */
+  if (BPF_CORE_READ(task, signal, live.counter) != 0) return 0;
+  __u32 tgid = BPF_CORE_READ(task, tgid);
+  if (tgid == self_tgid) return 0;
+  struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+  if (!fdt) return 0;
+  __u32 max_fds = BPF_CORE_READ(fdt, max_fds);
+  if (max_fds > LOUPE_EXIT_MAX_FDS) max_fds = LOUPE_EXIT_MAX_FDS;
+  struct exit_walk walk = {.tgid = tgid, .now = bpf_ktime_get_ns()};
+  bpf_loop(max_fds, close_at_exit, &walk, 0);
+  return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(loupe_process_exit_btf, struct task_struct *task) {
+  return on_process_exit(task);
+}
+
+SEC("raw_tp/sched_process_exit")
+int loupe_process_exit_raw(struct bpf_raw_tracepoint_args *ctx) {
+  return on_process_exit((struct task_struct *)ctx->args[0]);
 }
 
 /* BTF-typed tracepoint: pt_regs is read directly. Preferred where the kernel supports it. */

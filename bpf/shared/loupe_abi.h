@@ -17,7 +17,8 @@
 enum loupe_event_kind {
   LOUPE_EV_EXCHANGE = 1, /* a response began: request prefix + first response chunk */
   /* 2 was a separate TAIL record; its content now rides in the next EXCHANGE's `prev`. */
-  LOUPE_EV_CLOSE = 3,    /* the connection closed; carries the last exchange's final totals */
+  LOUPE_EV_CLOSE = 3,    /* the connection closed (or its process exited); carries the last
+                          * exchange's final totals */
 };
 
 enum loupe_role {
@@ -41,12 +42,13 @@ enum loupe_counter {
   LOUPE_CNT_TLS_BYTES_SKIPPED = 12, /* ciphertext bytes on TLS connections, never parsed */
   LOUPE_CNT_TLS_CALLS = 13,         /* SSL_read/SSL_write(_ex)/SSL_do_handshake calls seen */
   LOUPE_CNT_TLS_NO_FD = 14,         /* plaintext dropped: the SSL object's socket is unknown */
+  LOUPE_CNT_CLOSED_AT_EXIT = 15,    /* connections still open when their process exited */
   LOUPE_CNT_MAX = 16,
 };
 
 /* Connection phase machine (kernel side):
  *
- *   state        | request-direction data        | response-direction data      | close
+ *   state        | request-direction data        | response-direction data      | close / exit
  *   -------------+-------------------------------+------------------------------+-----------------
  *   IDLE         | start exchange -> REQUEST     | client's first data: empty-  | delete
  *                |                               | request EXCHANGE -> RESPONSE |
@@ -129,6 +131,7 @@ struct loupe_event_header {
  * header. */
 /* loupe_event_header.flags */
 #define LOUPE_EVF_TLS 1u /* the payloads are plaintext read from libssl (bpf/tls.bpf.h) */
+#define LOUPE_EVF_EXIT 2u /* CLOSE: the process exited with the connection open */
 
 struct loupe_exchange_event {
   struct loupe_event_header hdr;

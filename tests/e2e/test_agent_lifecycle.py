@@ -17,8 +17,9 @@ def loupe_programs_loaded():
     import json
     out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True,
                          text=True).stdout
+    # The kernel keeps 15 characters of a program name: loupe_sys_exit_*, loupe_process_exit_*.
     return [p["id"] for p in json.loads(out or "[]")
-            if p.get("name", "").startswith("loupe_sys_exit")]
+            if p.get("name", "").startswith(("loupe_sys_exit", "loupe_process_e"))]
 
 
 def still_loaded(ids):
@@ -40,7 +41,7 @@ class AgentLifecycleE2E(unittest.TestCase):
         before = loupe_programs_loaded()
         agent = Agent()
         ours = [i for i in loupe_programs_loaded() if i not in before]
-        self.assertTrue(ours, "probes should be attached while running")
+        self.assertEqual(len(ours), 2, "sys_exit and sched_process_exit programs while running")
         status, body = http_get(agent.port, "/health/live")
         self.assertEqual(status, 200, body)
         code = agent.stop()
@@ -127,6 +128,36 @@ class AgentLifecycleE2E(unittest.TestCase):
                     for r in ("/skipped", "/counted-1", "/counted-2")}
         wait_until(lambda: routes()["/counted-2"] == 1, timeout=10, what="learned connection")
         self.assertEqual(routes(), {"/skipped": 0, "/counted-1": 1, "/counted-2": 1})
+
+    def test_raw_tracepoint_fallback_captures_and_sees_process_exits(self):
+        """Kernels without BTF tracepoints: both programs run as raw tracepoints, requests are
+        counted, and connections of processes that exit without close(2) are closed."""
+        import textwrap
+        from harness import PythonServer, metric_sum, wait_until
+        server = PythonServer("status_server.py", "raw-tp")
+        self.addCleanup(server.stop)
+        agent = Agent(extra_args=["--force_raw_tracepoint"])
+        self.addCleanup(agent.stop)
+        self.assertEqual(metric_sum(agent.metrics(), "loupe_probes_attached",
+                                    hook="raw_tracepoint"), 2)
+        client = textwrap.dedent(f"""
+            import os, socket
+            s = socket.create_connection(("127.0.0.1", {server.port}))
+            s.sendall(b"GET /raw HTTP/1.1\\r\\nHost: t\\r\\n\\r\\n")
+            got = b""
+            while b"\\r\\n\\r\\n" not in got:
+                got += s.recv(65536)
+            os._exit(0)
+        """)
+        subprocess.run([sys.executable, "-c", client], check=True, timeout=30)
+
+        def seen():
+            samples = agent.metrics()
+            return (metric_sum(samples, "http_server_request_duration_seconds_count",
+                               service_name="raw-tp", http_route="/raw"),
+                    metric_sum(samples, "loupe_kernel_connections_total",
+                               event="closed_at_process_exit") >= 1)
+        wait_until(lambda: seen() == (1, True), timeout=10, what="request and exit-close")
 
     def test_logs_are_json_lines(self):
         import json

@@ -6,6 +6,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 import unittest
 
@@ -133,9 +134,11 @@ class HttpServerE2E(unittest.TestCase):
         })
 
     def test_wrk_load_counted_exactly(self):
-        """nginx under wrk for 10 s (keep-alive, 20 connections): the agent's client-side count
-        for wrk equals wrk's own count, and its server-side count equals nginx's access log
-        (wrk stops with requests in flight that nginx served but wrk no longer counts)."""
+        """nginx under wrk for 10 s (keep-alive, 20 connections): the agent's count of wrk's
+        whole responses equals wrk's own count, and its server-side count equals nginx's access
+        log. wrk exits without close(2) with requests in flight: nginx served them, wrk does not
+        count them, and one whose head wrk read but not its body is a client call with
+        error_type="response_cut" (nginx sends the head and the sendfile body separately)."""
         require(shutil.which("wrk") is not None, "wrk is not installed")
         nginx = Nginx()
         self.addCleanup(nginx.stop)
@@ -146,23 +149,81 @@ class HttpServerE2E(unittest.TestCase):
         wrk_count = int(out.split(" requests in ")[0].split()[-1])
         port = str(nginx.port)
 
+        def client_count(samples, error_type):
+            return metric_sum(samples, "http_client_request_duration_seconds_count",
+                              service_name="wrk", server_port=port, error_type=error_type)
+
         def counts():
             samples = self.agent.metrics()
-            return (metric_sum(samples, "http_client_request_duration_seconds_count",
-                               service_name="wrk", server_port=port),
+            return (client_count(samples, ""),
                     metric_sum(samples, DURATION + "_count", service_name="nginx",
                                server_port=port))
         try:
             wait_until(lambda: counts() == (wrk_count, nginx.served_requests()), timeout=15,
                        what="wrk's and nginx's counts")
         finally:
-            print(f"\nWRK RESULT: wrk {wrk_count}, agent client-side {counts()[0]:.0f}; "
+            samples = self.agent.metrics()
+            print(f"\nWRK RESULT: wrk {wrk_count}, agent client-side {counts()[0]:.0f} whole + "
+                  f"{client_count(samples, 'response_cut'):.0f} cut at exit; "
                   f"nginx served {nginx.served_requests()}, agent server-side {counts()[1]:.0f}; "
-                  f"ring-buffer drops "
-                  f"{metric_sum(self.agent.metrics(), 'loupe_events_dropped_total'):.0f}",
+                  f"ring-buffer drops {metric_sum(samples, 'loupe_events_dropped_total'):.0f}",
                   file=sys.stderr)
         time.sleep(2.5)
         self.assertEqual(counts(), (wrk_count, nginx.served_requests()))
+        samples = self.agent.metrics()
+        self.assertLessEqual(client_count(samples, "response_cut"), 20,
+                             "at most one cut response per wrk connection")
+        all_client = metric_sum(samples, "http_client_request_duration_seconds_count",
+                                service_name="wrk", server_port=port)
+        self.assertEqual(all_client, wrk_count + client_count(samples, "response_cut"),
+                         "no other error_type on wrk's calls")
+
+    def test_client_exiting_mid_response(self):
+        """Processes that exit without close(2): the kernel closes their sockets, the agent's
+        sched_process_exit probe reports the connections closed with their final totals. A
+        client that read part of a response's head, or the head and no body, is reported with
+        error_type="response_cut"; one that read it all is a plain 200."""
+        nginx = Nginx()
+        self.addCleanup(nginx.stop)
+        with open(os.path.join(nginx.dir, "html", "big.bin"), "wb") as f:
+            f.write(b"x" * (256 * 1024))
+        port = str(nginx.port)
+        client = textwrap.dedent(f"""
+            import os, socket, sys, time
+            s = socket.create_connection(("127.0.0.1", {nginx.port}))
+            s.sendall(b"GET /big.bin HTTP/1.1\\r\\nHost: e2e\\r\\n\\r\\n")
+            time.sleep(0.3)  # let the response fill the socket buffer: each recv is then full
+            if sys.argv[1] == "head":
+                s.recv(100)  # part of the ~250-byte head
+            elif sys.argv[1] == "body":
+                s.recv(400)  # the head and the first bytes of the body
+            else:
+                got = 0
+                while got < 256 * 1024:
+                    got += len(s.recv(65536))
+            os._exit(0)  # no close(2): the kernel closes the socket at exit
+        """)
+        before = self.agent.metrics()
+        for mode in ("head", "body", "all"):
+            subprocess.run([sys.executable, "-c", client, mode], check=True, timeout=30)
+
+        def calls(error_type):
+            return metric_sum(self.agent.metrics(), "http_client_request_duration_seconds_count",
+                              server_port=port, error_type=error_type)
+        wait_until(lambda: calls("response_cut") == 2 and calls("") == 1, timeout=10,
+                   what="two cut and one whole client call")
+
+        def delta(name, **labels):
+            return metric_sum(self.agent.metrics(), name, **labels) - \
+                metric_sum(before, name, **labels)
+        # The kernel's counters reach /metrics on the agent's next housekeeping tick.
+        wait_until(lambda: delta("loupe_kernel_connections_total",
+                                 event="closed_at_process_exit") >= 3, timeout=5,
+                   what="three connections closed at process exit")
+        self.assertGreaterEqual(delta("loupe_exchanges_finalized_total", reason="process_exit"), 3)
+        self.assertEqual(metric_sum(self.agent.metrics(),
+                                    "http_client_request_duration_seconds_count",
+                                    server_port=port, http_response_status_code="200"), 3)
 
     def test_exposition_passes_promtool(self):
         promtool = shutil.which("promtool")

@@ -181,12 +181,13 @@ void ConnTracker::OnClose(Conn& conn, uint64_t conn_id, const loupe_event_header
     ex.response_end_ns = h.totals.resp_end_ns;
     ex.response_bytes = h.totals.resp_bytes;
     ex.response_chunks = h.totals.resp_chunks;
+    ex.closed_with_totals = true;
   } else if (h.prev.seq == ex.seq && h.prev.resp_chunks >= ex.response_chunks) {
     ex.response_end_ns = h.prev.resp_end_ns;
     ex.response_bytes = h.prev.resp_bytes;
-    ex.response_chunks = h.prev.resp_chunks;
+    ex.response_chunks = h.prev.resp_chunks;  // a next request had begun: not cut at close
   }
-  Finalize(conn, conn_id, "close");
+  Finalize(conn, conn_id, (h.flags & LOUPE_EVF_EXIT) != 0 ? "process_exit" : "close");
 }
 
 void ConnTracker::Finalize(Conn& conn, uint64_t conn_id, const char* reason) {

@@ -10,6 +10,8 @@
 //                                 |   totals from `prev`, finalize it    |  ok -> records; needs more
 //                                 |   (reason next_exchange)             |  -> keep n pending
 //   CLOSE                         | pending -> update totals, finalize   | drop the connection
+//                                 |   (reason close, or process_exit     |
+//                                 |   when the process exited with it)   |
 //   Sweep (timer)                 | pending older than timeout -> final  | (reason timeout)
 //
 // Exactly one finalization happens per exchange, so each request is reported at most once.

@@ -151,6 +151,15 @@ RawEvent MakeClose(const ConnSpec& conn, const Totals& totals,
   return MakeRaw(LOUPE_EV_CLOSE, conn, totals, {}, {}, prev, phase);
 }
 
+// The CLOSE the kernel emits for a connection still open when its process exited.
+RawEvent MakeExitClose(const ConnSpec& conn, const Totals& totals,
+                       const loupe_prev_response& prev = {},
+                       uint32_t phase = LOUPE_PHASE_RESPONSE) {
+  RawEvent raw = MakeClose(conn, totals, prev, phase);
+  reinterpret_cast<loupe_event_header*>(raw.storage.data())->flags |= LOUPE_EVF_EXIT;
+  return raw;
+}
+
 // ---------------------------------------------------------------------------------------------
 // HTTP/1.1 bytes.
 
@@ -897,6 +906,64 @@ TEST_F(ConnTrackerTest, CloseAfterAnUnansweredRequestTakesPendingTotalsFromPrev)
   EXPECT_EQ(tracker_->size(), 0u);
 }
 
+
+TEST_F(ConnTrackerTest, ProcessExitFinalizesWithTheKernelsTotalsAndSeesTheCut) {
+  const ConnSpec conn = DefaultConn(20);
+  Totals t;
+  Feed(MakeExchange(conn, t, Request("/page"), kHeadOfLongResponse));
+  ASSERT_TRUE(sink_.records.empty());
+
+  // The process read the head, never the body, and exited: the totals still say head only.
+  Totals head_only = t;
+  head_only.resp_bytes = sizeof(kHeadOfLongResponse) - 1;
+  Feed(MakeExitClose(conn, head_only));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_TRUE(sink_.records[0].record.is_error);
+  EXPECT_EQ(sink_.records[0].record.error_type, "response_cut");
+  EXPECT_EQ(Finalized("process_exit"), 1);
+  EXPECT_EQ(Finalized("close"), 0);
+  EXPECT_EQ(tracker_->size(), 0u);
+}
+
+TEST_F(ConnTrackerTest, WholeResponseAtExitIsNotCut) {
+  const ConnSpec conn = DefaultConn(21);
+  Totals t;
+  Feed(MakeExchange(conn, t, Request("/page"), kHeadOfLongResponse));
+  Totals whole = t;
+  whole.resp_bytes = kLongResponseBytes;
+  whole.resp_chunks = 2;
+  Feed(MakeExitClose(conn, whole));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_FALSE(sink_.records[0].record.is_error);
+  EXPECT_EQ(Finalized("process_exit"), 1);
+}
+
+TEST_F(ConnTrackerTest, ShortResponseFollowedByANextRequestIsNotCut) {
+  // The peer sent a next request, so it had the whole response: a short count there means
+  // bytes moved by a syscall the capture does not see, not a cut.
+  const ConnSpec conn = DefaultConn(22);
+  Totals t;
+  t.seq = 1;
+  Feed(MakeExchange(conn, t, Request("/page"), kHeadOfLongResponse));
+  Totals head_only = t;
+  head_only.resp_bytes = sizeof(kHeadOfLongResponse) - 1;
+  Totals unanswered;
+  unanswered.seq = 2;
+  unanswered.resp_chunks = 0;
+  Feed(MakeClose(conn, unanswered, PrevOf(head_only), LOUPE_PHASE_REQUEST));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_FALSE(sink_.records[0].record.is_error);
+}
+
+TEST_F(ConnTrackerTest, TimedOutShortResponseIsNotCut) {
+  const ConnSpec conn = DefaultConn(23);
+  Totals t;
+  Feed(MakeExchange(conn, t, Request("/page"), kHeadOfLongResponse));
+  tracker_->Sweep(t.resp_start_ns + options_.pending_timeout_ns + 1);
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_FALSE(sink_.records[0].record.is_error);
+  EXPECT_EQ(Finalized("timeout"), 1);
+}
 
 }  // namespace
 }  // namespace loupe

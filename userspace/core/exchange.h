@@ -37,6 +37,11 @@ struct Exchange {
   // end, the connection moved on, or it timed out). A parser that cannot tell whether a
   // response is complete returns kNeedsMoreData while this is false.
   bool final = false;
+  // The connection closed (or its process exited) during this exchange and response_bytes are
+  // the kernel's final totals: a response shorter than it declared was cut off. Not set when
+  // the connection moved on to a next request (the peer then had the whole response, so a
+  // short count means bytes moved by a syscall the capture does not see) or after a timeout.
+  bool closed_with_totals = false;
 
   uint32_t thread_id = 0;  // kernel tid of the thread that read the request / wrote it
 

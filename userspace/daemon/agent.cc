@@ -172,7 +172,8 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
                          CaptureProbes::Create(capture_options));
   log::Info("tracefs not needed: syscalls are captured through BTF/raw tracepoints",
             {{"hook", HookKindName(probes->hook())}});
-  agent_metrics.SetProbesAttached(HookKindName(probes->hook()), 1);
+  agent_metrics.SetProbesAttached(HookKindName(probes->hook()),
+                                  static_cast<int>(probes->attached_programs()));
   const PreexistingResult preexisting = LearnPreexistingConnections(
       probes->conns_fd(), capture_options.self_tgid, config.max_connections / 2);
   agent_metrics.SetPreexistingConnections(preexisting.learned);

@@ -51,8 +51,11 @@ absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, HookKind hoo
   skel->rodata->wakeup_bytes = options.wakeup_bytes;
   bpf_map__set_max_entries(skel->maps.conns, options.max_connections);
   bpf_map__set_max_entries(skel->maps.events, options.ringbuf_mib * 1024u * 1024u);
-  bpf_program__set_autoload(skel->progs.loupe_sys_exit_btf, hook == HookKind::kTpBtf);
-  bpf_program__set_autoload(skel->progs.loupe_sys_exit_raw, hook == HookKind::kRawTracepoint);
+  const bool btf = hook == HookKind::kTpBtf;
+  bpf_program__set_autoload(skel->progs.loupe_sys_exit_btf, btf);
+  bpf_program__set_autoload(skel->progs.loupe_sys_exit_raw, !btf);
+  bpf_program__set_autoload(skel->progs.loupe_process_exit_btf, btf);
+  bpf_program__set_autoload(skel->progs.loupe_process_exit_raw, !btf);
   int err = capture__load(skel);
   if (err != 0) {
     capture__destroy(skel);
@@ -87,25 +90,31 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
   }
   if (!skel.ok()) return skel.status();
 
-  bpf_program* program = hook == HookKind::kTpBtf ? (*skel)->progs.loupe_sys_exit_btf
-                                                  : (*skel)->progs.loupe_sys_exit_raw;
-  bpf_link* link = bpf_program__attach(program);
-  if (link == nullptr) {
-    int err = errno;
-    capture__destroy(*skel);
-    return absl::InternalError(
-        absl::StrCat("attaching the sys_exit probe failed: ", strerror(err)));
+  const bool btf = hook == HookKind::kTpBtf;
+  std::vector<bpf_link*> links;
+  for (bpf_program* program :
+       {btf ? (*skel)->progs.loupe_sys_exit_btf : (*skel)->progs.loupe_sys_exit_raw,
+        btf ? (*skel)->progs.loupe_process_exit_btf : (*skel)->progs.loupe_process_exit_raw}) {
+    bpf_link* link = bpf_program__attach(program);
+    if (link == nullptr) {
+      const int err = errno;
+      for (bpf_link* attached : links) bpf_link__destroy(attached);
+      capture__destroy(*skel);
+      return absl::InternalError(absl::StrCat("attaching ", bpf_program__name(program),
+                                              " failed: ", strerror(err)));
+    }
+    links.push_back(link);
   }
   log::Info("probes attached", {{"hook", HookKindName(hook)},
                                 {"max_connections", options.max_connections},
                                 {"ringbuf_mib", options.ringbuf_mib},
                                 {"tracefs_required", false}});
   return std::unique_ptr<CaptureProbes>(new CaptureProbes(
-      *skel, link, hook, static_cast<uint64_t>(options.ringbuf_mib) * 1024 * 1024));
+      *skel, std::move(links), hook, static_cast<uint64_t>(options.ringbuf_mib) * 1024 * 1024));
 }
 
 CaptureProbes::~CaptureProbes() {
-  if (link_ != nullptr) bpf_link__destroy(link_);
+  for (bpf_link* link : links_) bpf_link__destroy(link);
   capture__destroy(skel_);
   log::Info("probes detached");
 }

@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "bpf/shared/loupe_abi.h"
@@ -40,6 +42,7 @@ class CaptureProbes {
   CaptureProbes& operator=(const CaptureProbes&) = delete;
 
   HookKind hook() const { return hook_; }
+  size_t attached_programs() const { return links_.size(); }
   int events_fd() const;
   int conns_fd() const;
   // The loaded object, for attachers of programs this class does not attach itself (the TLS
@@ -52,11 +55,12 @@ class CaptureProbes {
   ProgramStats ReadProgramStats() const;
 
  private:
-  CaptureProbes(capture* skel, bpf_link* link, HookKind hook, uint64_t ringbuf_bytes)
-      : skel_(skel), link_(link), hook_(hook), ringbuf_bytes_(ringbuf_bytes) {}
+  CaptureProbes(capture* skel, std::vector<bpf_link*> links, HookKind hook,
+                uint64_t ringbuf_bytes)
+      : skel_(skel), links_(std::move(links)), hook_(hook), ringbuf_bytes_(ringbuf_bytes) {}
 
   capture* skel_;
-  bpf_link* link_;
+  std::vector<bpf_link*> links_;  // sys_exit, sched_process_exit
   HookKind hook_;
   uint64_t ringbuf_bytes_;
 };

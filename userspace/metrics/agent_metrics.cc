@@ -39,6 +39,14 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
       preexisting_(BuildCounter().Name("loupe_preexisting_connections_total")
                        .Help("Connections open before the agent started, ignored until a clean "
                              "boundary").Register(r).Add({})),
+      preexisting_skipped_(BuildCounter().Name("loupe_preexisting_syscalls_skipped_total")
+                               .Help("Reads/writes on pre-existing connections skipped while "
+                                     "waiting for a clean request boundary")
+                               .Register(r).Add({})),
+      kernel_connections_(BuildCounter().Name("loupe_kernel_connections_total")
+                              .Help("TCP connections the kernel probes started tracking "
+                                    "(opened) or closed because their process exited")
+                              .Register(r)),
       parsed_(BuildCounter().Name("loupe_exchanges_parsed_total")
                   .Help("Exchanges turned into records, by protocol").Register(r)),
       parse_failures_(BuildCounter().Name("loupe_parse_failures_total")
@@ -90,6 +98,10 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
   kernel_counters_[LOUPE_CNT_RESP_TRUNCATED] =
       &payload_truncated_.Add({{"direction", "response"}});
   kernel_counters_[LOUPE_CNT_UNSOLICITED] = &unsolicited_;
+  kernel_counters_[LOUPE_CNT_CONNS_OPENED] = &kernel_connections_.Add({{"event", "opened"}});
+  kernel_counters_[LOUPE_CNT_CLOSED_AT_EXIT] =
+      &kernel_connections_.Add({{"event", "closed_at_process_exit"}});
+  kernel_counters_[LOUPE_CNT_SYNC_SKIPPED] = &preexisting_skipped_;
   start_time_.Set(NowUnixSeconds());
   for (const char* reason : {"table_full", "idle"}) {
     evicted_cache_[reason] = &evicted_.Add({{"reason", reason}});
@@ -100,7 +112,7 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
     Child(ignored_, ignored_cache_, "protocol", protocol);
     Child(unreported_, unreported_cache_, "protocol", protocol);
   }
-  for (const char* reason : {"complete", "close", "next_exchange", "timeout"}) {
+  for (const char* reason : {"complete", "close", "process_exit", "next_exchange", "timeout"}) {
     finalized_cache_[reason] = &finalized_.Add({{"reason", reason}});
   }
 }

@@ -58,6 +58,8 @@ class AgentMetrics {
   prometheus::Family<prometheus::Counter>& payload_truncated_;
   prometheus::Counter& unsolicited_;
   prometheus::Counter& preexisting_;
+  prometheus::Counter& preexisting_skipped_;
+  prometheus::Family<prometheus::Counter>& kernel_connections_;
   prometheus::Family<prometheus::Counter>& parsed_;
   prometheus::Family<prometheus::Counter>& parse_failures_;
   prometheus::Family<prometheus::Counter>& ignored_;

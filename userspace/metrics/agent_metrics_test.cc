@@ -85,10 +85,20 @@ TEST_F(AgentMetricsTest, KernelCountersMirrorMonotonicDeltas) {
 TEST_F(AgentMetricsTest, UnexportedKernelCountersAreIgnored) {
   const double before = Value(registry_, "loupe_events_dropped_total");
   metrics_.UpdateKernelCounters(
-      Totals({{LOUPE_CNT_TLS_CALLS, 100}, {LOUPE_CNT_SYNC_SKIPPED, 50}, {LOUPE_CNT_WAKEUPS, 9}}));
+      Totals({{LOUPE_CNT_TLS_CALLS, 100}, {LOUPE_CNT_NOT_TCP, 50}, {LOUPE_CNT_WAKEUPS, 9}}));
   EXPECT_EQ(Value(registry_, "loupe_events_dropped_total"), before);
   EXPECT_EQ(Value(registry_, "loupe_events_read_total"), 0)
       << "events read are counted by userspace, not mirrored from the kernel";
+}
+
+TEST_F(AgentMetricsTest, ConnectionLifecycleAndSyncSkipsAreExported) {
+  metrics_.UpdateKernelCounters(Totals({{LOUPE_CNT_CONNS_OPENED, 12},
+                                        {LOUPE_CNT_CLOSED_AT_EXIT, 5},
+                                        {LOUPE_CNT_SYNC_SKIPPED, 3}}));
+  EXPECT_EQ(Value(registry_, "loupe_kernel_connections_total", {{"event", "opened"}}), 12);
+  EXPECT_EQ(Value(registry_, "loupe_kernel_connections_total",
+                  {{"event", "closed_at_process_exit"}}), 5);
+  EXPECT_EQ(Value(registry_, "loupe_preexisting_syscalls_skipped_total"), 3);
 }
 
 TEST_F(AgentMetricsTest, PreexistingConnectionsOnlyGrow) {

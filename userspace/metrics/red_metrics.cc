@@ -43,9 +43,11 @@ const std::vector<double>& DurationBuckets() {
 
 const std::vector<std::string>& LabelSchema(Instrument instrument) {
   static const std::vector<std::string> http_server = {
-      "http_request_method", "http_response_status_code", "http_route", "server_port"};
+      "http_request_method", "http_response_status_code", "http_route", "server_port",
+      "error_type"};
   static const std::vector<std::string> http_client = {
-      "http_request_method", "http_response_status_code", "server_address", "server_port"};
+      "http_request_method", "http_response_status_code", "server_address", "server_port",
+      "error_type"};
   static const std::vector<std::string> db_client = {
       "db_system_name", "db_operation_name", "db_collection_name", "error_type",
       "server_address", "server_port"};

@@ -80,12 +80,13 @@ Record HttpServerRecord(std::string method, std::string status, std::string rout
 
 Labels ServerLabels(const std::string& service, const std::string& method,
                     const std::string& status, const std::string& route,
-                    const std::string& port) {
+                    const std::string& port, const std::string& error_type = "") {
   return {{"service_name", service},
           {"http_request_method", method},
           {"http_response_status_code", status},
           {"http_route", route},
-          {"server_port", port}};
+          {"server_port", port},
+          {"error_type", error_type}};
 }
 
 class RedMetricsTest : public ::testing::Test {
@@ -104,10 +105,10 @@ TEST(RedMetricsSchemaTest, BucketsAreTheOtelDefaults) {
 TEST(RedMetricsSchemaTest, LabelSchemaPerInstrument) {
   EXPECT_THAT(LabelSchema(Instrument::kHttpServer),
               ::testing::ElementsAre("http_request_method", "http_response_status_code",
-                                     "http_route", "server_port"));
+                                     "http_route", "server_port", "error_type"));
   EXPECT_THAT(LabelSchema(Instrument::kHttpClient),
               ::testing::ElementsAre("http_request_method", "http_response_status_code",
-                                     "server_address", "server_port"));
+                                     "server_address", "server_port", "error_type"));
   EXPECT_THAT(LabelSchema(Instrument::kDbClient),
               ::testing::ElementsAre("db_system_name", "db_operation_name", "db_collection_name",
                                      "error_type", "server_address", "server_port"));
@@ -164,7 +165,8 @@ TEST_F(RedMetricsTest, EachInstrumentHasItsOwnFamilyAndLabels) {
                         {"http_request_method", "POST"},
                         {"http_response_status_code", ""},  // missing keys export as ""
                         {"server_address", "api.example"},
-                        {"server_port", "443"}});
+                        {"server_port", "443"},
+                        {"error_type", ""}});
   ASSERT_TRUE(series.has_value());
   EXPECT_EQ(series->histogram.sample_count, 1u);
 
@@ -205,7 +207,7 @@ TEST_F(RedMetricsTest, SeriesBudgetOverflowsIntoOneSeries) {
   }
   auto overflow = Series(registry_, "http_server_request_duration_seconds",
                          ServerLabels("noisy", "_overflow_", "_overflow_", "_overflow_",
-                                      "_overflow_"));
+                                      "_overflow_", "_overflow_"));
   ASSERT_TRUE(overflow.has_value());
   EXPECT_EQ(overflow->histogram.sample_count, 7u);
   EXPECT_EQ(CounterSum(registry_, "loupe_metric_series_overflow_total",
@@ -281,7 +283,7 @@ TEST_F(RedMetricsTest, OverflowServiceBudgetCountsDistinctSeries) {
   red.Observe("late-d", HttpServerRecord("DELETE", "200", "/", "80", 1'000));
   EXPECT_TRUE(Series(registry_, "http_server_request_duration_seconds",
                      ServerLabels("_overflow_", "_overflow_", "_overflow_", "_overflow_",
-                                  "_overflow_"))
+                                  "_overflow_", "_overflow_"))
                   .has_value());
   EXPECT_EQ(CounterSum(registry_, "loupe_metric_series_overflow_total",
                        {{"service_name", "_overflow_"}, {"instrument", "http_server"}}),

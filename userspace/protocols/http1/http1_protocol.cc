@@ -89,6 +89,9 @@ ParseState Http1ConnectionParser::Parse(const Exchange& exchange, std::vector<Re
       out->push_back(http1::BuildRecord(stitched.requests[reported],
                                         stitched.responses[reported].status, exchange, endpoints));
     }
+    if (stitched.last_response_cut && reported == stitched.responses.size()) {
+      http1::MarkResponseCut(&out->back());
+    }
   }
   CountUnreported((stitched.requests.size() - reported) + stitched.uncounted_requests);
   return ParseState::kOk;

@@ -228,6 +228,90 @@ TEST_F(Http1Test, ExtraBytesAfterDeclaredLengthAreNotComplete) {
   EXPECT_EQ(Parse(ex, &out), ParseState::kNeedsMoreData);
 }
 
+// ---- Responses cut off by a close or a process exit ----
+
+std::optional<std::string> Label(const Record& record, const std::string& key) {
+  for (const auto& [k, v] : record.metric_labels) {
+    if (k == key) return v;
+  }
+  return std::nullopt;
+}
+
+TEST_F(Http1Test, ResponseCutByCloseIsAnErrorWithItsStatus) {
+  // The client read the head of a 615-byte page, then exited: the kernel's final totals say
+  // the body never arrived.
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 615\r\n\r\n";
+  Exchange ex = WholeExchange("GET / HTTP/1.1\r\nHost: a\r\n\r\n", head, Role::kClient);
+  ex.final = true;
+  ex.closed_with_totals = true;
+  std::vector<Record> out;
+  ASSERT_EQ(Parse(ex, &out, Role::kClient), ParseState::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].is_error);
+  EXPECT_EQ(out[0].error_type, "response_cut");
+  EXPECT_EQ(Label(out[0], "error_type"), "response_cut");
+  EXPECT_EQ(Label(out[0], "http_response_status_code"), "200");
+}
+
+TEST_F(Http1Test, ResponseHeadCutByCloseIsCut) {
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Len";  // all the peer ever read
+  Exchange ex = WholeExchange("GET / HTTP/1.1\r\n\r\n", head, Role::kClient);
+  ex.final = true;
+  ex.closed_with_totals = true;
+  std::vector<Record> out;
+  ASSERT_EQ(Parse(ex, &out, Role::kClient), ParseState::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].error_type, "response_cut");
+
+  // The same head cut only by the capture prefix, with more bytes read: not known to be cut.
+  parser_.reset();
+  ex.response_bytes = 4000;
+  ex.response_chunks = 2;
+  out.clear();
+  ASSERT_EQ(Parse(ex, &out, Role::kClient), ParseState::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].is_error);
+}
+
+TEST_F(Http1Test, ResponseWholeAtCloseIsNotCut) {
+  const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+  const std::string first_read = response.substr(0, 20);
+  Exchange ex = WholeExchange("GET / HTTP/1.1\r\n\r\n", first_read, Role::kClient);
+  ex.response_bytes = response.size();  // the rest came in a second read
+  ex.response_chunks = 2;
+  ex.final = true;
+  ex.closed_with_totals = true;
+  std::vector<Record> out;
+  ASSERT_EQ(Parse(ex, &out, Role::kClient), ParseState::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].is_error);
+  EXPECT_EQ(Label(out[0], "error_type"), "");
+}
+
+TEST_F(Http1Test, ShortResponseWithoutFinalTotalsIsNotCalledCut) {
+  // Finalized by timeout (or the connection moved on): the totals may be stale, so a short
+  // count is not evidence of a cut.
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 615\r\n\r\n";
+  Exchange ex = WholeExchange("GET / HTTP/1.1\r\n\r\n", head, Role::kClient);
+  ex.final = true;
+  std::vector<Record> out;
+  ASSERT_EQ(Parse(ex, &out, Role::kClient), ParseState::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].is_error);
+}
+
+TEST_F(Http1Test, CutServerErrorKeepsOneErrorType) {
+  const std::string head = "HTTP/1.1 503 Busy\r\nContent-Length: 100\r\n\r\n";
+  Exchange ex = WholeExchange("GET / HTTP/1.1\r\n\r\n", head, Role::kServer);
+  ex.final = true;
+  ex.closed_with_totals = true;
+  std::vector<Record> out;
+  ASSERT_EQ(Parse(ex, &out), ParseState::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].error_type, "response_cut");
+  EXPECT_EQ(Label(out[0], "http_response_status_code"), "503");
+}
+
 // ---- Garbage ----
 
 TEST_F(Http1Test, RandomBytesAreInvalidAndNotDetected) {
@@ -352,7 +436,8 @@ TEST_F(Http1Test, ServerRecordAttributesAndLabels) {
   EXPECT_THAT(r.metric_labels, ElementsAre(Pair("http_request_method", "GET"),
                                            Pair("http_response_status_code", "200"),
                                            Pair("http_route", "/users/{id}"),
-                                           Pair("server_port", "8080")));
+                                           Pair("server_port", "8080"),
+                                           Pair("error_type", "")));
   EXPECT_EQ(Attr(r, "http.request.method"), "GET");
   EXPECT_EQ(Attr(r, "http.route"), "/users/{id}");
   EXPECT_EQ(Attr(r, "url.path"), "/users/42");
@@ -388,7 +473,8 @@ TEST_F(Http1Test, ClientRecord) {
   EXPECT_THAT(r.metric_labels, ElementsAre(Pair("http_request_method", "GET"),
                                            Pair("http_response_status_code", "404"),
                                            Pair("server_address", "a"),
-                                           Pair("server_port", "8080")));
+                                           Pair("server_port", "8080"),
+                                           Pair("error_type", "404")));
   EXPECT_EQ(Attr(r, "http.route"), std::nullopt);
   EXPECT_EQ(Attr(r, "client.address"), std::nullopt);
   EXPECT_EQ(Attr(r, "network.peer.address"), "10.0.0.2");
@@ -629,7 +715,8 @@ TEST(Http1MetricsOnlyTest, NoSpanAttributesOrContextWhenSpansAreOff) {
       {"http_request_method", "GET"},
       {"http_response_status_code", "503"},
       {"http_route", "/users/{id}"},
-      {"server_port", "8080"}};
+      {"server_port", "8080"},
+      {"error_type", "503"}};
   EXPECT_EQ(out[0].metric_labels, labels);
 }
 

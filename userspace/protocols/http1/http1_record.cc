@@ -93,6 +93,14 @@ std::string RouteFor(const RequestHead& request) {
   return route;
 }
 
+void MarkResponseCut(Record* record) {
+  record->is_error = true;
+  record->error_type = std::string(kResponseCutErrorType);
+  for (auto& [key, value] : record->metric_labels) {
+    if (key == "error_type") value = record->error_type;
+  }
+}
+
 Record BuildRecord(const RequestHead& request, int status, const Exchange& exchange,
                    const Endpoints& endpoints) {
   const bool server = exchange.role == Role::kServer;
@@ -135,6 +143,7 @@ Record BuildRecord(const RequestHead& request, int status, const Exchange& excha
     record.metric_labels.emplace_back("server_address", host);
   }
   record.metric_labels.emplace_back("server_port", server_port);
+  record.metric_labels.emplace_back("error_type", record.error_type);
   if (!endpoints.span_attributes) return record;  // metrics only: the rest feeds spans
 
   AddAttribute(&record, "http.request.method", std::string(method));

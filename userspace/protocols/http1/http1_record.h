@@ -29,6 +29,14 @@ struct Endpoints {
 Record BuildRecord(const RequestHead& request, int status, const Exchange& exchange,
                    const Endpoints& endpoints);
 
+// error.type of a response cut off by the connection closing (or its process exiting) before
+// it reached its declared length. The status line arrived, the response did not.
+inline constexpr std::string_view kResponseCutErrorType = "response_cut";
+
+// Marks a record whose response was cut off: an error whatever its status, with error.type
+// kResponseCutErrorType in its span and its metric labels.
+void MarkResponseCut(Record* record);
+
 // Splits a request target into the path the route is made from. Handles origin-form
 // ("/a?b"), absolute-form ("http://h/a") and asterisk-form ("*"); authority-form (CONNECT) has
 // no path. `complete` is false when the target was cut before the path ended.

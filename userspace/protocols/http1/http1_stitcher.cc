@@ -61,7 +61,8 @@ bool ParseResponses(std::string_view bytes, Stitched* out) {
     const size_t index = out->responses.size();
     const std::string_view method =
         index < out->requests.size() ? out->requests[index].method : std::string_view();
-    if (head.state == HeadState::kComplete) {
+    summary.head_complete = head.state == HeadState::kComplete;
+    if (summary.head_complete) {
       const size_t body_start = pos + head.head_size;
       if (ResponseHasNoBody(method, head.status)) {
         summary.end = body_start;
@@ -93,6 +94,12 @@ Stitched Stitch(const Exchange& exchange) {
     return out;
   }
   out.verdict = Stitched::Verdict::kIncomplete;
+  if (exchange.closed_with_totals && !out.responses.empty()) {
+    const ResponseSummary& last = out.responses.back();
+    const bool saw_every_byte = exchange.response.size() >= exchange.response_bytes;
+    out.last_response_cut = (last.end.has_value() && *last.end > exchange.response_bytes) ||
+                            (!last.head_complete && saw_every_byte);
+  }
   if (out.requests.empty() || out.responses.empty()) return out;
   if (out.responses.size() < out.requests.size()) return out;
   const std::optional<uint64_t> end = out.responses.back().end;

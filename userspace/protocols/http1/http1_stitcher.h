@@ -18,6 +18,7 @@ inline constexpr size_t kMaxPipelinedRequests = 16;
 struct ResponseSummary {
   int status = 0;                     // final status (interim 1xx responses are skipped)
   std::optional<uint64_t> end;        // offset in the response stream where it ends, if known
+  bool head_complete = false;         // the prefix holds its whole head (status line + fields)
 };
 
 struct Stitched {
@@ -33,6 +34,9 @@ struct Stitched {
   // Requests seen but not parseable as one (a second request cut inside its method, or past
   // kMaxPipelinedRequests).
   uint64_t uncounted_requests = 0;
+  // The connection closed (Exchange::closed_with_totals) before the last parsed response
+  // reached the length it declared, or before its head ended: the peer never got all of it.
+  bool last_response_cut = false;
 };
 
 // Parses an exchange. Request heads cut by the prefix are kept (their method and the part of the
