@@ -158,9 +158,20 @@ struct Agent {
   RedMetrics red_metrics{registry, &agent_metrics, 500};
   ProcessInfoCache processes{"bench-host", 4096, FakeProcess};
   Pipeline pipeline{&processes, &red_metrics, {}, nullptr};
-  ConnTracker tracker{ConnTrackerOptions{}, &pipeline, &agent_metrics};
+  ConnTracker tracker;
 
-  Agent() { pipeline.set_now_ns(1'000'000'000); }
+  // span_attributes: false is the agent's default (no OTLP endpoint: metrics only), true is the
+  // agent exporting spans.
+  explicit Agent(bool span_attributes = true)
+      : tracker(TrackerOptions(span_attributes), &pipeline, &agent_metrics) {
+    pipeline.set_now_ns(1'000'000'000);
+  }
+
+  static ConnTrackerOptions TrackerOptions(bool span_attributes) {
+    ConnTrackerOptions options;
+    options.span_attributes = span_attributes;
+    return options;
+  }
 
   void Feed(const std::vector<uint8_t>& record) {
     std::optional<CaptureEvent> event = DecodeCaptureEvent(record.data(), record.size());
@@ -191,8 +202,9 @@ EventSpec KeepAliveGet(uint64_t conn_id = 1) {
 // ---- full path -------------------------------------------------------------------------------
 
 // One keep-alive connection, GET /index.html -> 200 with the whole response in one write.
+// Argument "spans": 0 is the agent's default (metrics only), 1 with spans exported.
 void BM_FullPath_KeepAliveGet(benchmark::State& state) {
-  Agent agent;
+  Agent agent(state.range(0) != 0);
   std::vector<uint8_t> record = ExchangeRecord(KeepAliveGet());
   uint64_t seq = 1;
   for (auto _ : state) {
@@ -201,7 +213,7 @@ void BM_FullPath_KeepAliveGet(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_FullPath_KeepAliveGet);
+BENCHMARK(BM_FullPath_KeepAliveGet)->ArgName("spans")->Arg(0)->Arg(1);
 
 // A chunked response whose terminating chunk is inside the captured first write.
 void BM_FullPath_Chunked(benchmark::State& state) {
@@ -267,7 +279,7 @@ BENCHMARK(BM_FullPath_NewConnectionPerRequest);
 // in a long-running agent.
 void BM_FullPath_Mix1000Connections(benchmark::State& state) {
   constexpr int kConnections = 1000;
-  Agent agent;
+  Agent agent(state.range(0) != 0);
   std::vector<std::vector<uint8_t>> conns;
   conns.reserve(kConnections);
   const char* paths[] = {"/index.html", "/api/users/1234", "/api/orders/98/items",
@@ -303,7 +315,7 @@ void BM_FullPath_Mix1000Connections(benchmark::State& state) {
   for (auto _ : state) one_round();
   state.SetItemsProcessed(state.iterations() * kConnections);
 }
-BENCHMARK(BM_FullPath_Mix1000Connections);
+BENCHMARK(BM_FullPath_Mix1000Connections)->ArgName("spans")->Arg(0)->Arg(1);
 
 // ---- stages alone ----------------------------------------------------------------------------
 
@@ -373,7 +385,9 @@ BENCHMARK(BM_Stage_DetectAllProtocols);
 void BM_Stage_Http1Parse(benchmark::State& state) {
   const EventSpec spec = KeepAliveGet();
   const Exchange ex = KeepAliveExchange(spec.request, spec.response);
-  std::unique_ptr<ConnectionParser> parser = Http1().NewConnection(ServerInfo());
+  ConnectionInfo info = ServerInfo();
+  info.span_attributes = state.range(0) != 0;
+  std::unique_ptr<ConnectionParser> parser = Http1().NewConnection(info);
   std::vector<Record> records;
   for (auto _ : state) {
     records.clear();
@@ -381,7 +395,7 @@ void BM_Stage_Http1Parse(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_Stage_Http1Parse);
+BENCHMARK(BM_Stage_Http1Parse)->ArgName("spans")->Arg(0)->Arg(1);
 
 // Decode + tracker + parse, records discarded: everything before the metrics stage.
 void BM_Stage_TrackerAndParse(benchmark::State& state) {

@@ -116,8 +116,21 @@ class TracesE2E(unittest.TestCase):
         diagnostics = {name: metric_sum(samples, name) for name in (
             "loupe_spans_assembled_total", "loupe_spans_assembled_early_total",
             "loupe_spans_dropped_total", "loupe_spans_exported_total",
-            "loupe_events_dropped_total")}
+            "loupe_events_dropped_total", "loupe_kernel_unsolicited_total",
+            "loupe_parse_failures_total", "loupe_exchanges_unclassified_total",
+            "loupe_requests_unreported_total", "loupe_payload_truncated_total")}
         print(f"\nAGENT: {diagnostics}", file=sys.stderr)
+        # For a request whose traceparent was not continued, where did its frontend span go?
+        for path, trace_id, parent, _ in requests:
+            if any(s["kind"] == SERVER and b64_to_hex(s.get("parent_span_id", "")) == parent
+                   for s in by_trace.get(trace_id, [])):
+                continue
+            strays = [(b64_to_hex(s.get("trace_id", "")), b64_to_hex(s.get("parent_span_id", "")),
+                       s["_resource"].get("service.name"))
+                      for s in self.receiver.spans()
+                      if s["kind"] == SERVER and s["_attributes"].get("url.path") == path]
+            print(f"NOT CONTINUED {path} trace {trace_id} parent {parent}: frontend spans "
+                  f"with that path: {strays}", file=sys.stderr)
         complete_pct = 100.0 * complete / REQUESTS
         continued_pct = 100.0 * continued / REQUESTS
         print(f"\nTRACE RESULT: {REQUESTS} requests, complete correct 3-span trees: "

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -34,7 +35,9 @@ struct Record {
   Instrument instrument = Instrument::kHttpServer;
   SpanKind span_kind = SpanKind::kServer;
   std::string protocol;   // "http1", "postgresql", ... for the agent's own metrics
-  std::string span_name;  // e.g. "GET /users/{id}", "SELECT orders"
+  // e.g. "GET /users/{id}", "SELECT orders". Parsers may leave it empty when
+  // ConnectionInfo::span_attributes is false (no span is built).
+  std::string span_name;
 
   // CLOCK_MONOTONIC nanoseconds.
   uint64_t start_ns = 0;
@@ -44,8 +47,9 @@ struct Record {
   std::string error_type;  // semconv error.type: "500", "42P01", "WRONGTYPE", ...
 
   // Label values for the instrument's bounded metric schema. Keys are the Prometheus label names
-  // of that instrument (e.g. "http_request_method"); missing keys export as "".
-  std::vector<std::pair<std::string, std::string>> metric_labels;
+  // of that instrument (e.g. "http_request_method"), always string literals: a record is built
+  // per request, and owning the keys cost two allocations each. Missing keys export as "".
+  std::vector<std::pair<std::string_view, std::string>> metric_labels;
 
   // Span attributes (semconv keys, e.g. "http.request.method").
   std::vector<Attribute> attributes;

@@ -220,6 +220,7 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
       if (assembler) assembler->Flush(now);
       const auto kernel_counters = probes->ReadCounters();  // one map read per CPU per counter
       agent_metrics.UpdateKernelCounters(kernel_counters);
+      agent_metrics.SetProbeRecursionMisses(probes->ReadProgramStats().recursion_misses);
       tls_metrics.UpdateKernelCounters(kernel_counters);
       agent_metrics.SetRingbufFill(reader->FillRatio());
       if (tls.ok()) (*tls)->Poll(now);  // picks up new libssl files (rescans /proc every 2 s)

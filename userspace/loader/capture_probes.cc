@@ -137,14 +137,17 @@ std::array<uint64_t, LOUPE_CNT_MAX> CaptureProbes::ReadCounters() const {
 }
 
 ProgramStats CaptureProbes::ReadProgramStats() const {
-  bpf_program* program = hook_ == HookKind::kTpBtf ? skel_->progs.loupe_sys_exit_btf
-                                                   : skel_->progs.loupe_sys_exit_raw;
-  bpf_prog_info info{};
-  uint32_t len = sizeof(info);
+  const bool btf = hook_ == HookKind::kTpBtf;
   ProgramStats stats;
-  if (bpf_obj_get_info_by_fd(bpf_program__fd(program), &info, &len) == 0) {
-    stats.run_count = info.run_cnt;
-    stats.run_time_ns = info.run_time_ns;
+  for (bpf_program* program :
+       {btf ? skel_->progs.loupe_sys_exit_btf : skel_->progs.loupe_sys_exit_raw,
+        btf ? skel_->progs.loupe_process_exit_btf : skel_->progs.loupe_process_exit_raw}) {
+    bpf_prog_info info{};
+    uint32_t len = sizeof(info);
+    if (bpf_obj_get_info_by_fd(bpf_program__fd(program), &info, &len) != 0) continue;
+    stats.run_count += info.run_cnt;
+    stats.run_time_ns += info.run_time_ns;
+    stats.recursion_misses += info.recursion_misses;
   }
   return stats;
 }

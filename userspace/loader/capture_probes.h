@@ -32,6 +32,9 @@ const char* HookKindName(HookKind kind);
 struct ProgramStats {
   uint64_t run_count = 0;
   uint64_t run_time_ns = 0;  // zero unless kernel.bpf_stats_enabled
+  // Runs the kernel skipped because the program was already running on that CPU: syscalls the
+  // capture never saw.
+  uint64_t recursion_misses = 0;
 };
 
 class CaptureProbes {
@@ -52,6 +55,7 @@ class CaptureProbes {
 
   // Sums the per-CPU counters (indexed by enum loupe_counter).
   std::array<uint64_t, LOUPE_CNT_MAX> ReadCounters() const;
+  // Summed over the attached programs.
   ProgramStats ReadProgramStats() const;
 
  private:

@@ -86,7 +86,8 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
                        .Help("CPU time of the agent (user + system)").Register(r).Add({})),
       start_time_(BuildGauge().Name("loupe_process_start_time_seconds")
                       .Help("Unix time the agent started").Register(r).Add({})),
-      malformed_(events_dropped_.Add({{"reason", "malformed"}})) {
+      malformed_(events_dropped_.Add({{"reason", "malformed"}})),
+      probe_skipped_(events_dropped_.Add({{"reason", "probe_recursion"}})) {
   BuildGauge().Name("loupe_build_info").Help("Build information; always 1").Register(r)
       .Add({{"version", kLoupeVersion}}).Set(1);
   events_read_by_kind_[LOUPE_EV_EXCHANGE] = &events_read_.Add({{"kind", "exchange"}});
@@ -197,6 +198,13 @@ void AgentMetrics::SetPreexistingConnections(uint64_t n) {
   if (n > preexisting_last_) {
     preexisting_.Increment(static_cast<double>(n - preexisting_last_));
     preexisting_last_ = n;
+  }
+}
+
+void AgentMetrics::SetProbeRecursionMisses(uint64_t total) {
+  if (total > probe_skipped_last_) {
+    probe_skipped_.Increment(static_cast<double>(total - probe_skipped_last_));
+    probe_skipped_last_ = total;
   }
 }
 

@@ -44,6 +44,9 @@ class AgentMetrics {
   // Mirrors the kernel's monotonic per-CPU counter sums into Prometheus counters.
   void UpdateKernelCounters(const std::array<uint64_t, LOUPE_CNT_MAX>& totals);
   void SetPreexistingConnections(uint64_t n);
+  // The kernel's count of probe runs skipped because the program was already running on that
+  // CPU (bpf_prog_info.recursion_misses): syscalls never seen.
+  void SetProbeRecursionMisses(uint64_t total);
   // RSS and CPU time of the agent from /proc/self.
   void UpdateProcessMetrics();
 
@@ -87,6 +90,8 @@ class AgentMetrics {
   std::array<prometheus::Counter*, LOUPE_CNT_MAX> kernel_counters_{};
   std::array<uint64_t, LOUPE_CNT_MAX> kernel_last_{};
   uint64_t preexisting_last_ = 0;
+  prometheus::Counter& probe_skipped_;
+  uint64_t probe_skipped_last_ = 0;
   double cpu_seconds_last_ = 0;
 };
 

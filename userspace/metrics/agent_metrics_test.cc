@@ -101,6 +101,13 @@ TEST_F(AgentMetricsTest, ConnectionLifecycleAndSyncSkipsAreExported) {
   EXPECT_EQ(Value(registry_, "loupe_preexisting_syscalls_skipped_total"), 3);
 }
 
+TEST_F(AgentMetricsTest, ProbeRecursionMissesAreDrops) {
+  metrics_.SetProbeRecursionMisses(3);
+  metrics_.SetProbeRecursionMisses(2);  // never decreases
+  metrics_.SetProbeRecursionMisses(5);
+  EXPECT_EQ(Value(registry_, "loupe_events_dropped_total", {{"reason", "probe_recursion"}}), 5);
+}
+
 TEST_F(AgentMetricsTest, PreexistingConnectionsOnlyGrow) {
   metrics_.SetPreexistingConnections(4);
   metrics_.SetPreexistingConnections(6);

@@ -1,6 +1,7 @@
 #include "userspace/protocols/http1/http1_message.h"
 
 #include <array>
+#include <cstring>
 
 namespace loupe::http1 {
 namespace {
@@ -25,11 +26,6 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 bool IsTargetChar(char c) {
   const auto byte = static_cast<uint8_t>(c);
   return byte > 0x20 && byte != 0x7f;  // bytes >= 0x80 are tolerated: clients send raw UTF-8
-}
-
-bool IsFieldValueChar(char c) {
-  const auto byte = static_cast<uint8_t>(c);
-  return byte >= 0x20 || c == '\t';
 }
 
 std::string_view TrimOws(std::string_view s) {
@@ -108,51 +104,104 @@ struct Fields {
   bool connection_close = false;
 };
 
+// Byte classes of RFC 9110 field lines, one table lookup per byte on the hot path.
+constexpr uint8_t kTokenByte = 1;
+constexpr uint8_t kFieldValueByte = 2;
+
+constexpr std::array<uint8_t, 256> MakeByteClasses() {
+  std::array<uint8_t, 256> classes{};
+  for (int b = 0; b < 256; ++b) {
+    const char c = static_cast<char>(b);
+    if (IsTokenChar(c)) classes[b] |= kTokenByte;
+    if (b >= 0x20 || c == '\t') classes[b] |= kFieldValueByte;
+  }
+  return classes;
+}
+constexpr std::array<uint8_t, 256> kByteClasses = MakeByteClasses();
+
+bool Is(char c, uint8_t byte_class) {
+  return (kByteClasses[static_cast<uint8_t>(c)] & byte_class) != 0;
+}
+
+// Stores a field the heads care about. Returns false when its value is malformed.
+bool StoreField(std::string_view name, std::string_view value, Fields* fields,
+                bool* saw_content_length) {
+  // Dispatch on the length first: most fields are none of these and cost one switch.
+  switch (name.size()) {
+    case 4:
+      if (EqualsIgnoreCase(name, "host")) fields->host = value;
+      return true;
+    case 10:
+      if (EqualsIgnoreCase(name, "user-agent")) {
+        fields->user_agent = value;
+      } else if (EqualsIgnoreCase(name, "connection")) {
+        fields->connection_close = fields->connection_close || ListContains(value, "close");
+      }
+      return true;
+    case 11:
+      if (EqualsIgnoreCase(name, "traceparent")) {
+        fields->traceparent = value;
+        ++fields->traceparent_count;
+      }
+      return true;
+    case 14:
+      if (EqualsIgnoreCase(name, "content-length")) {
+        const std::optional<uint64_t> n = ParseContentLength(value);
+        if (!n.has_value()) return false;
+        if (*saw_content_length && fields->content_length != n) return false;
+        *saw_content_length = true;
+        fields->content_length = n;
+      }
+      return true;
+    case 17:
+      if (EqualsIgnoreCase(name, "transfer-encoding")) {
+        fields->has_transfer_encoding = true;
+        fields->chunked = EqualsIgnoreCase(LastListItem(value), "chunked");
+      }
+      return true;
+    default:
+      return true;
+  }
+}
+
 // Reads header lines from pos up to the blank line. Returns the state and sets *end to the offset
-// after the blank line when complete.
+// after the blank line when complete. A line without its LF is never judged (its bytes may be cut
+// anywhere): it makes the head kTruncated even if what was seen of it is malformed.
 HeadState ParseFields(std::string_view bytes, size_t pos, Fields* fields, size_t* end) {
+  const char* data = bytes.data();
+  const size_t size = bytes.size();
   bool saw_content_length = false;
-  while (pos < bytes.size()) {
-    const Line line = ReadLine(bytes, pos);
-    if (!line.complete) {
-      // A partial field line is not judged: its bytes may be cut anywhere.
-      return HeadState::kTruncated;
+  while (pos < size) {
+    // field-name: token bytes up to the colon, in one pass.
+    size_t i = pos;
+    while (i < size && Is(data[i], kTokenByte)) ++i;
+    if (i == size) return HeadState::kTruncated;
+    if (data[i] != ':' || i == pos) {
+      // Not "name:": the blank line ending the head, an obsolete folded continuation, or junk.
+      const Line line = ReadLine(bytes, pos);
+      if (!line.complete) return HeadState::kTruncated;
+      if (line.text.empty()) {
+        *end = line.next;
+        return HeadState::kComplete;
+      }
+      if (line.text.front() != ' ' && line.text.front() != '\t') return HeadState::kInvalid;
+      pos = line.next;  // obsolete line folding: the continuation is ignored
+      continue;
     }
-    pos = line.next;
-    if (line.text.empty()) {
-      *end = pos;
-      return HeadState::kComplete;
-    }
-    if (line.text.front() == ' ' || line.text.front() == '\t') continue;  // obsolete line folding
-    const size_t colon = line.text.find(':');
-    if (colon == std::string_view::npos || colon == 0) return HeadState::kInvalid;
-    const std::string_view name = line.text.substr(0, colon);
-    for (char c : name) {
-      if (!IsTokenChar(c)) return HeadState::kInvalid;
-    }
-    const std::string_view value = TrimOws(line.text.substr(colon + 1));
+    const std::string_view name(data + pos, i - pos);
+    const size_t value_start = i + 1;
+    const void* lf = std::memchr(data + value_start, '\n', size - value_start);
+    if (lf == nullptr) return HeadState::kTruncated;
+    const size_t line_end = static_cast<size_t>(static_cast<const char*>(lf) - data);
+    size_t value_end = line_end;
+    if (value_end > value_start && data[value_end - 1] == '\r') --value_end;
+    const std::string_view value =
+        TrimOws(std::string_view(data + value_start, value_end - value_start));
     for (char c : value) {
-      if (!IsFieldValueChar(c)) return HeadState::kInvalid;
+      if (!Is(c, kFieldValueByte)) return HeadState::kInvalid;
     }
-    if (EqualsIgnoreCase(name, "host")) {
-      fields->host = value;
-    } else if (EqualsIgnoreCase(name, "user-agent")) {
-      fields->user_agent = value;
-    } else if (EqualsIgnoreCase(name, "traceparent")) {
-      fields->traceparent = value;
-      ++fields->traceparent_count;
-    } else if (EqualsIgnoreCase(name, "content-length")) {
-      const std::optional<uint64_t> n = ParseContentLength(value);
-      if (!n.has_value()) return HeadState::kInvalid;
-      if (saw_content_length && fields->content_length != n) return HeadState::kInvalid;
-      saw_content_length = true;
-      fields->content_length = n;
-    } else if (EqualsIgnoreCase(name, "transfer-encoding")) {
-      fields->has_transfer_encoding = true;
-      fields->chunked = EqualsIgnoreCase(LastListItem(value), "chunked");
-    } else if (EqualsIgnoreCase(name, "connection")) {
-      fields->connection_close = fields->connection_close || ListContains(value, "close");
-    }
+    if (!StoreField(name, value, fields, &saw_content_length)) return HeadState::kInvalid;
+    pos = line_end + 1;
   }
   return HeadState::kTruncated;
 }
@@ -171,16 +220,6 @@ int MatchVersion(std::string_view text, bool partial) {
 
 }  // namespace
 
-bool IsTokenChar(char c) {
-  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
-  switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '.': case '^': case '_': case '`': case '|': case '~':
-      return true;
-    default:
-      return false;
-  }
-}
 
 bool IsKnownMethod(std::string_view method) {
   static constexpr std::array<std::string_view, 9> kMethods = {

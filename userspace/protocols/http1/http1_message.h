@@ -57,7 +57,16 @@ struct ChunkedScan {
 ChunkedScan ScanChunkedBody(std::string_view bytes);
 
 // True for a token character (RFC 9110 section 5.6.2).
-bool IsTokenChar(char c);
+constexpr bool IsTokenChar(char c) {
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
+  switch (c) {
+    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
+    case '.': case '^': case '_': case '`': case '|': case '~':
+      return true;
+    default:
+      return false;
+  }
+}
 
 // True for the methods defined in RFC 9110 (GET HEAD POST PUT DELETE CONNECT OPTIONS TRACE) and
 // PATCH (RFC 5789). Case-sensitive, as methods are.

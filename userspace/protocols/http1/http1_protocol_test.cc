@@ -506,8 +506,8 @@ TEST_F(Http1Test, UnknownMethodBecomesOther) {
   EXPECT_EQ(out[0].span_name, "HTTP /dav/{id}");
   EXPECT_EQ(Attr(out[0], "http.request.method"), "_OTHER");
   EXPECT_EQ(Attr(out[0], "http.request.method_original"), "PROPFIND");
-  EXPECT_EQ(out[0].metric_labels[0], std::make_pair(std::string("http_request_method"),
-                                                    std::string("_OTHER")));
+  EXPECT_EQ(out[0].metric_labels[0].first, "http_request_method");
+  EXPECT_EQ(out[0].metric_labels[0].second, "_OTHER");
 }
 
 TEST_F(Http1Test, QueryStringNeverExported) {
@@ -711,7 +711,7 @@ TEST(Http1MetricsOnlyTest, NoSpanAttributesOrContextWhenSpansAreOff) {
   EXPECT_TRUE(out[0].attributes.empty());
   EXPECT_FALSE(out[0].incoming_context.has_value());
   EXPECT_TRUE(out[0].is_error);
-  const std::vector<std::pair<std::string, std::string>> labels = {
+  const std::vector<std::pair<std::string_view, std::string>> labels = {
       {"http_request_method", "GET"},
       {"http_response_status_code", "503"},
       {"http_route", "/users/{id}"},

@@ -105,25 +105,24 @@ Record BuildRecord(const RequestHead& request, int status, const Exchange& excha
                    const Endpoints& endpoints) {
   const bool server = exchange.role == Role::kServer;
   const std::string_view method = NormalizeMethod(request.method);
-  const std::string route = server ? RouteFor(request) : std::string();
-  const std::string status_text = status > 0 ? std::to_string(status) : std::string();
-  const std::string server_port = std::to_string(endpoints.server_port);
+  std::string route = server ? RouteFor(request) : std::string();
+  std::string status_text = status > 0 ? std::to_string(status) : std::string();
+  std::string server_port = std::to_string(endpoints.server_port);
 
   const TargetPath target = SplitTarget(request.target, request.target_complete);
-  std::string_view host_header = request.host;
-  if (host_header.empty()) host_header = target.authority;
-  const std::string host =
-      SanitizeValue(host_header.empty() ? std::string_view(endpoints.server_address)
-                                        : HostWithoutPort(host_header));
+  // server.address: only client metrics and spans use it.
+  std::string host;
+  if (!server || endpoints.span_attributes) {
+    std::string_view host_header = request.host;
+    if (host_header.empty()) host_header = target.authority;
+    host = SanitizeValue(host_header.empty() ? std::string_view(endpoints.server_address)
+                                             : HostWithoutPort(host_header));
+  }
 
   Record record;
   record.protocol = "http1";
   record.instrument = server ? Instrument::kHttpServer : Instrument::kHttpClient;
   record.span_kind = server ? SpanKind::kServer : SpanKind::kClient;
-  // OTel: "{method} {http.route}" for servers, "{method}" for clients; "HTTP" for _OTHER.
-  const std::string_view span_method = method == "_OTHER" ? std::string_view("HTTP") : method;
-  record.span_name = std::string(span_method);
-  if (!route.empty()) record.span_name.append(" ").append(route);
   record.start_ns = exchange.request_start_ns;
   record.end_ns = exchange.response_end_ns > exchange.request_start_ns
                       ? exchange.response_end_ns
@@ -135,6 +134,7 @@ Record BuildRecord(const RequestHead& request, int status, const Exchange& excha
     if (record.is_error) record.error_type = status_text;
   }
 
+  record.metric_labels.reserve(5);
   record.metric_labels.emplace_back("http_request_method", method);
   record.metric_labels.emplace_back("http_response_status_code", status_text);
   if (server) {
@@ -146,6 +146,10 @@ Record BuildRecord(const RequestHead& request, int status, const Exchange& excha
   record.metric_labels.emplace_back("error_type", record.error_type);
   if (!endpoints.span_attributes) return record;  // metrics only: the rest feeds spans
 
+  // OTel: "{method} {http.route}" for servers, "{method}" for clients; "HTTP" for _OTHER.
+  const std::string_view span_method = method == "_OTHER" ? std::string_view("HTTP") : method;
+  record.span_name = std::string(span_method);
+  if (!route.empty()) record.span_name.append(" ").append(route);
   AddAttribute(&record, "http.request.method", std::string(method));
   if (method == "_OTHER") {
     AddAttribute(&record, "http.request.method_original", SanitizeValue(request.method));

@@ -155,7 +155,7 @@ inline void ExpectPrefixesNeedMoreData(ConnectionParser& parser, const WireExcha
 // Every string a record carries, joined, to search for leaked secrets.
 inline std::string AllRecordText(const Record& r) {
   std::string text = r.protocol + "|" + r.span_name + "|" + r.error_type + "|";
-  for (const auto& [k, v] : r.metric_labels) text += k + "=" + v + "|";
+  for (const auto& [k, v] : r.metric_labels) text += std::string(k) + "=" + v + "|";
   for (const auto& a : r.attributes) text += a.key + "=" + a.value + "|";
   return text;
 }
