@@ -217,7 +217,7 @@ BENCHMARK(BM_FullPath_KeepAliveGet)->ArgName("spans")->Arg(0)->Arg(1);
 
 // A chunked response whose terminating chunk is inside the captured first write.
 void BM_FullPath_Chunked(benchmark::State& state) {
-  Agent agent;
+  Agent agent(state.range(0) != 0);
   EventSpec spec = KeepAliveGet();
   spec.request = GetRequest("/api/items");
   spec.response = ChunkedResponse();
@@ -229,13 +229,13 @@ void BM_FullPath_Chunked(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_FullPath_Chunked);
+BENCHMARK(BM_FullPath_Chunked)->ArgName("spans")->Arg(0)->Arg(1);
 
 // Headers in the first write, body in a second one (nginx with sendfile): each EXCHANGE leaves
 // its exchange pending (the body is not in the prefix) and the next EXCHANGE's `prev` finalizes
 // it, so in steady state every record finalizes one exchange and parks one.
 void BM_FullPath_TwoChunksFinalizedByNext(benchmark::State& state) {
-  Agent agent;
+  Agent agent(state.range(0) != 0);
   EventSpec spec = KeepAliveGet();
   const std::string whole = NginxResponse(200, std::string(4096, 'x'));
   const size_t head_size = whole.find("\r\n\r\n") + 4;
@@ -252,12 +252,12 @@ void BM_FullPath_TwoChunksFinalizedByNext(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_FullPath_TwoChunksFinalizedByNext);
+BENCHMARK(BM_FullPath_TwoChunksFinalizedByNext)->ArgName("spans")->Arg(0)->Arg(1);
 
 // `Connection: close`: every exchange is on a new connection (classification, parser creation,
 // address formatting) and is followed by its CLOSE.
 void BM_FullPath_NewConnectionPerRequest(benchmark::State& state) {
-  Agent agent;
+  Agent agent(state.range(0) != 0);
   EventSpec spec = KeepAliveGet();
   std::vector<uint8_t> exchange = ExchangeRecord(spec);
   std::vector<uint8_t> close = CloseRecord(spec, spec.response.size(), 1);
@@ -271,7 +271,7 @@ void BM_FullPath_NewConnectionPerRequest(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_FullPath_NewConnectionPerRequest);
+BENCHMARK(BM_FullPath_NewConnectionPerRequest)->ArgName("spans")->Arg(0)->Arg(1);
 
 // 1000 keep-alive connections in round robin; per connection a fixed shape: 70% single-write
 // GETs over a few routes (ids normalized to {id}) and statuses, 20% chunked, 10% two chunks

@@ -1,6 +1,7 @@
 #include "userspace/protocols/http1/http1_message.h"
 
 #include <array>
+#include <bit>
 #include <cstring>
 
 namespace loupe::http1 {
@@ -106,14 +107,12 @@ struct Fields {
 
 // Byte classes of RFC 9110 field lines, one table lookup per byte on the hot path.
 constexpr uint8_t kTokenByte = 1;
-constexpr uint8_t kFieldValueByte = 2;
 
 constexpr std::array<uint8_t, 256> MakeByteClasses() {
   std::array<uint8_t, 256> classes{};
   for (int b = 0; b < 256; ++b) {
     const char c = static_cast<char>(b);
     if (IsTokenChar(c)) classes[b] |= kTokenByte;
-    if (b >= 0x20 || c == '\t') classes[b] |= kFieldValueByte;
   }
   return classes;
 }
@@ -121,6 +120,25 @@ constexpr std::array<uint8_t, 256> kByteClasses = MakeByteClasses();
 
 bool Is(char c, uint8_t byte_class) {
   return (kByteClasses[static_cast<uint8_t>(c)] & byte_class) != 0;
+}
+
+// Offset of the first byte below 0x20 (HTAB, CR, LF or a byte no field value may hold) in
+// data[from, size), or size. Eight bytes per step: header values are tens of bytes long. The
+// word test can flag a byte above a real match (borrow), never below one, so the lowest flagged
+// byte is exact; bytes >= 0x80 are never flagged.
+size_t FindControlByte(const char* data, size_t from, size_t size) {
+  static_assert(std::endian::native == std::endian::little, "the lowest bit is the first byte");
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  size_t i = from;
+  while (i + 8 <= size) {
+    uint64_t word;
+    std::memcpy(&word, data + i, sizeof(word));
+    const uint64_t below_0x20 = (word - kOnes * 0x20) & ~word & (kOnes * 0x80);
+    if (below_0x20 != 0) return i + static_cast<size_t>(std::countr_zero(below_0x20) >> 3);
+    i += 8;
+  }
+  while (i < size && static_cast<uint8_t>(data[i]) >= 0x20) ++i;
+  return i;
 }
 
 // Stores a field the heads care about. Returns false when its value is malformed.
@@ -189,19 +207,34 @@ HeadState ParseFields(std::string_view bytes, size_t pos, Fields* fields, size_t
       continue;
     }
     const std::string_view name(data + pos, i - pos);
+    // field-value: finding the line end and validating the bytes are one scan, since LF, CR and
+    // every byte a value may not hold are all control bytes.
     const size_t value_start = i + 1;
-    const void* lf = std::memchr(data + value_start, '\n', size - value_start);
-    if (lf == nullptr) return HeadState::kTruncated;
-    const size_t line_end = static_cast<size_t>(static_cast<const char*>(lf) - data);
-    size_t value_end = line_end;
-    if (value_end > value_start && data[value_end - 1] == '\r') --value_end;
+    size_t value_end = value_start;
+    while (true) {
+      value_end = FindControlByte(data, value_end, size);
+      if (value_end == size) return HeadState::kTruncated;
+      if (data[value_end] != '\t') break;
+      ++value_end;
+    }
+    size_t next = value_end + 1;  // after the LF
+    if (data[value_end] == '\r') {
+      if (next == size) return HeadState::kTruncated;  // cut between CR and LF
+      if (data[next] == '\n') ++next;
+      else next = 0;                                    // a CR inside the value
+    } else if (data[value_end] != '\n') {
+      next = 0;                                         // another control byte
+    }
+    if (next == 0) {
+      // Malformed, but only judged once the line is known to be whole.
+      return std::memchr(data + value_end, '\n', size - value_end) != nullptr
+                 ? HeadState::kInvalid
+                 : HeadState::kTruncated;
+    }
     const std::string_view value =
         TrimOws(std::string_view(data + value_start, value_end - value_start));
-    for (char c : value) {
-      if (!Is(c, kFieldValueByte)) return HeadState::kInvalid;
-    }
     if (!StoreField(name, value, fields, &saw_content_length)) return HeadState::kInvalid;
-    pos = line_end + 1;
+    pos = next;
   }
   return HeadState::kTruncated;
 }
