@@ -28,8 +28,12 @@ const volatile __u32 self_tgid = 0;
 const volatile __u64 wakeup_bytes = 512 * 1024;       /* force a wakeup past this much unread */
 const volatile __u64 wakeup_min_interval_ns = 1000000; /* ... but at most once a millisecond */
 
+/* Not preallocated: a deleted or replaced entry's memory is only reused after an RCU grace
+ * period, so a program still holding a pointer to it (another thread's close or data racing
+ * with an accept that reuses the fd) writes to dead memory, never into another connection. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
   __uint(max_entries, 16384); /* resized by the daemon (--max_connections) */
   __type(key, struct loupe_conn_key);
   __type(value, struct loupe_conn);
@@ -134,6 +138,28 @@ static __always_inline void fill_header(struct loupe_event_header *h, __u32 kind
 
 static __always_inline void emit_close_flagged(__u32 tgid, int fd, struct loupe_conn *c,
                                                __u64 now, __u32 flags) {
+  /* A request still unanswered at close carries its prefix: userspace reports it as a call that
+   * got no response, instead of it vanishing. */
+  __u32 req_len = c->phase == LOUPE_PHASE_REQUEST ? (c->req_len & (LOUPE_REQ_CAP - 1)) : 0;
+  if (req_len > 0) {
+    __u32 zero = 0;
+    struct loupe_exchange_event *e = bpf_map_lookup_elem(&event_scratch, &zero);
+    if (e) {
+      fill_header(&e->hdr, LOUPE_EV_CLOSE, tgid, fd, c);
+      e->hdr.flags |= flags;
+      if (bpf_probe_read_kernel(e->data, req_len, c->req_buf) == 0) {
+        e->hdr.req_len = req_len;
+      } else {
+        req_len = 0;
+      }
+      __u64 size = sizeof(e->hdr) + req_len;
+      if (size > sizeof(*e)) size = sizeof(*e);
+      if (bpf_ringbuf_output(&events, e, size, submit_flags(now)) != 0) {
+        count(LOUPE_CNT_RINGBUF_FULL, 1);
+      }
+      return;
+    }
+  }
   struct loupe_event_header *h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
   if (!h) {
     count(LOUPE_CNT_RINGBUF_FULL, 1);
@@ -172,7 +198,9 @@ static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u6
    * racing with this accept on another thread, or a close we cannot see (dup2, close_range).
    * Report it closed so userspace finalizes its last exchange. */
   struct loupe_conn *stale = bpf_map_lookup_elem(&conns, &key);
-  if (stale && stale->totals.seq != 0) emit_close(tgid, fd, stale, now);
+  if (stale && stale->totals.seq != 0 && stale->phase != LOUPE_PHASE_CLOSED) {
+    emit_close(tgid, fd, stale, now);
+  }
   if (bpf_map_update_elem(&conns, &key, fresh, BPF_ANY) != 0) {
     count(LOUPE_CNT_CONN_TABLE_FULL, 1);
     return;
@@ -183,14 +211,27 @@ static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u6
 static __always_inline void on_close(__u32 tgid, int fd, __u64 now) {
   struct loupe_conn_key key = {.tgid = tgid, .fd = fd};
   struct loupe_conn *c = bpf_map_lookup_elem(&conns, &key);
-  if (!c) return;
+  if (!c || c->phase == LOUPE_PHASE_CLOSED) return;
   /* In a multi-threaded process another thread may already have accepted a new connection on
    * the freed fd number, replacing our entry: then the entry is not the closed socket's. */
   struct sock *current = sock_from_fd(fd);
   if (current && (__u64)current == c->sock) return;
+  __u64 conn_id = c->conn_id;
   /* Userspace holds state only for connections that carried an exchange. */
   if (c->totals.seq != 0) emit_close(tgid, fd, c, now);
-  bpf_map_delete_elem(&conns, &key);
+  if (current) {
+    /* The fd already holds another file. If it is a socket being accepted or connected on
+     * another thread, that thread's track_connection() may be replacing this entry right now,
+     * and a delete by key could remove the new connection's entry instead. Leave a tombstone:
+     * data never touches it, track_connection() replaces it, process exit removes it. */
+    c->phase = LOUPE_PHASE_CLOSED;
+    return;
+  }
+  /* The fd was free when we looked. Delete only if the entry is still ours: the check and the
+   * delete are not one step, but a new connection's accept must install the fd and reach its
+   * own sys_exit in between, a window of a few instructions rather than the whole close path. */
+  struct loupe_conn *again = bpf_map_lookup_elem(&conns, &key);
+  if (again && again->conn_id == conn_id) bpf_map_delete_elem(&conns, &key);
 }
 
 /* ---- data ----------------------------------------------------------------------------- */
@@ -311,7 +352,7 @@ static __always_inline void on_data(__u64 pid_tgid, int fd, bool ingress, int ki
   __u32 tgid = pid_tgid >> 32;
   struct loupe_conn_key key = {.tgid = tgid, .fd = fd};
   struct loupe_conn *c = bpf_map_lookup_elem(&conns, &key);
-  if (!c) return;
+  if (!c || c->phase == LOUPE_PHASE_CLOSED) return;
   if (kind != BUF_TLS && tls_on_socket_data(pid_tgid, fd, c, ret)) return;
   __u64 now = bpf_ktime_get_ns();
   bool request_direction = (c->tuple.role == LOUPE_ROLE_SERVER) == ingress;
@@ -443,7 +484,9 @@ static long close_at_exit(__u64 index, void *ctx) {
   struct loupe_conn_key key = {.tgid = walk->tgid, .fd = (int)index};
   struct loupe_conn *c = bpf_map_lookup_elem(&conns, &key);
   if (!c) return 0;
-  if (c->totals.seq != 0) emit_close_flagged(walk->tgid, (int)index, c, walk->now, LOUPE_EVF_EXIT);
+  if (c->totals.seq != 0 && c->phase != LOUPE_PHASE_CLOSED) {
+    emit_close_flagged(walk->tgid, (int)index, c, walk->now, LOUPE_EVF_EXIT);
+  }
   bpf_map_delete_elem(&conns, &key);
   count(LOUPE_CNT_CLOSED_AT_EXIT, 1);
   return 0;

@@ -18,7 +18,8 @@ enum loupe_event_kind {
   LOUPE_EV_EXCHANGE = 1, /* a response began: request prefix + first response chunk */
   /* 2 was a separate TAIL record; its content now rides in the next EXCHANGE's `prev`. */
   LOUPE_EV_CLOSE = 3,    /* the connection closed (or its process exited); carries the last
-                          * exchange's final totals */
+                          * exchange's final totals, and in phase REQUEST the unanswered
+                          * request's prefix (req_len bytes after the header) */
 };
 
 enum loupe_role {
@@ -58,6 +59,11 @@ enum loupe_counter {
  *                | next exchange -> REQUEST      |                              |
  *   SYNC         | skip (count)                  | skip -> SYNC_BOUNDARY        | delete
  *   SYNC_BOUNDARY| start exchange -> REQUEST     | skip                         | delete
+ *   CLOSED       | ignore                        | ignore                       | ignore
+ *
+ * Close deletes the entry, except when the fd number already holds another file by the time the
+ * close's sys_exit runs (another thread reused it): then the entry becomes a CLOSED tombstone,
+ * replaced by the next accept/connect on that fd or removed when the process exits.
  *
  * A response's end is known only when the next request begins or the connection closes; the
  * next EXCHANGE record carries it as `prev` (no record of its own). CLOSE carries the exchange
@@ -71,6 +77,7 @@ enum loupe_phase {
   LOUPE_PHASE_RESPONSE = 2,
   LOUPE_PHASE_SYNC = 3,
   LOUPE_PHASE_SYNC_BOUNDARY = 4,
+  LOUPE_PHASE_CLOSED = 5,
 };
 
 struct loupe_conn_key {
@@ -127,8 +134,8 @@ struct loupe_event_header {
 };
 
 /* LOUPE_EV_EXCHANGE, submitted with only the captured bytes (the record is variable-size, so the
- * ring holds several times more exchanges than fixed-size records would). CLOSE carries only the
- * header. */
+ * ring holds several times more exchanges than fixed-size records would). CLOSE carries the
+ * header, plus the request prefix when a request was left unanswered. */
 /* loupe_event_header.flags */
 #define LOUPE_EVF_TLS 1u /* the payloads are plaintext read from libssl (bpf/tls.bpf.h) */
 #define LOUPE_EVF_EXIT 2u /* CLOSE: the process exited with the connection open */

@@ -137,8 +137,9 @@ class HttpServerE2E(unittest.TestCase):
         """nginx under wrk for 10 s (keep-alive, 20 connections): the agent's count of wrk's
         whole responses equals wrk's own count, and its server-side count equals nginx's access
         log. wrk exits without close(2) with requests in flight: nginx served them, wrk does not
-        count them, and one whose head wrk read but not its body is a client call with
-        error_type="response_cut" (nginx sends the head and the sendfile body separately)."""
+        count them. The agent reports each as a failed client call: error_type="no_response" when
+        wrk read nothing of its response, "response_cut" when it read the head but not the body
+        (nginx sends the head and the sendfile body separately)."""
         require(shutil.which("wrk") is not None, "wrk is not installed")
         nginx = Nginx()
         self.addCleanup(nginx.stop)
@@ -164,25 +165,26 @@ class HttpServerE2E(unittest.TestCase):
         finally:
             samples = self.agent.metrics()
             print(f"\nWRK RESULT: wrk {wrk_count}, agent client-side {counts()[0]:.0f} whole + "
-                  f"{client_count(samples, 'response_cut'):.0f} cut at exit; "
+                  f"{client_count(samples, 'response_cut'):.0f} cut + "
+                  f"{client_count(samples, 'no_response'):.0f} unanswered at exit; "
                   f"nginx served {nginx.served_requests()}, agent server-side {counts()[1]:.0f}; "
                   f"ring-buffer drops {metric_sum(samples, 'loupe_events_dropped_total'):.0f}",
                   file=sys.stderr)
         time.sleep(2.5)
         self.assertEqual(counts(), (wrk_count, nginx.served_requests()))
         samples = self.agent.metrics()
-        self.assertLessEqual(client_count(samples, "response_cut"), 20,
-                             "at most one cut response per wrk connection")
+        in_flight = client_count(samples, "response_cut") + client_count(samples, "no_response")
+        self.assertLessEqual(in_flight, 20, "at most one request in flight per wrk connection")
         all_client = metric_sum(samples, "http_client_request_duration_seconds_count",
                                 service_name="wrk", server_port=port)
-        self.assertEqual(all_client, wrk_count + client_count(samples, "response_cut"),
-                         "no other error_type on wrk's calls")
+        self.assertEqual(all_client, wrk_count + in_flight, "no other error_type on wrk's calls")
 
     def test_client_exiting_mid_response(self):
         """Processes that exit without close(2): the kernel closes their sockets, the agent's
         sched_process_exit probe reports the connections closed with their final totals. A
-        client that read part of a response's head, or the head and no body, is reported with
-        error_type="response_cut"; one that read it all is a plain 200."""
+        client that never read its response is reported with error_type="no_response"; one that
+        read part of the head, or the head and no body, with "response_cut"; one that read it all
+        is a plain 200."""
         nginx = Nginx()
         self.addCleanup(nginx.stop)
         with open(os.path.join(nginx.dir, "html", "big.bin"), "wb") as f:
@@ -193,7 +195,9 @@ class HttpServerE2E(unittest.TestCase):
             s = socket.create_connection(("127.0.0.1", {nginx.port}))
             s.sendall(b"GET /big.bin HTTP/1.1\\r\\nHost: e2e\\r\\n\\r\\n")
             time.sleep(0.3)  # let the response fill the socket buffer: each recv is then full
-            if sys.argv[1] == "head":
+            if sys.argv[1] == "none":
+                pass  # never reads: the response waits unread in the socket buffer
+            elif sys.argv[1] == "head":
                 s.recv(100)  # part of the ~250-byte head
             elif sys.argv[1] == "body":
                 s.recv(400)  # the head and the first bytes of the body
@@ -204,23 +208,23 @@ class HttpServerE2E(unittest.TestCase):
             os._exit(0)  # no close(2): the kernel closes the socket at exit
         """)
         before = self.agent.metrics()
-        for mode in ("head", "body", "all"):
+        for mode in ("none", "head", "body", "all"):
             subprocess.run([sys.executable, "-c", client, mode], check=True, timeout=30)
 
         def calls(error_type):
             return metric_sum(self.agent.metrics(), "http_client_request_duration_seconds_count",
                               server_port=port, error_type=error_type)
-        wait_until(lambda: calls("response_cut") == 2 and calls("") == 1, timeout=10,
-                   what="two cut and one whole client call")
+        wait_until(lambda: (calls("no_response"), calls("response_cut"), calls("")) == (1, 2, 1),
+                   timeout=10, what="one unanswered, two cut and one whole client call")
 
         def delta(name, **labels):
             return metric_sum(self.agent.metrics(), name, **labels) - \
                 metric_sum(before, name, **labels)
         # The kernel's counters reach /metrics on the agent's next housekeeping tick.
         wait_until(lambda: delta("loupe_kernel_connections_total",
-                                 event="closed_at_process_exit") >= 3, timeout=5,
-                   what="three connections closed at process exit")
-        self.assertGreaterEqual(delta("loupe_exchanges_finalized_total", reason="process_exit"), 3)
+                                 event="closed_at_process_exit") >= 4, timeout=5,
+                   what="four connections closed at process exit")
+        self.assertGreaterEqual(delta("loupe_exchanges_finalized_total", reason="process_exit"), 4)
         self.assertEqual(metric_sum(self.agent.metrics(),
                                     "http_client_request_duration_seconds_count",
                                     server_port=port, http_response_status_code="200"), 3)

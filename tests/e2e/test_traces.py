@@ -125,12 +125,14 @@ class TracesE2E(unittest.TestCase):
             if any(s["kind"] == SERVER and b64_to_hex(s.get("parent_span_id", "")) == parent
                    for s in by_trace.get(trace_id, [])):
                 continue
-            strays = [(b64_to_hex(s.get("trace_id", "")), b64_to_hex(s.get("parent_span_id", "")),
-                       s["_resource"].get("service.name"))
-                      for s in self.receiver.spans()
-                      if s["kind"] == SERVER and s["_attributes"].get("url.path") == path]
-            print(f"NOT CONTINUED {path} trace {trace_id} parent {parent}: frontend spans "
-                  f"with that path: {strays}", file=sys.stderr)
+            item = path.rsplit("/", 1)[-1]
+            related = [(s["kind"], s["_resource"].get("service.name"),
+                        s["_attributes"].get("url.path"), b64_to_hex(s.get("trace_id", "")),
+                        b64_to_hex(s.get("parent_span_id", "")))
+                       for s in self.receiver.spans()
+                       if s["_attributes"].get("url.path") in (path, "/price/" + item)]
+            print(f"NOT CONTINUED {path} trace {trace_id} parent {parent}: spans of this "
+                  f"request and its backend call: {related}", file=sys.stderr)
         complete_pct = 100.0 * complete / REQUESTS
         continued_pct = 100.0 * continued / REQUESTS
         print(f"\nTRACE RESULT: {REQUESTS} requests, complete correct 3-span trees: "

@@ -102,10 +102,13 @@ void ConnTracker::OnEvent(const CaptureEvent& event) {
     conn->last_event_ns = h.totals.resp_start_ns;
     OnExchange(*conn, h.conn_id, event);
   } else {
-    // CLOSE for a connection never classified or already forgotten carries nothing to report.
+    // A CLOSE for a connection userspace does not hold carries nothing to report, unless it
+    // carries a request that was never answered (possibly the connection's first).
     auto it = conns_.find(h.conn_id);
-    if (it == conns_.end()) return;
-    OnClose(it->second, h.conn_id, h);
+    Conn* conn = it != conns_.end() ? &it->second : nullptr;
+    if (conn == nullptr && !event.request.empty()) conn = FindOrCreate(h);
+    if (conn == nullptr) return;
+    OnClose(*conn, h.conn_id, event);
     Forget(h.conn_id, nullptr);
   }
   metrics_->SetConnectionsTracked(conns_.size());
@@ -172,8 +175,35 @@ bool ConnTracker::SkipTls(Conn& conn, const Exchange& exchange) {
   return true;
 }
 
-void ConnTracker::OnClose(Conn& conn, uint64_t conn_id, const loupe_event_header& h) {
-  if (!conn.pending.has_value()) return;
+void ConnTracker::OnClose(Conn& conn, uint64_t conn_id, const CaptureEvent& event) {
+  const loupe_event_header& h = *event.header;
+  const char* reason = (h.flags & LOUPE_EVF_EXIT) != 0 ? "process_exit" : "close";
+  if (conn.pending.has_value()) FinalizeAtClose(conn, conn_id, h, reason);
+  if (!event.request.empty()) ReportUnanswered(conn, conn_id, event, reason);
+}
+
+// The request in progress when the connection closed never got a response byte: the parser
+// gets it as a final exchange with an empty response and decides (a call that failed, or a
+// goodbye like PostgreSQL's Terminate that expects no answer).
+void ConnTracker::ReportUnanswered(Conn& conn, uint64_t conn_id, const CaptureEvent& event,
+                                   const char* reason) {
+  Exchange exchange = ExchangeFrom(*event.header);
+  exchange.request = event.request;
+  exchange.response_bytes = 0;
+  exchange.response_chunks = 0;
+  exchange.first_response_chunk_bytes = 0;
+  exchange.final = true;
+  exchange.closed_with_totals = true;
+  if (SkipTls(conn, exchange)) return;
+  if (!Classify(conn, exchange)) {
+    metrics_->ExchangeUnclassified();
+    return;
+  }
+  Parse(conn, conn_id, exchange, reason);
+}
+
+void ConnTracker::FinalizeAtClose(Conn& conn, uint64_t conn_id, const loupe_event_header& h,
+                                  const char* reason) {
   Exchange& ex = conn.pending->exchange;
   // The pending exchange is the one in progress at close, or the one before it when a new
   // request had begun (its final totals then ride in `prev`).
@@ -187,7 +217,7 @@ void ConnTracker::OnClose(Conn& conn, uint64_t conn_id, const loupe_event_header
     ex.response_bytes = h.prev.resp_bytes;
     ex.response_chunks = h.prev.resp_chunks;  // a next request had begun: not cut at close
   }
-  Finalize(conn, conn_id, (h.flags & LOUPE_EVF_EXIT) != 0 ? "process_exit" : "close");
+  Finalize(conn, conn_id, reason);
 }
 
 void ConnTracker::Finalize(Conn& conn, uint64_t conn_id, const char* reason) {

@@ -9,9 +9,11 @@
 //   EXCHANGE seq=n, prev          | older one exists -> take its final   | parse n (final=false):
 //                                 |   totals from `prev`, finalize it    |  ok -> records; needs more
 //                                 |   (reason next_exchange)             |  -> keep n pending
-//   CLOSE                         | pending -> update totals, finalize   | drop the connection
-//                                 |   (reason close, or process_exit     |
-//                                 |   when the process exited with it)   |
+//   CLOSE                         | pending -> update totals, finalize   | a request left
+//                                 |   (reason close, or process_exit     |  unanswered (its prefix
+//                                 |   when the process exited with it)   |  rides in the CLOSE) is
+//                                 |                                      |  parsed as final with no
+//                                 |                                      |  response; drop the conn
 //   Sweep (timer)                 | pending older than timeout -> final  | (reason timeout)
 //
 // Exactly one finalization happens per exchange, so each request is reported at most once.
@@ -102,7 +104,11 @@ class ConnTracker {
   Conn* FindOrCreate(const loupe_event_header& header);
   void Forget(uint64_t conn_id, const char* reason);
   void OnExchange(Conn& conn, uint64_t conn_id, const CaptureEvent& event);
-  void OnClose(Conn& conn, uint64_t conn_id, const loupe_event_header& header);
+  void OnClose(Conn& conn, uint64_t conn_id, const CaptureEvent& event);
+  void FinalizeAtClose(Conn& conn, uint64_t conn_id, const loupe_event_header& header,
+                       const char* reason);
+  void ReportUnanswered(Conn& conn, uint64_t conn_id, const CaptureEvent& event,
+                        const char* reason);
   bool Classify(Conn& conn, const Exchange& exchange);
   bool SkipTls(Conn& conn, const Exchange& exchange);
   void Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange, const char* final_reason);

@@ -965,5 +965,66 @@ TEST_F(ConnTrackerTest, TimedOutShortResponseIsNotCut) {
   EXPECT_EQ(Finalized("timeout"), 1);
 }
 
+TEST_F(ConnTrackerTest, UnansweredRequestAtCloseIsReportedAsNoResponse) {
+  const ConnSpec conn = DefaultConn(24);
+  Totals t;
+  t.seq = 1;
+  Feed(MakeExchange(conn, t, Request("/answered"), kCompleteResponse));
+  ASSERT_EQ(sink_.records.size(), 1u);
+
+  Totals unanswered;
+  unanswered.seq = 2;
+  unanswered.resp_start_ns = 0;
+  unanswered.resp_end_ns = 0;
+  unanswered.resp_chunks = 0;
+  Feed(MakeRaw(LOUPE_EV_CLOSE, conn, unanswered, Request("/lost"), {}, {}, LOUPE_PHASE_REQUEST));
+  ASSERT_EQ(sink_.records.size(), 2u);
+  EXPECT_EQ(sink_.records[1].Attr("url.path"), "/lost");
+  EXPECT_TRUE(sink_.records[1].record.is_error);
+  EXPECT_EQ(sink_.records[1].record.error_type, "no_response");
+  EXPECT_EQ(Finalized("close"), 1);
+  EXPECT_EQ(tracker_->size(), 0u);
+}
+
+TEST_F(ConnTrackerTest, FirstRequestUnansweredAtExitIsReported) {
+  // The connection never carried a response: userspace first hears of it in the CLOSE.
+  const ConnSpec conn = DefaultConn(25);
+  Totals unanswered;
+  unanswered.resp_start_ns = 0;
+  unanswered.resp_end_ns = 0;
+  unanswered.resp_chunks = 0;
+  RawEvent close =
+      MakeRaw(LOUPE_EV_CLOSE, conn, unanswered, Request("/first"), {}, {}, LOUPE_PHASE_REQUEST);
+  reinterpret_cast<loupe_event_header*>(close.storage.data())->flags |= LOUPE_EVF_EXIT;
+  Feed(close);
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].Attr("url.path"), "/first");
+  EXPECT_EQ(sink_.records[0].record.error_type, "no_response");
+  EXPECT_EQ(Finalized("process_exit"), 1);
+  EXPECT_EQ(tracker_->size(), 0u);
+}
+
+TEST_F(ConnTrackerTest, PendingAndUnansweredAtOneCloseAreBothReported) {
+  const ConnSpec conn = DefaultConn(26);
+  Totals t;
+  t.seq = 1;
+  Feed(MakeExchange(conn, t, Request("/long"), kHeadOfLongResponse));
+  Totals whole = t;
+  whole.resp_bytes = kLongResponseBytes;
+  whole.resp_chunks = 2;
+  Totals unanswered;
+  unanswered.seq = 2;
+  unanswered.resp_start_ns = 0;
+  unanswered.resp_end_ns = 0;
+  unanswered.resp_chunks = 0;
+  Feed(MakeRaw(LOUPE_EV_CLOSE, conn, unanswered, Request("/lost"), {}, PrevOf(whole),
+               LOUPE_PHASE_REQUEST));
+  ASSERT_EQ(sink_.records.size(), 2u);
+  EXPECT_EQ(sink_.records[0].Attr("url.path"), "/long");
+  EXPECT_FALSE(sink_.records[0].record.is_error);
+  EXPECT_EQ(sink_.records[1].Attr("url.path"), "/lost");
+  EXPECT_EQ(sink_.records[1].record.error_type, "no_response");
+}
+
 }  // namespace
 }  // namespace loupe

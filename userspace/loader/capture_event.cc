@@ -7,8 +7,18 @@ std::optional<CaptureEvent> DecodeCaptureEvent(const void* data, size_t size) {
   CaptureEvent event;
   event.header = static_cast<const loupe_event_header*>(data);
   switch (event.header->kind) {
-    case LOUPE_EV_CLOSE:
+    case LOUPE_EV_CLOSE: {
+      // An unanswered request's prefix may follow the header; a response never does.
+      const size_t req = event.header->req_len;
+      if (req >= LOUPE_REQ_CAP || event.header->resp_len != 0 ||
+          size < sizeof(loupe_event_header) + req) {
+        return std::nullopt;
+      }
+      event.request = std::string_view(
+          reinterpret_cast<const char*>(static_cast<const loupe_exchange_event*>(data)->data),
+          req);
       return event;
+    }
     case LOUPE_EV_EXCHANGE: {
       const size_t req = event.header->req_len;
       const size_t resp = event.header->resp_len;

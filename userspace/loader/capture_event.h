@@ -12,7 +12,7 @@ namespace loupe {
 
 struct CaptureEvent {
   const loupe_event_header* header = nullptr;
-  std::string_view request;   // empty unless kind == LOUPE_EV_EXCHANGE
+  std::string_view request;   // EXCHANGE; CLOSE of a connection with an unanswered request
   std::string_view response;  // empty unless kind == LOUPE_EV_EXCHANGE
 };
 

@@ -37,17 +37,29 @@ TEST(CaptureEventTest, RejectsNullAndShortRecords) {
   EXPECT_TRUE(DecodeCaptureEvent(raw.storage.data(), sizeof(loupe_event_header)).has_value());
 }
 
-TEST(CaptureEventTest, CloseCarriesOnlyTheHeader) {
-  for (uint32_t kind : {uint32_t{LOUPE_EV_CLOSE}}) {
-    // Even if length fields are set, CLOSE exposes no payload.
-    Raw raw = MakeRaw(kind, 10, 10, 0);
-    auto event = DecodeCaptureEvent(raw.storage.data(), raw.size);
-    ASSERT_TRUE(event.has_value()) << kind;
-    EXPECT_EQ(event->header, raw.header());
-    EXPECT_EQ(event->header->conn_id, 77u);
-    EXPECT_TRUE(event->request.empty());
-    EXPECT_TRUE(event->response.empty());
-  }
+TEST(CaptureEventTest, CloseCarriesTheHeaderAndAnUnansweredRequest) {
+  Raw bare = MakeRaw(LOUPE_EV_CLOSE, 0, 0, 0);
+  auto event = DecodeCaptureEvent(bare.storage.data(), bare.size);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->header, bare.header());
+  EXPECT_EQ(event->header->conn_id, 77u);
+  EXPECT_TRUE(event->request.empty());
+  EXPECT_TRUE(event->response.empty());
+
+  Raw with_request = MakeRaw(LOUPE_EV_CLOSE, 10, 0, 10);
+  event = DecodeCaptureEvent(with_request.storage.data(), with_request.size);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->request, "abcdefghij");
+  EXPECT_TRUE(event->response.empty());
+}
+
+TEST(CaptureEventTest, CloseWithAResponseOrAShortPayloadIsRejected) {
+  Raw response = MakeRaw(LOUPE_EV_CLOSE, 0, 4, 4);
+  EXPECT_FALSE(DecodeCaptureEvent(response.storage.data(), response.size).has_value());
+  Raw short_payload = MakeRaw(LOUPE_EV_CLOSE, 10, 0, 9);
+  EXPECT_FALSE(DecodeCaptureEvent(short_payload.storage.data(), short_payload.size).has_value());
+  Raw over_cap = MakeRaw(LOUPE_EV_CLOSE, LOUPE_REQ_CAP, 0, LOUPE_REQ_CAP);
+  EXPECT_FALSE(DecodeCaptureEvent(over_cap.storage.data(), over_cap.size).has_value());
 }
 
 TEST(CaptureEventTest, UnknownKindsAreRejected) {

@@ -41,8 +41,32 @@ int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args)
   return 0;
 }
 
-// Opens, configures and loads the skeleton with exactly one of the two sys_exit programs.
-absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, HookKind hook) {
+// Which programs a load attempt includes: one of the two sys_exit programs, and the matching
+// process-exit program unless the kernel refused it (it needs bpf_loop, Linux 5.17).
+struct LoadPlan {
+  HookKind hook = HookKind::kTpBtf;
+  bool exit_probe = true;
+};
+
+std::string PlanName(const LoadPlan& plan) {
+  return absl::StrCat(HookKindName(plan.hook), plan.exit_probe ? " with" : " without",
+                      " the process-exit probe");
+}
+
+// The programs a plan attaches, capture first.
+std::vector<bpf_program*> PlannedPrograms(const capture* skel, const LoadPlan& plan) {
+  const bool btf = plan.hook == HookKind::kTpBtf;
+  std::vector<bpf_program*> programs = {btf ? skel->progs.loupe_sys_exit_btf
+                                            : skel->progs.loupe_sys_exit_raw};
+  if (plan.exit_probe) {
+    programs.push_back(btf ? skel->progs.loupe_process_exit_btf
+                           : skel->progs.loupe_process_exit_raw);
+  }
+  return programs;
+}
+
+// Opens, configures and loads the skeleton with exactly the programs of `plan`.
+absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, const LoadPlan& plan) {
   capture* skel = capture__open();
   if (skel == nullptr) {
     return absl::InternalError(absl::StrCat("opening the BPF object failed: ", strerror(errno)));
@@ -51,16 +75,19 @@ absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, HookKind hoo
   skel->rodata->wakeup_bytes = options.wakeup_bytes;
   bpf_map__set_max_entries(skel->maps.conns, options.max_connections);
   bpf_map__set_max_entries(skel->maps.events, options.ringbuf_mib * 1024u * 1024u);
-  const bool btf = hook == HookKind::kTpBtf;
-  bpf_program__set_autoload(skel->progs.loupe_sys_exit_btf, btf);
-  bpf_program__set_autoload(skel->progs.loupe_sys_exit_raw, !btf);
-  bpf_program__set_autoload(skel->progs.loupe_process_exit_btf, btf);
-  bpf_program__set_autoload(skel->progs.loupe_process_exit_raw, !btf);
+  for (bpf_program* program :
+       {skel->progs.loupe_sys_exit_btf, skel->progs.loupe_sys_exit_raw,
+        skel->progs.loupe_process_exit_btf, skel->progs.loupe_process_exit_raw}) {
+    bpf_program__set_autoload(program, false);
+  }
+  for (bpf_program* program : PlannedPrograms(skel, plan)) {
+    bpf_program__set_autoload(program, true);
+  }
   int err = capture__load(skel);
   if (err != 0) {
     capture__destroy(skel);
-    return absl::InternalError(absl::StrCat("loading BPF programs (", HookKindName(hook),
-                                            ") failed: ", strerror(-err)));
+    return absl::InternalError(
+        absl::StrCat("loading BPF programs (", PlanName(plan), ") failed: ", strerror(-err)));
   }
   return skel;
 }
@@ -78,23 +105,30 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
     return absl::InvalidArgumentError("--ringbuf_mib must be a power of two (e.g. 8, 16, 32)");
   }
 
-  // Capability probe: BTF-typed tracepoints read syscall arguments directly and are cheaper;
-  // raw tracepoints work on any kernel with BPF. Neither needs tracefs.
-  HookKind hook = options.force_raw_tracepoint ? HookKind::kRawTracepoint : HookKind::kTpBtf;
-  absl::StatusOr<capture*> skel = OpenAndLoad(options, hook);
-  if (!skel.ok() && hook == HookKind::kTpBtf) {
-    log::Warn("tp_btf unavailable, falling back to raw tracepoints",
-              {{"error", skel.status().message()}});
-    hook = HookKind::kRawTracepoint;
-    skel = OpenAndLoad(options, hook);
+  // Capability probe, fastest first: BTF-typed tracepoints read syscall arguments directly;
+  // raw tracepoints work on any kernel with BPF. Neither needs tracefs. Without the process-exit
+  // probe (kernels before 5.17 lack bpf_loop) connections of processes that exit without
+  // close(2) are finalized by timeout and stay in the kernel map.
+  std::vector<LoadPlan> plans;
+  if (!options.force_raw_tracepoint) plans.push_back({HookKind::kTpBtf, true});
+  plans.push_back({HookKind::kRawTracepoint, true});
+  plans.push_back({HookKind::kRawTracepoint, false});
+  absl::StatusOr<capture*> skel = absl::InternalError("no load attempted");
+  LoadPlan plan;
+  for (size_t i = 0; i < plans.size(); ++i) {
+    plan = plans[i];
+    skel = OpenAndLoad(options, plan);
+    if (skel.ok()) break;
+    if (i + 1 < plans.size()) {
+      log::Warn("BPF load failed, falling back", {{"tried", PlanName(plan)},
+                                                   {"next", PlanName(plans[i + 1])},
+                                                   {"error", skel.status().message()}});
+    }
   }
   if (!skel.ok()) return skel.status();
 
-  const bool btf = hook == HookKind::kTpBtf;
   std::vector<bpf_link*> links;
-  for (bpf_program* program :
-       {btf ? (*skel)->progs.loupe_sys_exit_btf : (*skel)->progs.loupe_sys_exit_raw,
-        btf ? (*skel)->progs.loupe_process_exit_btf : (*skel)->progs.loupe_process_exit_raw}) {
+  for (bpf_program* program : PlannedPrograms(*skel, plan)) {
     bpf_link* link = bpf_program__attach(program);
     if (link == nullptr) {
       const int err = errno;
@@ -105,12 +139,13 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
     }
     links.push_back(link);
   }
-  log::Info("probes attached", {{"hook", HookKindName(hook)},
+  log::Info("probes attached", {{"hook", HookKindName(plan.hook)},
+                                {"process_exit_probe", plan.exit_probe},
                                 {"max_connections", options.max_connections},
                                 {"ringbuf_mib", options.ringbuf_mib},
                                 {"tracefs_required", false}});
   return std::unique_ptr<CaptureProbes>(new CaptureProbes(
-      *skel, std::move(links), hook, static_cast<uint64_t>(options.ringbuf_mib) * 1024 * 1024));
+      *skel, PlannedPrograms(*skel, plan), std::move(links), plan.hook, static_cast<uint64_t>(options.ringbuf_mib) * 1024 * 1024));
 }
 
 CaptureProbes::~CaptureProbes() {
@@ -137,14 +172,12 @@ std::array<uint64_t, LOUPE_CNT_MAX> CaptureProbes::ReadCounters() const {
 }
 
 ProgramStats CaptureProbes::ReadProgramStats() const {
-  const bool btf = hook_ == HookKind::kTpBtf;
   ProgramStats stats;
-  for (bpf_program* program :
-       {btf ? skel_->progs.loupe_sys_exit_btf : skel_->progs.loupe_sys_exit_raw,
-        btf ? skel_->progs.loupe_process_exit_btf : skel_->progs.loupe_process_exit_raw}) {
+  for (bpf_program* program : programs_) {
     bpf_prog_info info{};
     uint32_t len = sizeof(info);
-    if (bpf_obj_get_info_by_fd(bpf_program__fd(program), &info, &len) != 0) continue;
+    const int prog_fd = bpf_program__fd(program);
+    if (prog_fd < 0 || bpf_obj_get_info_by_fd(prog_fd, &info, &len) != 0) continue;
     stats.run_count += info.run_cnt;
     stats.run_time_ns += info.run_time_ns;
     stats.recursion_misses += info.recursion_misses;

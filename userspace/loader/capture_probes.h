@@ -14,6 +14,7 @@
 
 struct capture;  // generated skeleton (build/bpf/capture.skel.h)
 struct bpf_link;
+struct bpf_program;
 struct bpf_object;
 
 namespace loupe {
@@ -59,12 +60,17 @@ class CaptureProbes {
   ProgramStats ReadProgramStats() const;
 
  private:
-  CaptureProbes(capture* skel, std::vector<bpf_link*> links, HookKind hook,
-                uint64_t ringbuf_bytes)
-      : skel_(skel), links_(std::move(links)), hook_(hook), ringbuf_bytes_(ringbuf_bytes) {}
+  CaptureProbes(capture* skel, std::vector<bpf_program*> programs, std::vector<bpf_link*> links,
+                HookKind hook, uint64_t ringbuf_bytes)
+      : skel_(skel),
+        programs_(std::move(programs)),
+        links_(std::move(links)),
+        hook_(hook),
+        ringbuf_bytes_(ringbuf_bytes) {}
 
   capture* skel_;
-  std::vector<bpf_link*> links_;  // sys_exit, sched_process_exit
+  std::vector<bpf_program*> programs_;  // attached: sys_exit, then sched_process_exit if loaded
+  std::vector<bpf_link*> links_;        // one per program
   HookKind hook_;
   uint64_t ringbuf_bytes_;
 };

@@ -82,6 +82,8 @@ ParseState Http1ConnectionParser::Parse(const Exchange& exchange, std::vector<Re
   size_t reported = 0;
   if (stitched.responses.empty()) {
     out->push_back(http1::BuildRecord(stitched.requests.front(), 0, exchange, endpoints));
+    // The connection closed with no final response: the call failed.
+    if (exchange.closed_with_totals) http1::MarkNoResponse(&out->back());
     reported = 1;
   } else {
     for (; reported < stitched.requests.size() && reported < stitched.responses.size();

@@ -273,6 +273,20 @@ TEST_F(Http1Test, ResponseHeadCutByCloseIsCut) {
   EXPECT_FALSE(out[0].is_error);
 }
 
+TEST_F(Http1Test, RequestWithoutResponseAtCloseIsNoResponse) {
+  Exchange ex = WholeExchange("POST /pay HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "",
+                              Role::kClient);
+  ex.final = true;
+  ex.closed_with_totals = true;
+  std::vector<Record> out;
+  ASSERT_EQ(Parse(ex, &out, Role::kClient), ParseState::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_TRUE(out[0].is_error);
+  EXPECT_EQ(out[0].error_type, "no_response");
+  EXPECT_EQ(Label(out[0], "http_response_status_code"), "");
+  EXPECT_EQ(Label(out[0], "error_type"), "no_response");
+}
+
 TEST_F(Http1Test, ResponseWholeAtCloseIsNotCut) {
   const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   const std::string first_read = response.substr(0, 20);

@@ -93,13 +93,20 @@ std::string RouteFor(const RequestHead& request) {
   return route;
 }
 
-void MarkResponseCut(Record* record) {
+namespace {
+
+void MarkError(Record* record, std::string_view error_type) {
   record->is_error = true;
-  record->error_type = std::string(kResponseCutErrorType);
+  record->error_type = std::string(error_type);
   for (auto& [key, value] : record->metric_labels) {
     if (key == "error_type") value = record->error_type;
   }
 }
+
+}  // namespace
+
+void MarkResponseCut(Record* record) { MarkError(record, kResponseCutErrorType); }
+void MarkNoResponse(Record* record) { MarkError(record, kNoResponseErrorType); }
 
 Record BuildRecord(const RequestHead& request, int status, const Exchange& exchange,
                    const Endpoints& endpoints) {

@@ -33,9 +33,15 @@ Record BuildRecord(const RequestHead& request, int status, const Exchange& excha
 // it reached its declared length. The status line arrived, the response did not.
 inline constexpr std::string_view kResponseCutErrorType = "response_cut";
 
+// error.type of a request whose connection closed (or whose process exited) before any final
+// response arrived.
+inline constexpr std::string_view kNoResponseErrorType = "no_response";
+
 // Marks a record whose response was cut off: an error whatever its status, with error.type
 // kResponseCutErrorType in its span and its metric labels.
 void MarkResponseCut(Record* record);
+// Marks a record that never got a final response: an error with error.type kNoResponseErrorType.
+void MarkNoResponse(Record* record);
 
 // Splits a request target into the path the route is made from. Handles origin-form
 // ("/a?b"), absolute-form ("http://h/a") and asterisk-form ("*"); authority-form (CONNECT) has
