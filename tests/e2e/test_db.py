@@ -431,7 +431,7 @@ class MariaDBE2E(unittest.TestCase):
             (MARIADB_SYSTEM_REPORTED, "DELETE", "items", ""): 1,
             (MARIADB_SYSTEM_REPORTED, "DROP", "items", ""): 1,
         }
-        server = collections.Counter(cmd for cmd, _ in self.db.executed()[log_before:])
+        server = collections.Counter(cmd for cmd, _ in self.db.executed_settled(log_before))
         try:
             got = w.wait_for(expected)
         finally:
@@ -468,7 +468,7 @@ class MariaDBE2E(unittest.TestCase):
             "--concurrency=1", "--iterations=1", f"--number-of-queries={queries}",
             "--query=SELECT v FROM slap WHERE id = 1", "--create-schema=e2e"])
         self.assertIn(f"Average number of queries per client: {queries}", out.stdout)
-        server = sum(1 for cmd, arg in self.db.executed()[log_before:]
+        server = sum(1 for cmd, arg in self.db.executed_settled(log_before)
                      if cmd == "Query" and arg == "SELECT v FROM slap WHERE id = 1")
         try:
             w.wait_for({(MARIADB_SYSTEM_REPORTED, "SELECT", "slap", ""): queries}, exact=True)
@@ -488,7 +488,7 @@ class MariaDBE2E(unittest.TestCase):
         out = run(self.db.client_args(slap) + [
             "--concurrency=4", "--iterations=2", "--number-of-queries=400",
             "--query=SELECT v FROM slap WHERE id = 2", "--create-schema=e2e"])
-        server = sum(1 for cmd, arg in self.db.executed()[log_before:]
+        server = sum(1 for cmd, arg in self.db.executed_settled(log_before)
                      if cmd == "Query" and arg == "SELECT v FROM slap WHERE id = 2")
         try:
             w.wait_for({(MARIADB_SYSTEM_REPORTED, "SELECT", "slap", ""): server}, exact=True)

@@ -167,6 +167,20 @@ class MariaDB:
         # --defaults-file must be the first option.
         return [program, f"--defaults-file={self.option_file}"]
 
+    def executed_settled(self, since=0, timeout=10.0):
+        """executed()[since:] once the general log has stopped growing: the server appends to it
+        after answering, so a read right after the client exits can miss the last queries."""
+        import time
+        deadline = time.monotonic() + timeout
+        last = self.executed()
+        while time.monotonic() < deadline:
+            time.sleep(0.3)
+            now = self.executed()
+            if len(now) == len(last):
+                break
+            last = now
+        return last[since:]
+
     def executed(self, thread_ids=None):
         """(command, argument) pairs from the general log, optionally for some connections."""
         out = []
