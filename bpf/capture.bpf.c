@@ -28,12 +28,13 @@ const volatile __u32 self_tgid = 0;
 const volatile __u64 wakeup_bytes = 512 * 1024;       /* force a wakeup past this much unread */
 const volatile __u64 wakeup_min_interval_ns = 1000000; /* ... but at most once a millisecond */
 
-/* Not preallocated: a deleted or replaced entry's memory is only reused after an RCU grace
- * period, so a program still holding a pointer to it (another thread's close or data racing
- * with an accept that reuses the fd) writes to dead memory, never into another connection. */
+/* Preallocated (the default): a deleted or replaced entry's memory can be reused at once by
+ * another insert, so code racing with an accept on a reused fd (on_close) re-looks the entry up
+ * and checks its conn_id right before writing, rather than writing through an older pointer. A
+ * non-preallocated map would rule that out, but allocating per connection cost up to 2 us of BPF
+ * time per exchange with a connection per request. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(map_flags, BPF_F_NO_PREALLOC);
   __uint(max_entries, 16384); /* resized by the daemon (--max_connections) */
   __type(key, struct loupe_conn_key);
   __type(value, struct loupe_conn);
@@ -219,19 +220,21 @@ static __always_inline void on_close(__u32 tgid, int fd, __u64 now) {
   __u64 conn_id = c->conn_id;
   /* Userspace holds state only for connections that carried an exchange. */
   if (c->totals.seq != 0) emit_close(tgid, fd, c, now);
+  /* From here on the entry may have been replaced by another thread's accept on this fd:
+   * look it up again and act only if it is still the closed connection. The check and the
+   * write are not one step, but a racing accept would have to install the fd and reach its
+   * own sys_exit in between, a window of a few instructions rather than the whole close. */
+  struct loupe_conn *again = bpf_map_lookup_elem(&conns, &key);
+  if (!again || again->conn_id != conn_id) return;
   if (current) {
     /* The fd already holds another file. If it is a socket being accepted or connected on
      * another thread, that thread's track_connection() may be replacing this entry right now,
      * and a delete by key could remove the new connection's entry instead. Leave a tombstone:
      * data never touches it, track_connection() replaces it, process exit removes it. */
-    c->phase = LOUPE_PHASE_CLOSED;
+    again->phase = LOUPE_PHASE_CLOSED;
     return;
   }
-  /* The fd was free when we looked. Delete only if the entry is still ours: the check and the
-   * delete are not one step, but a new connection's accept must install the fd and reach its
-   * own sys_exit in between, a window of a few instructions rather than the whole close path. */
-  struct loupe_conn *again = bpf_map_lookup_elem(&conns, &key);
-  if (again && again->conn_id == conn_id) bpf_map_delete_elem(&conns, &key);
+  bpf_map_delete_elem(&conns, &key);
 }
 
 /* ---- data ----------------------------------------------------------------------------- */
