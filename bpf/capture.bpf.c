@@ -137,27 +137,35 @@ static __always_inline void fill_header(struct loupe_event_header *h, __u32 kind
   h->prev = c->prev;
 }
 
+/* Puts the connection's request prefix after the header of the per-CPU scratch event `e` and
+ * returns its length: 0 when there is none or it could not be read. */
+static __always_inline __u32 scratch_add_request(struct loupe_exchange_event *e,
+                                                 struct loupe_conn *c) {
+  __u32 req_len = c->req_len & (LOUPE_REQ_CAP - 1);
+  if (req_len == 0 || bpf_probe_read_kernel(e->data, req_len, c->req_buf) != 0) return 0;
+  e->hdr.req_len = req_len;
+  return req_len;
+}
+
+/* Copies the first `size` bytes of the scratch event into the ring: records are variable-size. */
+static __always_inline void scratch_output(struct loupe_exchange_event *e, __u64 size, __u64 now) {
+  if (size > sizeof(*e)) size = sizeof(*e);
+  if (bpf_ringbuf_output(&events, e, size, submit_flags(now)) != 0) {
+    count(LOUPE_CNT_RINGBUF_FULL, 1);
+  }
+}
+
 static __always_inline void emit_close_flagged(__u32 tgid, int fd, struct loupe_conn *c,
                                                __u64 now, __u32 flags) {
   /* A request still unanswered at close carries its prefix: userspace reports it as a call that
    * got no response, instead of it vanishing. */
-  __u32 req_len = c->phase == LOUPE_PHASE_REQUEST ? (c->req_len & (LOUPE_REQ_CAP - 1)) : 0;
-  if (req_len > 0) {
+  if (c->phase == LOUPE_PHASE_REQUEST && (c->req_len & (LOUPE_REQ_CAP - 1)) > 0) {
     __u32 zero = 0;
     struct loupe_exchange_event *e = bpf_map_lookup_elem(&event_scratch, &zero);
     if (e) {
       fill_header(&e->hdr, LOUPE_EV_CLOSE, tgid, fd, c);
       e->hdr.flags |= flags;
-      if (bpf_probe_read_kernel(e->data, req_len, c->req_buf) == 0) {
-        e->hdr.req_len = req_len;
-      } else {
-        req_len = 0;
-      }
-      __u64 size = sizeof(e->hdr) + req_len;
-      if (size > sizeof(*e)) size = sizeof(*e);
-      if (bpf_ringbuf_output(&events, e, size, submit_flags(now)) != 0) {
-        count(LOUPE_CNT_RINGBUF_FULL, 1);
-      }
+      scratch_output(e, sizeof(e->hdr) + scratch_add_request(e, c), now);
       return;
     }
   }
@@ -323,12 +331,7 @@ static __always_inline void begin_response(__u32 tgid, int fd, struct loupe_conn
   struct loupe_exchange_event *e = bpf_map_lookup_elem(&event_scratch, &zero);
   if (!e) return;
   fill_header(&e->hdr, LOUPE_EV_EXCHANGE, tgid, fd, c);
-  __u32 req_len = c->req_len & (LOUPE_REQ_CAP - 1);
-  if (req_len > 0 && bpf_probe_read_kernel(e->data, req_len, c->req_buf) == 0) {
-    e->hdr.req_len = req_len;
-  } else {
-    req_len = 0;
-  }
+  __u32 req_len = scratch_add_request(e, c);
   struct segment seg = first_segment(kind, arg1, ret);
   __u32 n = seg.len < LOUPE_RESP_CAP - 1 ? seg.len : LOUPE_RESP_CAP - 1;
   n &= LOUPE_RESP_CAP - 1;
@@ -338,12 +341,7 @@ static __always_inline void begin_response(__u32 tgid, int fd, struct loupe_conn
     n = 0;
   }
   if ((__u64)ret > n) count(LOUPE_CNT_RESP_TRUNCATED, 1);
-  __u64 size = sizeof(e->hdr) + req_len + n;
-  if (size > sizeof(*e)) size = sizeof(*e);
-  if (bpf_ringbuf_output(&events, e, size, submit_flags(now)) != 0) {
-    count(LOUPE_CNT_RINGBUF_FULL, 1);
-    return;
-  }
+  scratch_output(e, sizeof(e->hdr) + req_len + n, now);
 }
 
 /* Defined in tls.bpf.h: true when raw socket bytes are TLS ciphertext, never to be parsed. */

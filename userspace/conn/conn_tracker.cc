@@ -148,12 +148,19 @@ void ConnTracker::OnExchange(Conn& conn, uint64_t conn_id, const CaptureEvent& e
   Exchange exchange = ExchangeFrom(*event.header);
   exchange.request = event.request;
   exchange.response = event.response;
+  ClassifyAndParse(conn, conn_id, exchange, nullptr);
+}
+
+// A new exchange (not a pending one being finalized): TLS ciphertext is skipped, an unclaimed
+// connection is counted, the rest goes to the connection's parser.
+void ConnTracker::ClassifyAndParse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
+                                   const char* final_reason) {
   if (SkipTls(conn, exchange)) return;
   if (!Classify(conn, exchange)) {
     metrics_->ExchangeUnclassified();
     return;
   }
-  Parse(conn, conn_id, exchange, nullptr);
+  Parse(conn, conn_id, exchange, final_reason);
 }
 
 // TLS (userspace/tls/): plaintext from libssl is parsed like any other exchange; ciphertext no
@@ -194,12 +201,7 @@ void ConnTracker::ReportUnanswered(Conn& conn, uint64_t conn_id, const CaptureEv
   exchange.first_response_chunk_bytes = 0;
   exchange.final = true;
   exchange.closed_with_totals = true;
-  if (SkipTls(conn, exchange)) return;
-  if (!Classify(conn, exchange)) {
-    metrics_->ExchangeUnclassified();
-    return;
-  }
-  Parse(conn, conn_id, exchange, reason);
+  ClassifyAndParse(conn, conn_id, exchange, reason);
 }
 
 void ConnTracker::FinalizeAtClose(Conn& conn, uint64_t conn_id, const loupe_event_header& h,

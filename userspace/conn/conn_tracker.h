@@ -110,6 +110,8 @@ class ConnTracker {
   void ReportUnanswered(Conn& conn, uint64_t conn_id, const CaptureEvent& event,
                         const char* reason);
   bool Classify(Conn& conn, const Exchange& exchange);
+  void ClassifyAndParse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
+                        const char* final_reason);
   bool SkipTls(Conn& conn, const Exchange& exchange);
   void Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange, const char* final_reason);
   void Finalize(Conn& conn, uint64_t conn_id, const char* reason);

@@ -145,19 +145,32 @@ RawEvent MakeExchange(const ConnSpec& conn, Totals totals, std::string_view requ
 
 // A CLOSE: `totals` are those of the connection's current exchange (final when `phase` is
 // RESPONSE), `prev` whatever the kernel kept when that exchange's request began.
+// In phase REQUEST the kernel appends the unanswered request's prefix.
 RawEvent MakeClose(const ConnSpec& conn, const Totals& totals,
                    const loupe_prev_response& prev = {},
-                   uint32_t phase = LOUPE_PHASE_RESPONSE) {
-  return MakeRaw(LOUPE_EV_CLOSE, conn, totals, {}, {}, prev, phase);
+                   uint32_t phase = LOUPE_PHASE_RESPONSE,
+                   std::string_view unanswered_request = {}) {
+  return MakeRaw(LOUPE_EV_CLOSE, conn, totals, unanswered_request, {}, prev, phase);
 }
 
 // The CLOSE the kernel emits for a connection still open when its process exited.
 RawEvent MakeExitClose(const ConnSpec& conn, const Totals& totals,
                        const loupe_prev_response& prev = {},
-                       uint32_t phase = LOUPE_PHASE_RESPONSE) {
-  RawEvent raw = MakeClose(conn, totals, prev, phase);
+                       uint32_t phase = LOUPE_PHASE_RESPONSE,
+                       std::string_view unanswered_request = {}) {
+  RawEvent raw = MakeClose(conn, totals, prev, phase, unanswered_request);
   reinterpret_cast<loupe_event_header*>(raw.storage.data())->flags |= LOUPE_EVF_EXIT;
   return raw;
+}
+
+// The totals of a request that has not had a response byte yet.
+Totals Unanswered(uint64_t seq) {
+  Totals totals;
+  totals.seq = seq;
+  totals.resp_start_ns = 0;
+  totals.resp_end_ns = 0;
+  totals.resp_chunks = 0;
+  return totals;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -947,10 +960,7 @@ TEST_F(ConnTrackerTest, ShortResponseFollowedByANextRequestIsNotCut) {
   Feed(MakeExchange(conn, t, Request("/page"), kHeadOfLongResponse));
   Totals head_only = t;
   head_only.resp_bytes = sizeof(kHeadOfLongResponse) - 1;
-  Totals unanswered;
-  unanswered.seq = 2;
-  unanswered.resp_chunks = 0;
-  Feed(MakeClose(conn, unanswered, PrevOf(head_only), LOUPE_PHASE_REQUEST));
+  Feed(MakeClose(conn, Unanswered(2), PrevOf(head_only), LOUPE_PHASE_REQUEST));
   ASSERT_EQ(sink_.records.size(), 1u);
   EXPECT_FALSE(sink_.records[0].record.is_error);
 }
@@ -972,12 +982,7 @@ TEST_F(ConnTrackerTest, UnansweredRequestAtCloseIsReportedAsNoResponse) {
   Feed(MakeExchange(conn, t, Request("/answered"), kCompleteResponse));
   ASSERT_EQ(sink_.records.size(), 1u);
 
-  Totals unanswered;
-  unanswered.seq = 2;
-  unanswered.resp_start_ns = 0;
-  unanswered.resp_end_ns = 0;
-  unanswered.resp_chunks = 0;
-  Feed(MakeRaw(LOUPE_EV_CLOSE, conn, unanswered, Request("/lost"), {}, {}, LOUPE_PHASE_REQUEST));
+  Feed(MakeClose(conn, Unanswered(2), {}, LOUPE_PHASE_REQUEST, Request("/lost")));
   ASSERT_EQ(sink_.records.size(), 2u);
   EXPECT_EQ(sink_.records[1].Attr("url.path"), "/lost");
   EXPECT_TRUE(sink_.records[1].record.is_error);
@@ -989,14 +994,7 @@ TEST_F(ConnTrackerTest, UnansweredRequestAtCloseIsReportedAsNoResponse) {
 TEST_F(ConnTrackerTest, FirstRequestUnansweredAtExitIsReported) {
   // The connection never carried a response: userspace first hears of it in the CLOSE.
   const ConnSpec conn = DefaultConn(25);
-  Totals unanswered;
-  unanswered.resp_start_ns = 0;
-  unanswered.resp_end_ns = 0;
-  unanswered.resp_chunks = 0;
-  RawEvent close =
-      MakeRaw(LOUPE_EV_CLOSE, conn, unanswered, Request("/first"), {}, {}, LOUPE_PHASE_REQUEST);
-  reinterpret_cast<loupe_event_header*>(close.storage.data())->flags |= LOUPE_EVF_EXIT;
-  Feed(close);
+  Feed(MakeExitClose(conn, Unanswered(1), {}, LOUPE_PHASE_REQUEST, Request("/first")));
   ASSERT_EQ(sink_.records.size(), 1u);
   EXPECT_EQ(sink_.records[0].Attr("url.path"), "/first");
   EXPECT_EQ(sink_.records[0].record.error_type, "no_response");
@@ -1012,13 +1010,7 @@ TEST_F(ConnTrackerTest, PendingAndUnansweredAtOneCloseAreBothReported) {
   Totals whole = t;
   whole.resp_bytes = kLongResponseBytes;
   whole.resp_chunks = 2;
-  Totals unanswered;
-  unanswered.seq = 2;
-  unanswered.resp_start_ns = 0;
-  unanswered.resp_end_ns = 0;
-  unanswered.resp_chunks = 0;
-  Feed(MakeRaw(LOUPE_EV_CLOSE, conn, unanswered, Request("/lost"), {}, PrevOf(whole),
-               LOUPE_PHASE_REQUEST));
+  Feed(MakeClose(conn, Unanswered(2), PrevOf(whole), LOUPE_PHASE_REQUEST, Request("/lost")));
   ASSERT_EQ(sink_.records.size(), 2u);
   EXPECT_EQ(sink_.records[0].Attr("url.path"), "/long");
   EXPECT_FALSE(sink_.records[0].record.is_error);

@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "userspace/core/absl_compat.h"
+#include "userspace/metrics/counter_mirror.h"
 #include "userspace/version.h"
 
 namespace loupe {
@@ -188,24 +189,18 @@ void AgentMetrics::SetProbesAttached(std::string_view hook, int n) {
 
 void AgentMetrics::UpdateKernelCounters(const std::array<uint64_t, LOUPE_CNT_MAX>& totals) {
   for (size_t i = 0; i < totals.size(); ++i) {
-    if (kernel_counters_[i] == nullptr || totals[i] <= kernel_last_[i]) continue;
-    kernel_counters_[i]->Increment(static_cast<double>(totals[i] - kernel_last_[i]));
-    kernel_last_[i] = totals[i];
+    if (kernel_counters_[i] != nullptr) {
+      AdvanceCounterTo(*kernel_counters_[i], totals[i], &kernel_last_[i]);
+    }
   }
 }
 
 void AgentMetrics::SetPreexistingConnections(uint64_t n) {
-  if (n > preexisting_last_) {
-    preexisting_.Increment(static_cast<double>(n - preexisting_last_));
-    preexisting_last_ = n;
-  }
+  AdvanceCounterTo(preexisting_, n, &preexisting_last_);
 }
 
 void AgentMetrics::SetProbeRecursionMisses(uint64_t total) {
-  if (total > probe_skipped_last_) {
-    probe_skipped_.Increment(static_cast<double>(total - probe_skipped_last_));
-    probe_skipped_last_ = total;
-  }
+  AdvanceCounterTo(probe_skipped_, total, &probe_skipped_last_);
 }
 
 void AgentMetrics::UpdateProcessMetrics() {

@@ -1,5 +1,7 @@
 #include "userspace/tls/tls_metrics.h"
 
+#include "userspace/metrics/counter_mirror.h"
+
 namespace loupe {
 namespace {
 
@@ -10,12 +12,6 @@ prometheus::Gauge& NewGauge(prometheus::Registry& registry, const char* name, co
 prometheus::Counter& NewCounter(prometheus::Registry& registry, const char* name,
                                 const char* help) {
   return prometheus::BuildCounter().Name(name).Help(help).Register(registry).Add({});
-}
-
-void Advance(prometheus::Counter& counter, uint64_t total, uint64_t& last) {
-  if (total <= last) return;
-  counter.Increment(static_cast<double>(total - last));
-  last = total;
 }
 
 }  // namespace
@@ -43,9 +39,9 @@ TlsMetrics::TlsMetrics(prometheus::Registry& registry)
           "SSL_read/SSL_write results dropped because their socket was unknown")) {}
 
 void TlsMetrics::UpdateKernelCounters(const std::array<uint64_t, LOUPE_CNT_MAX>& totals) {
-  Advance(bytes_skipped_, totals[LOUPE_CNT_TLS_BYTES_SKIPPED], last_bytes_skipped_);
-  Advance(calls_, totals[LOUPE_CNT_TLS_CALLS], last_calls_);
-  Advance(plaintext_dropped_, totals[LOUPE_CNT_TLS_NO_FD], last_plaintext_dropped_);
+  AdvanceCounterTo(bytes_skipped_, totals[LOUPE_CNT_TLS_BYTES_SKIPPED], &last_bytes_skipped_);
+  AdvanceCounterTo(calls_, totals[LOUPE_CNT_TLS_CALLS], &last_calls_);
+  AdvanceCounterTo(plaintext_dropped_, totals[LOUPE_CNT_TLS_NO_FD], &last_plaintext_dropped_);
 }
 
 }  // namespace loupe

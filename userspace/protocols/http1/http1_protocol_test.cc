@@ -230,6 +230,14 @@ TEST_F(Http1Test, ExtraBytesAfterDeclaredLengthAreNotComplete) {
 
 // ---- Responses cut off by a close or a process exit ----
 
+// An exchange whose connection closed (or whose process exited) with it in progress: final, and
+// its byte totals are the kernel's last word.
+Exchange ClosedExchange(std::string_view request, std::string_view response, Role role) {
+  Exchange ex = WholeExchange(request, response, role, /*final=*/true);
+  ex.closed_with_totals = true;
+  return ex;
+}
+
 std::optional<std::string> Label(const Record& record, const std::string& key) {
   for (const auto& [k, v] : record.metric_labels) {
     if (k == key) return v;
@@ -241,9 +249,7 @@ TEST_F(Http1Test, ResponseCutByCloseIsAnErrorWithItsStatus) {
   // The client read the head of a 615-byte page, then exited: the kernel's final totals say
   // the body never arrived.
   const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 615\r\n\r\n";
-  Exchange ex = WholeExchange("GET / HTTP/1.1\r\nHost: a\r\n\r\n", head, Role::kClient);
-  ex.final = true;
-  ex.closed_with_totals = true;
+  Exchange ex = ClosedExchange("GET / HTTP/1.1\r\nHost: a\r\n\r\n", head, Role::kClient);
   std::vector<Record> out;
   ASSERT_EQ(Parse(ex, &out, Role::kClient), ParseState::kOk);
   ASSERT_EQ(out.size(), 1u);
@@ -255,9 +261,7 @@ TEST_F(Http1Test, ResponseCutByCloseIsAnErrorWithItsStatus) {
 
 TEST_F(Http1Test, ResponseHeadCutByCloseIsCut) {
   const std::string head = "HTTP/1.1 200 OK\r\nContent-Len";  // all the peer ever read
-  Exchange ex = WholeExchange("GET / HTTP/1.1\r\n\r\n", head, Role::kClient);
-  ex.final = true;
-  ex.closed_with_totals = true;
+  Exchange ex = ClosedExchange("GET / HTTP/1.1\r\n\r\n", head, Role::kClient);
   std::vector<Record> out;
   ASSERT_EQ(Parse(ex, &out, Role::kClient), ParseState::kOk);
   ASSERT_EQ(out.size(), 1u);
@@ -274,10 +278,8 @@ TEST_F(Http1Test, ResponseHeadCutByCloseIsCut) {
 }
 
 TEST_F(Http1Test, RequestWithoutResponseAtCloseIsNoResponse) {
-  Exchange ex = WholeExchange("POST /pay HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "",
-                              Role::kClient);
-  ex.final = true;
-  ex.closed_with_totals = true;
+  Exchange ex = ClosedExchange("POST /pay HTTP/1.1\r\nContent-Length: 0\r\n\r\n", "",
+                               Role::kClient);
   std::vector<Record> out;
   ASSERT_EQ(Parse(ex, &out, Role::kClient), ParseState::kOk);
   ASSERT_EQ(out.size(), 1u);
@@ -290,11 +292,9 @@ TEST_F(Http1Test, RequestWithoutResponseAtCloseIsNoResponse) {
 TEST_F(Http1Test, ResponseWholeAtCloseIsNotCut) {
   const std::string response = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
   const std::string first_read = response.substr(0, 20);
-  Exchange ex = WholeExchange("GET / HTTP/1.1\r\n\r\n", first_read, Role::kClient);
+  Exchange ex = ClosedExchange("GET / HTTP/1.1\r\n\r\n", first_read, Role::kClient);
   ex.response_bytes = response.size();  // the rest came in a second read
   ex.response_chunks = 2;
-  ex.final = true;
-  ex.closed_with_totals = true;
   std::vector<Record> out;
   ASSERT_EQ(Parse(ex, &out, Role::kClient), ParseState::kOk);
   ASSERT_EQ(out.size(), 1u);
@@ -316,9 +316,7 @@ TEST_F(Http1Test, ShortResponseWithoutFinalTotalsIsNotCalledCut) {
 
 TEST_F(Http1Test, CutServerErrorKeepsOneErrorType) {
   const std::string head = "HTTP/1.1 503 Busy\r\nContent-Length: 100\r\n\r\n";
-  Exchange ex = WholeExchange("GET / HTTP/1.1\r\n\r\n", head, Role::kServer);
-  ex.final = true;
-  ex.closed_with_totals = true;
+  Exchange ex = ClosedExchange("GET / HTTP/1.1\r\n\r\n", head, Role::kServer);
   std::vector<Record> out;
   ASSERT_EQ(Parse(ex, &out), ParseState::kOk);
   ASSERT_EQ(out.size(), 1u);
