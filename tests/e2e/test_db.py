@@ -77,6 +77,21 @@ def db_counts(service):
     return out
 
 
+def key_owners(keys):
+    """{service: {key: total}} for the given (system, operation, collection, error_type) keys,
+    across every service: says where a count missing from one service went."""
+    out = collections.defaultdict(dict)
+    for name, labels, value in AGENT.metrics():
+        if name != DURATION + "_count":
+            continue
+        key = (labels.get("db_system_name", ""), labels.get("db_operation_name", ""),
+               labels.get("db_collection_name", ""), labels.get("error_type", ""))
+        if key in keys:
+            service = labels.get("service_name")
+            out[service][key] = out[service].get(key, 0) + value
+    return dict(out)
+
+
 def label_values(service, label):
     return {labels.get(label) for name, labels, _ in AGENT.metrics()
             if name == DURATION + "_count" and labels.get("service_name") == service}
@@ -88,7 +103,7 @@ def delta(after, before):
             if after.get(k, 0) - before.get(k, 0) != 0}
 
 
-COUNTERS = ("loupe_exchanges_parsed_total", "loupe_parse_failures_total",
+COUNTERS = ("loupe_exchanges_parsed_total", "loupe_records_total", "loupe_parse_failures_total",
             "loupe_exchanges_ignored_total", "loupe_exchanges_unclassified_total",
             "loupe_requests_unreported_total", "loupe_kernel_unsolicited_total",
             "loupe_payload_truncated_total", "loupe_exchanges_finalized_total",
@@ -148,7 +163,8 @@ class Window:
                     "the machine?): exact counts cannot hold" if dropped else "")
             raise AssertionError(
                 f"{self.service}: expected {expected}\n got {sorted(self.counts().items())}\n"
-                f" agent counters: {counters}{hint}")
+                f" agent counters: {counters}{hint}\n"
+                f" the expected keys under any service (totals): {key_owners(expected)}")
         time.sleep(SETTLE)
         if not matches():
             raise AssertionError(f"{self.service} counts changed after settling: expected "
@@ -379,7 +395,8 @@ class PostgresE2E(unittest.TestCase):
         r = run(["psql", "-X", "-c", "SELECT 3"],
                 env=self.pg.tcp_env(user="loupe_md5", password=PG_MD5_PASSWORD + "x"), check=False)
         self.assertIn("password authentication failed", r.stderr)
-        w.wait_for({("postgresql", "SELECT", "pg_class", ""): 2}, exact=True)
+        got = w.wait_for({("postgresql", "SELECT", "pg_class", ""): 2}, exact=True)
+        report("psql passwords", agent=sorted(got.items()), counters=w.counters())
         w.assert_clean(self, "postgresql")
         assert_secrets_absent(self, PG_PASSWORD, PG_MD5_PASSWORD)
 

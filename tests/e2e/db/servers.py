@@ -8,6 +8,7 @@ server has one, so that it is not TCP and the agent never sees it.
 """
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -16,6 +17,9 @@ import tempfile
 import time
 
 from harness import free_port, require, wait_until
+
+# One general-log command field: "    <id> <Command>".
+GENERAL_LOG_COMMAND = re.compile(r"^\s*(\d+) ([A-Za-z][A-Za-z ]*)$")
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 
@@ -187,12 +191,14 @@ class MariaDB:
         with open(self.general_log) as f:
             for line in f:
                 parts = line.rstrip("\n").split("\t")
-                # "<time>\t    <id> <Command>\t<argument>" or "\t\t    <id> <Command>\t<argument>"
+                # "<yymmdd hh:mm:ss>\t    <id> <Command>\t<argument>" when the second changed,
+                # else "\t\t    <id> <Command>\t<argument>". The time is two words too, so the
+                # command must start with a letter ("Query", "Init DB").
                 for i, part in enumerate(parts):
-                    words = part.split()
-                    if len(words) == 2 and words[0].isdigit():
-                        if thread_ids is None or int(words[0]) in thread_ids:
-                            out.append((words[1], "\t".join(parts[i + 1:])))
+                    m = GENERAL_LOG_COMMAND.match(part)
+                    if m:
+                        if thread_ids is None or int(m.group(1)) in thread_ids:
+                            out.append((m.group(2), "\t".join(parts[i + 1:])))
                         break
         return out
 
