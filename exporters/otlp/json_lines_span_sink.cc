@@ -38,7 +38,7 @@ std::string SpanToJson(const Span& span) {
       ",\"service_name\":", JsonQuote(span.resource ? span.resource->service_name : ""),
       ",\"attributes\":{");
   bool first = true;
-  for (const Attribute& attribute : span.attributes) {
+  for (const SpanAttribute& attribute : span.attributes) {
     if (!first) out += ",";
     first = false;
     int64_t number = 0;

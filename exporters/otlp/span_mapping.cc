@@ -40,13 +40,23 @@ std::string Bytes(const std::array<uint8_t, N>& id) {
 
 std::string_view OtlpSdkVersion() { return LOUPE_OTLP_SDK_VERSION; }
 
-void AddAttribute(const Attribute& attribute, KeyValues* out) {
+namespace {
+
+template <typename AttributeT>
+void AddAnyAttribute(const AttributeT& attribute, KeyValues* out) {
   int64_t number = 0;
   if (attribute.is_int && absl::SimpleAtoi(attribute.value, &number)) {
     AddInt(attribute.key, number, out);
   } else {
     AddString(attribute.key, attribute.value, out);
   }
+}
+
+}  // namespace
+
+void AddAttribute(const Attribute& attribute, KeyValues* out) { AddAnyAttribute(attribute, out); }
+void AddAttribute(const SpanAttribute& attribute, KeyValues* out) {
+  AddAnyAttribute(attribute, out);
 }
 
 void FillResource(const ProcessResource* resource,
@@ -88,7 +98,7 @@ void FillSpan(const Span& span, otlp_trace::Span* out) {
                                                : otlp_trace::Span::SPAN_KIND_SERVER);
   out->set_start_time_unix_nano(span.start_unix_ns);
   out->set_end_time_unix_nano(span.end_unix_ns);
-  for (const Attribute& attribute : span.attributes) {
+  for (const SpanAttribute& attribute : span.attributes) {
     AddAttribute(attribute, out->mutable_attributes());
   }
   if (span.is_error) {

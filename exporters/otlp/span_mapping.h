@@ -23,6 +23,9 @@ std::string_view OtlpSdkVersion();
 void AddAttribute(const Attribute& attribute,
                   google::protobuf::RepeatedPtrField<opentelemetry::proto::common::v1::KeyValue>*
                       out);
+void AddAttribute(const SpanAttribute& attribute,
+                  google::protobuf::RepeatedPtrField<opentelemetry::proto::common::v1::KeyValue>*
+                      out);
 
 // service.name, service.instance.id, host.name, process.*, telemetry.sdk.*, then `extra` keys
 // not already present (attribute keys must be unique). `resource` may be null.

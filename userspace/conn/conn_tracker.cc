@@ -111,7 +111,15 @@ void ConnTracker::OnEvent(const CaptureEvent& event) {
     OnClose(*conn, h.conn_id, event);
     Forget(h.conn_id, nullptr);
   }
-  metrics_->SetConnectionsTracked(conns_.size());
+  ReportConnectionsTracked();
+}
+
+// A gauge update is an atomic read-modify-write on a double: done per event it cost ~3 % of
+// the pipeline, so it is done only when the number changed.
+void ConnTracker::ReportConnectionsTracked() {
+  if (conns_.size() == reported_connections_) return;
+  reported_connections_ = conns_.size();
+  metrics_->SetConnectionsTracked(reported_connections_);
 }
 
 bool ConnTracker::Classify(Conn& conn, const Exchange& exchange) {
@@ -291,7 +299,7 @@ void ConnTracker::Sweep(uint64_t now_ns) {
       Forget(conn_id, "idle");
     }
   }
-  metrics_->SetConnectionsTracked(conns_.size());
+  ReportConnectionsTracked();
 }
 
 }  // namespace loupe

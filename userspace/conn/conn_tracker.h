@@ -116,6 +116,7 @@ class ConnTracker {
   void Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange, const char* final_reason);
   void Finalize(Conn& conn, uint64_t conn_id, const char* reason);
   ConnectionInfo InfoOf(const Conn& conn) const;
+  void ReportConnectionsTracked();
 
   ConnTrackerOptions options_;
   RecordSink* sink_;
@@ -124,6 +125,7 @@ class ConnTracker {
   std::list<uint64_t> lru_;  // front = most recently active
   std::vector<Record> scratch_records_;
   TlsObserver* tls_observer_ = nullptr;
+  size_t reported_connections_ = 0;  // last value given to the connections gauge
 };
 
 }  // namespace loupe

@@ -201,7 +201,7 @@ struct SeenRecord {
   Record record;
 
   std::string Attr(std::string_view key) const {
-    for (const Attribute& a : record.attributes) {
+    for (const SpanAttribute& a : record.attributes) {
       if (a.key == key) return a.value;
     }
     return "<missing>";

@@ -23,10 +23,19 @@ enum class Instrument : uint8_t {
 
 enum class SpanKind : uint8_t { kServer = 2, kClient = 3 };
 
-// OpenTelemetry semantic-convention attributes the parser learned. Values are already safe to
-// export: no secrets, no literals in query text.
+// A resource attribute (OTEL_RESOURCE_ATTRIBUTES and the like): the key comes from outside.
 struct Attribute {
   std::string key;
+  std::string value;
+  bool is_int = false;  // exported as an int attribute (ports, status codes)
+};
+
+// An OpenTelemetry semantic-convention attribute a parser learned. Values are already safe to
+// export: no secrets, no literals in query text. The key is always a string literal: records
+// are built per request, and owning keys such as "http.response.status_code" cost an
+// allocation each.
+struct SpanAttribute {
+  std::string_view key;
   std::string value;
   bool is_int = false;  // exported as an int attribute (ports, status codes)
 };
@@ -52,7 +61,7 @@ struct Record {
   std::vector<std::pair<std::string_view, std::string>> metric_labels;
 
   // Span attributes (semconv keys, e.g. "http.request.method").
-  std::vector<Attribute> attributes;
+  std::vector<SpanAttribute> attributes;
 
   // Trace context carried in the request (HTTP traceparent), if any and valid.
   std::optional<TraceContext> incoming_context;

@@ -33,7 +33,7 @@ struct Span {
   uint64_t end_unix_ns = 0;
   bool is_error = false;
   std::string status_message;
-  std::vector<Attribute> attributes;
+  std::vector<SpanAttribute> attributes;
   std::shared_ptr<const ProcessResource> resource;
 };
 

@@ -191,14 +191,16 @@ void SpanAssembler::Emit(Id id, uint64_t now_ns) {
   span.parent_span_id = node.parent_span_id;
   span.sampled = node.sampled;
   span.kind = node.record.span_kind;
-  span.name = node.record.span_name;
+  // The node stays (children may still link to it) but its record's name and attributes are
+  // not read again once the span is out.
+  span.name = std::move(node.record.span_name);
   span.start_unix_ns = clock_->ToUnixNs(node.record.start_ns);
   span.end_unix_ns = clock_->ToUnixNs(std::max(node.record.end_ns, node.record.start_ns));
   span.is_error = node.record.is_error;
-  span.attributes = node.record.attributes;
+  span.attributes = std::move(node.record.attributes);
   if (node.record.is_error && !node.record.error_type.empty()) {
     span.status_message = node.record.error_type;
-    span.attributes.push_back(Attribute{"error.type", node.record.error_type, false});
+    span.attributes.push_back(SpanAttribute{"error.type", node.record.error_type, false});
   }
   span.resource = node.resource;
   spans_assembled_.Increment();

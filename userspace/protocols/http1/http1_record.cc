@@ -9,9 +9,13 @@
 namespace loupe::http1 {
 namespace {
 
-void AddAttribute(Record* record, std::string key, std::string value, bool is_int = false) {
-  record->attributes.push_back(Attribute{std::move(key), std::move(value), is_int});
+// `key` is a semconv literal (SpanAttribute).
+void AddAttribute(Record* record, std::string_view key, std::string value, bool is_int = false) {
+  record->attributes.push_back(SpanAttribute{key, std::move(value), is_int});
 }
+
+// The most attributes BuildRecord adds to one record.
+constexpr size_t kMaxHttpSpanAttributes = 13;
 
 }  // namespace
 
@@ -157,6 +161,7 @@ Record BuildRecord(const RequestHead& request, int status, const Exchange& excha
   const std::string_view span_method = method == "_OTHER" ? std::string_view("HTTP") : method;
   record.span_name = std::string(span_method);
   if (!route.empty()) record.span_name.append(" ").append(route);
+  record.attributes.reserve(kMaxHttpSpanAttributes);  // growing by doubling moved every value
   AddAttribute(&record, "http.request.method", std::string(method));
   if (method == "_OTHER") {
     AddAttribute(&record, "http.request.method_original", SanitizeValue(request.method));

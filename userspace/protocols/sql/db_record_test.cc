@@ -9,7 +9,7 @@ namespace {
 using ::testing::Contains;
 using ::testing::Pair;
 
-const Attribute* Find(const Record& r, std::string_view key) {
+const SpanAttribute* Find(const Record& r, std::string_view key) {
   for (const auto& a : r.attributes) {
     if (a.key == key) return &a;
   }

@@ -156,11 +156,11 @@ inline void ExpectPrefixesNeedMoreData(ConnectionParser& parser, const WireExcha
 inline std::string AllRecordText(const Record& r) {
   std::string text = r.protocol + "|" + r.span_name + "|" + r.error_type + "|";
   for (const auto& [k, v] : r.metric_labels) text += std::string(k) + "=" + v + "|";
-  for (const auto& a : r.attributes) text += a.key + "=" + a.value + "|";
+  for (const auto& a : r.attributes) text += std::string(a.key) + "=" + a.value + "|";
   return text;
 }
 
-inline const Attribute* FindAttribute(const Record& r, std::string_view key) {
+inline const SpanAttribute* FindAttribute(const Record& r, std::string_view key) {
   for (const auto& a : r.attributes) {
     if (a.key == key) return &a;
   }
@@ -168,7 +168,7 @@ inline const Attribute* FindAttribute(const Record& r, std::string_view key) {
 }
 
 inline std::string AttributeOr(const Record& r, std::string_view key, std::string fallback = "") {
-  const Attribute* a = FindAttribute(r, key);
+  const SpanAttribute* a = FindAttribute(r, key);
   return a != nullptr ? a->value : fallback;
 }
 
