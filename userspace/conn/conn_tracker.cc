@@ -139,6 +139,7 @@ bool ConnTracker::Classify(Conn& conn, const Exchange& exchange) {
   if (conn.protocol == nullptr) conn.protocol = maybe;
   if (conn.protocol == nullptr) return false;
   conn.parser = conn.protocol->NewConnection(info);
+  sink_->OnConnectionClassified(conn.tgid, conn.comm);
   return true;
 }
 

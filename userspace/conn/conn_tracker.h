@@ -54,6 +54,9 @@ class RecordSink {
  public:
   virtual ~RecordSink() = default;
   virtual void OnRecord(const RecordContext& context, Record record) = 0;
+  // A connection of `tgid` was just given a protocol: records will follow, often only when the
+  // process is exiting (a client's last call ends at its close), too late to read its /proc.
+  virtual void OnConnectionClassified(uint32_t /*tgid*/, std::string_view /*comm*/) {}
 };
 
 struct ConnTrackerOptions {

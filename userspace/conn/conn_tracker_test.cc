@@ -225,7 +225,11 @@ class RecordingSink : public RecordSink {
     seen.record = std::move(record);
     records.push_back(std::move(seen));
   }
+  void OnConnectionClassified(uint32_t tgid, std::string_view comm) override {
+    classified.emplace_back(tgid, std::string(comm));
+  }
   std::vector<SeenRecord> records;
+  std::vector<std::pair<uint32_t, std::string>> classified;
 };
 
 // Sum of the samples of family `name` whose labels include all of `labels`. Fails the test when
@@ -339,6 +343,19 @@ TEST_F(ConnTrackerTest, CompleteSingleChunkResponseIsRecordedImmediately) {
   EXPECT_EQ(FinalizedTotal(), 2);
   EXPECT_EQ(tracker_->size(), 0u);
   EXPECT_EQ(MetricValue(registry_, "loupe_connections_tracked"), 0);
+}
+
+TEST_F(ConnTrackerTest, SinkHearsOfEachConnectionOnceWhenItIsClassified) {
+  const ConnSpec conn = DefaultConn(11);
+  Totals second;
+  second.seq = 2;
+  Feed(MakeExchange(conn, Totals{}, Request("/a"), kCompleteResponse));
+  Feed(MakeExchange(conn, second, Request("/b"), kCompleteResponse));
+  ASSERT_EQ(sink_.records.size(), 2u);
+  ASSERT_EQ(sink_.classified.size(), 1u);
+  EXPECT_EQ(sink_.classified[0].first, sink_.records[0].tgid);
+  EXPECT_EQ(sink_.classified[0].second, sink_.records[0].comm);
+  EXPECT_FALSE(sink_.classified[0].second.empty());
 }
 
 TEST_F(ConnTrackerTest, MultiChunkResponseTakesItsEndTimeFromTheNextExchangesPrev) {

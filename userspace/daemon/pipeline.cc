@@ -16,4 +16,8 @@ void Pipeline::OnRecord(const RecordContext& context, Record record) {
   if (spans_ != nullptr) spans_->OnResolvedRecord(context, resource, std::move(record));
 }
 
+void Pipeline::OnConnectionClassified(uint32_t tgid, std::string_view comm) {
+  processes_->Get(tgid, now_ns_, comm);
+}
+
 }  // namespace loupe

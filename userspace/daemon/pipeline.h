@@ -28,6 +28,8 @@ class Pipeline : public RecordSink {
            std::vector<std::string> excluded_executables, ResolvedRecordSink* spans);
 
   void OnRecord(const RecordContext& context, Record record) override;
+  // Reads the process's identity while it is most likely still alive.
+  void OnConnectionClassified(uint32_t tgid, std::string_view comm) override;
 
   // The clock used for process-cache revalidation; tests may replace it.
   void set_now_ns(uint64_t now_ns) { now_ns_ = now_ns; }

@@ -147,6 +147,15 @@ TEST_F(PipelineTest, VanishedProcessIsNamedAfterTheConnectionComm) {
   EXPECT_EQ(ServerObservations(registry_, "curl"), 1u);
 }
 
+TEST_F(PipelineTest, IdentityIsReadWhenTheConnectionIsClassified) {
+  // A short-lived client's only record arrives as it exits, when its environment is gone.
+  Pipeline pipeline(&processes_, &red_, {}, &spans_);
+  pipeline.OnConnectionClassified(300, "orders");
+  proc_.erase(300);
+  pipeline.OnRecord(ContextFor(300, "orders"), ServerRecord("GET /x"));
+  EXPECT_EQ(spans_.seen.back().service, "orders-api") << "OTEL_SERVICE_NAME read while alive";
+}
+
 TEST_F(PipelineTest, PidReuseIsNoticedAsTheClockAdvances) {
   Pipeline pipeline(&processes_, &red_, {}, &spans_);
   pipeline.set_now_ns(1'000);

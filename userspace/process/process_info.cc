@@ -198,10 +198,19 @@ std::shared_ptr<const ProcessResource> ProcessInfoCache::Build(uint32_t tgid,
     resource->service_instance_id = absl::StrCat(host_name_, ":", tgid);
     return resource;
   }
+  // A process that exits while /proc is read leaves its stat read and the rest empty: then the
+  // kernel's comm stands in for what was lost (seen in CI as a psql counted under "unknown").
+  ProcessFacts complete;
+  if (facts->comm.empty() && !comm_hint.empty()) {
+    complete = *facts;
+    complete.comm = std::string(comm_hint);
+    facts = &complete;
+  }
   resource->service_name = ServiceNameOf(*facts);
   resource->service_instance_id =
       absl::StrCat(host_name_, ":", tgid, ":", facts->start_time_ticks);
   resource->executable_name = Basename(facts->exe_path);
+  if (resource->executable_name.empty()) resource->executable_name = facts->comm;
   resource->command_line = RedactedCommandLine(facts->argv);
   if (facts->otel_resource_attributes.has_value()) {
     for (Attribute& a : ParseResourceAttributes(*facts->otel_resource_attributes)) {

@@ -276,6 +276,20 @@ TEST(ProcessInfoCacheTest, VanishedProcessIsNamedAfterCommHint) {
   EXPECT_EQ(cache.Get(31, 0)->service_name, "unknown");
 }
 
+TEST(ProcessInfoCacheTest, ProcessExitingMidReadIsNamedAfterCommHint) {
+  FakeProc proc;
+  ProcessFacts partial;  // stat was read, then the process was gone: no exe, argv or comm
+  partial.start_time_ticks = 77;
+  proc.processes[40] = partial;
+  ProcessInfoCache cache("h", 16, proc.reader());
+  auto resource = cache.Get(40, 0, "psql");
+  EXPECT_EQ(resource->service_name, "psql");
+  EXPECT_EQ(resource->executable_name, "psql");
+  EXPECT_EQ(resource->service_instance_id, "h:40:77");
+  proc.processes[41] = partial;
+  EXPECT_EQ(cache.Get(41, 0)->service_name, "unknown") << "no hint, nothing known";
+}
+
 TEST(ProcessInfoCacheTest, SizeIsBoundedWithLeastRecentlyUsedEviction) {
   FakeProc proc;
   for (int64_t pid = 1; pid <= 10; ++pid) {
