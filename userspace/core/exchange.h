@@ -49,4 +49,15 @@ struct Exchange {
   bool tls = false;
 };
 
+// error.type of a call whose connection closed (or whose process exited) before its answer
+// arrived: the call failed, whatever the protocol.
+inline constexpr std::string_view kNoResponseErrorType = "no_response";
+
+// The exchange ended with its connection, and not one response byte came: every call in it went
+// unanswered. (A response cut after some bytes may hold answers past the captured prefix, and a
+// timeout proves nothing: neither counts.)
+inline bool ClosedUnanswered(const Exchange& ex) {
+  return ex.final && ex.closed_with_totals && ex.response_bytes == 0;
+}
+
 }  // namespace loupe

@@ -34,8 +34,8 @@ Record BuildRecord(const RequestHead& request, int status, const Exchange& excha
 inline constexpr std::string_view kResponseCutErrorType = "response_cut";
 
 // error.type of a request whose connection closed (or whose process exited) before any final
-// response arrived.
-inline constexpr std::string_view kNoResponseErrorType = "no_response";
+// response arrived (core/exchange.h, shared with the database protocols).
+inline constexpr std::string_view kNoResponseErrorType = ::loupe::kNoResponseErrorType;
 
 // Marks a record whose response was cut off: an error whatever its status, with error.type
 // kResponseCutErrorType in its span and its metric labels.

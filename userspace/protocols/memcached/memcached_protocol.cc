@@ -52,6 +52,7 @@ class MemcachedParser : public ConnectionParser {
     if (!request_whole) CountUnreported(HiddenCommands(stitched, ex));
 
     size_t emitted = 0;
+    const bool unanswered = ClosedUnanswered(ex);
     for (const memcached::Call& call : stitched.calls) {
       if (call.command.kind == memcached::Kind::kQuit) continue;
       DbCall db;
@@ -62,6 +63,8 @@ class MemcachedParser : public ConnectionParser {
       if (call.has_reply && !call.reply.error_type.empty()) {
         db.status_code = call.reply.error_type;
         db.error_type = call.reply.error_type;
+      } else if (unanswered && call.command.ExpectsReply()) {
+        db.error_type = std::string(kNoResponseErrorType);
       }
       db.start_ns = ex.request_start_ns;
       db.end_ns = ex.response_end_ns;

@@ -122,6 +122,23 @@ TEST(MemcachedProtocol, BinaryProtocolIsNotSupported) {
   EXPECT_EQ(parser->Parse(MakeExchange(binary, true), &out), ParseState::kInvalid);
 }
 
+TEST(MemcachedProtocol, CallUnansweredAtCloseFailsWithNoResponse) {
+  testing_fixture::ExpectUnansweredCallFails(*MakeMemcachedProtocol(), ClientConn(),
+                                             "memcached/text_session");
+}
+
+TEST(MemcachedProtocol, NoreplyCommandAtCloseIsNoFailure) {
+  const auto protocol = MakeMemcachedProtocol();
+  auto parser = protocol->NewConnection(ClientConn());
+  WireExchange wire{"noreply", "set k 0 0 1 noreply\r\nv\r\n", ""};
+  Exchange ex = MakeExchange(wire, /*final=*/true);
+  ex.closed_with_totals = true;
+  std::vector<Record> out;
+  ASSERT_EQ(parser->Parse(ex, &out), ParseState::kOk);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_FALSE(out[0].is_error) << "noreply asks for no answer";
+}
+
 TEST(MemcachedProtocol, GarbageAndServerRole) {
   const auto protocol = MakeMemcachedProtocol();
   auto parser = protocol->NewConnection(ClientConn());

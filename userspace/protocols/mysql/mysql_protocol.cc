@@ -99,6 +99,8 @@ class MysqlParser : public ConnectionParser {
     if (is_err) {
       call.status_code = mysql::ErrorCodeString(response.error_code);
       call.error_type = call.status_code;
+    } else if (ClosedUnanswered(ex)) {
+      call.error_type = std::string(kNoResponseErrorType);
     }
     call.start_ns = ex.request_start_ns;
     call.end_ns = ex.response_end_ns;

@@ -95,6 +95,10 @@ TEST(MysqlProtocol, AuthenticationNeverReachesARecord) {
   }
 }
 
+TEST(MysqlProtocol, CallUnansweredAtCloseFailsWithNoResponse) {
+  testing_fixture::ExpectUnansweredCallFails(*MakeMysqlProtocol(), ClientConn(), "mysql/cli_session");
+}
+
 TEST(MysqlProtocol, ServerRoleIsIgnored) {
   testing_fixture::ExpectServerRoleIgnored(*MakeMysqlProtocol(), ClientConn(), "mysql/cli_session");
 }

@@ -102,6 +102,7 @@ class PostgresqlParser : public ConnectionParser {
       CountUnreported(pending_copy_->dropped);
     }
     size_t emitted = 0;
+    const bool unanswered = ClosedUnanswered(ex);
     for (size_t i = 0; i < finished; ++i) {
       const pg::Outcome& o = stitched.outcomes[i];
       if (o.skipped) {
@@ -109,11 +110,12 @@ class PostgresqlParser : public ConnectionParser {
         continue;
       }
       const uint64_t start_ns = plan.calls[i].start_ns != 0 ? plan.calls[i].start_ns : ex.request_start_ns;
-      out->push_back(MakeRecord(ex, start_ns, plan.calls[i].query, o.command_verb, o.sqlstate));
+      out->push_back(MakeRecord(ex, start_ns, plan.calls[i].query, o.command_verb, o.sqlstate,
+                                unanswered ? kNoResponseErrorType : o.sqlstate));
       ++emitted;
     }
     for (const std::string& verb : stitched.extra_verbs) {
-      out->push_back(MakeRecord(ex, ex.request_start_ns, "", verb, ""));
+      out->push_back(MakeRecord(ex, ex.request_start_ns, "", verb, "", ""));
       ++emitted;
     }
     // More requests may hide past a cut prefix: at least one, unless their answers were seen.
@@ -132,7 +134,7 @@ class PostgresqlParser : public ConnectionParser {
   }
 
   Record MakeRecord(const Exchange& ex, uint64_t start_ns, const std::string& query, const std::string& verb,
-                    const std::string& sqlstate) const {
+                    const std::string& sqlstate, std::string_view error_type) const {
     DbCall call;
     call.protocol = "postgresql";
     call.system = "postgresql";
@@ -142,7 +144,7 @@ class PostgresqlParser : public ConnectionParser {
     if (call.operation.empty()) call.operation = verb;
     call.collection = SqlCollection(query);
     call.status_code = sqlstate;
-    call.error_type = sqlstate;
+    call.error_type = std::string(error_type);
     call.start_ns = start_ns;
     call.end_ns = ex.response_end_ns;
     ConnectionInfo conn;

@@ -227,6 +227,10 @@ TEST(PostgresqlProtocol, CopyAbandonedForAnotherQueryIsCountedUnreported) {
   EXPECT_TRUE(out.empty());
 }
 
+TEST(PostgresqlProtocol, CallUnansweredAtCloseFailsWithNoResponse) {
+  testing_fixture::ExpectUnansweredCallFails(*MakePostgresqlProtocol(), ClientConn(), "postgresql/psql_session");
+}
+
 TEST(PostgresqlProtocol, ServerRoleIsIgnored) {
   testing_fixture::ExpectServerRoleIgnored(*MakePostgresqlProtocol(), ClientConn(), "postgresql/psql_session");
 }

@@ -64,8 +64,11 @@ class RedisParser : public ConnectionParser {
     redis::StitchResult stitched = redis::Stitch(std::move(commands), std::move(replies));
 
     size_t emitted = 0;
+    const bool unanswered = ClosedUnanswered(ex);
     for (const redis::Call& call : stitched.calls) {
       const bool failed = call.reply.has_value() && call.reply->is_error;
+      // A QUIT the client did not wait for is a goodbye, not a failed call.
+      if (unanswered && call.command.name == "QUIT") continue;
       if (call.command.name == "SELECT" && !failed && !call.command.select_index.empty()) {
         db_namespace_ = call.command.select_index;
       }
@@ -81,6 +84,8 @@ class RedisParser : public ConnectionParser {
       if (failed) {
         db.status_code = call.reply->error_prefix;
         db.error_type = call.reply->error_prefix;
+      } else if (unanswered) {
+        db.error_type = std::string(kNoResponseErrorType);
       }
       db.start_ns = ex.request_start_ns;
       db.end_ns = ex.response_end_ns;

@@ -136,6 +136,10 @@ TEST(RedisProtocol, CutPipelineReportsEveryVisibleCommand) {
   EXPECT_EQ(parser->TakeUnreportedRequests(), 3u);
 }
 
+TEST(RedisProtocol, CallUnansweredAtCloseFailsWithNoResponse) {
+  testing_fixture::ExpectUnansweredCallFails(*MakeRedisProtocol(), ClientConn(), "redis/resp2_session");
+}
+
 TEST(RedisProtocol, ServerRoleIsIgnored) {
   testing_fixture::ExpectServerRoleIgnored(*MakeRedisProtocol(), ClientConn(), "redis/resp2_session");
 }

@@ -125,6 +125,42 @@ inline ParseState Feed(ConnectionParser& parser, const WireExchange& wire, uint6
   return parser.Parse(MakeExchange(wire, /*final=*/true, seq), out);
 }
 
+// The conversation's first successful call, replayed with its answer never arriving: when the
+// connection closed (kernel totals, no response byte) each call in it is an error with
+// error.type "no_response"; when it only timed out its outcome is unknown (no error).
+inline void ExpectUnansweredCallFails(const Protocol& protocol, const ConnectionInfo& conn,
+                                      const std::string& conversation) {
+  const std::vector<WireExchange> wires = LoadConversation(conversation);
+  size_t call = wires.size();
+  {
+    auto parser = protocol.NewConnection(conn);
+    for (size_t i = 0; i < wires.size() && call == wires.size(); ++i) {
+      std::vector<Record> out;
+      Feed(*parser, wires[i], i, &out);
+      if (!out.empty() && !out.front().is_error) call = i;
+    }
+  }
+  ASSERT_LT(call, wires.size()) << conversation << ": no successful call to replay";
+  for (const bool closed : {true, false}) {
+    auto parser = protocol.NewConnection(conn);
+    for (size_t i = 0; i < call; ++i) {
+      std::vector<Record> ignored;
+      Feed(*parser, wires[i], i, &ignored);
+    }
+    WireExchange unanswered = wires[call];
+    unanswered.response.clear();
+    Exchange ex = MakeExchange(unanswered, /*final=*/true, call);
+    ex.closed_with_totals = closed;
+    std::vector<Record> out;
+    EXPECT_EQ(parser->Parse(ex, &out), ParseState::kOk) << unanswered.name;
+    ASSERT_FALSE(out.empty()) << unanswered.name;
+    for (const Record& r : out) {
+      EXPECT_EQ(r.is_error, closed) << unanswered.name;
+      EXPECT_EQ(r.error_type, closed ? "no_response" : "") << unanswered.name;
+    }
+  }
+}
+
 // Every cut prefix of a reportable exchange, not final and with totals saying more exists, must
 // answer kNeedsMoreData and append nothing: cut responses (whole request), then cut requests
 // (no response yet). Call it before feeding the whole exchange; it must leave no state behind.
