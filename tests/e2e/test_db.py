@@ -67,13 +67,18 @@ def report(title, **numbers):
 # Reading the agent
 
 
+def db_key(labels):
+    """(system, operation, collection, error_type) of one DB histogram series."""
+    return (labels.get("db_system_name", ""), labels.get("db_operation_name", ""),
+            labels.get("db_collection_name", ""), labels.get("error_type", ""))
+
+
 def db_counts(service):
     """{(system, operation, collection, error_type): count} for one service."""
     out = collections.Counter()
     for name, labels, value in AGENT.metrics():
         if name == DURATION + "_count" and labels.get("service_name") == service:
-            out[(labels.get("db_system_name", ""), labels.get("db_operation_name", ""),
-                 labels.get("db_collection_name", ""), labels.get("error_type", ""))] += value
+            out[db_key(labels)] += value
     return out
 
 
@@ -84,8 +89,7 @@ def key_owners(keys):
     for name, labels, value in AGENT.metrics():
         if name != DURATION + "_count":
             continue
-        key = (labels.get("db_system_name", ""), labels.get("db_operation_name", ""),
-               labels.get("db_collection_name", ""), labels.get("error_type", ""))
+        key = db_key(labels)
         if key in keys:
             service = labels.get("service_name")
             out[service][key] = out[service].get(key, 0) + value
