@@ -76,8 +76,28 @@ static __always_inline void count(__u32 index, __u64 n) {
   if (value) *value += n;
 }
 
-/* Submit without waking the reader (it polls on a short timer) unless a lot is pending. */
-static __always_inline __u64 submit_flags(__u64 now) {
+/* Bytes this CPU submitted since it last looked at the ring's fill level. */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} unchecked_bytes SEC(".maps");
+
+#define LOUPE_FILL_CHECK_BYTES (64 * 1024)
+
+/* Submit without waking the reader (it polls on a short timer) unless a lot is pending. The fill
+ * level is read only every 64 KiB a CPU submits: the query reads the ring's producer position,
+ * a cache line every producing CPU writes, so reading it on every submit cost a cross-CPU miss.
+ * A forced wakeup thus comes at most 64 KiB per CPU late, far below the ring's size. */
+static __always_inline __u64 submit_flags(__u64 now, __u64 size) {
+  __u32 zero = 0;
+  __u64 *unchecked = bpf_map_lookup_elem(&unchecked_bytes, &zero);
+  if (unchecked) {
+    *unchecked += size;
+    if (*unchecked < LOUPE_FILL_CHECK_BYTES) return BPF_RB_NO_WAKEUP;
+    *unchecked = 0;
+  }
   if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < wakeup_bytes) return BPF_RB_NO_WAKEUP;
   if (now - last_wakeup_ns < wakeup_min_interval_ns) return BPF_RB_NO_WAKEUP;
   last_wakeup_ns = now;
@@ -150,7 +170,7 @@ static __always_inline __u32 scratch_add_request(struct loupe_exchange_event *e,
 /* Copies the first `size` bytes of the scratch event into the ring: records are variable-size. */
 static __always_inline void scratch_output(struct loupe_exchange_event *e, __u64 size, __u64 now) {
   if (size > sizeof(*e)) size = sizeof(*e);
-  if (bpf_ringbuf_output(&events, e, size, submit_flags(now)) != 0) {
+  if (bpf_ringbuf_output(&events, e, size, submit_flags(now, size)) != 0) {
     count(LOUPE_CNT_RINGBUF_FULL, 1);
   }
 }
@@ -176,7 +196,7 @@ static __always_inline void emit_close_flagged(__u32 tgid, int fd, struct loupe_
   }
   fill_header(h, LOUPE_EV_CLOSE, tgid, fd, c);
   h->flags |= flags;
-  bpf_ringbuf_submit(h, submit_flags(now));
+  bpf_ringbuf_submit(h, submit_flags(now, sizeof(*h)));
 }
 
 static __always_inline void emit_close(__u32 tgid, int fd, struct loupe_conn *c, __u64 now) {

@@ -47,6 +47,9 @@ struct tls_ssl_key {
   __u32 pad0;
 };
 
+/* 0 until the first SSL call on the host: socket data then needs no tls_calls lookup. */
+__u32 tls_calls_seen = 0;
+
 /* SSL object -> socket fd. LRU: entries of freed SSL objects age out on their own. */
 struct {
   __uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -78,10 +81,14 @@ static __always_inline void tls_link_fd(__u64 ssl, __u32 tgid, int fd) {
  * the bytes are TLS ciphertext (counted, then skipped by the caller). */
 static __always_inline bool tls_on_socket_data(__u64 pid_tgid, int fd, struct loupe_conn *c,
                                                long ret) {
-  struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
-  if (call) {
-    tls_link_fd(call->ssl, pid_tgid >> 32, fd);
-    tls_mark_conn(c);
+  /* Until a libssl probe has fired, no thread can be inside an SSL call: skip the hash lookup
+   * that every socket read and write would otherwise pay. */
+  if (tls_calls_seen) {
+    struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
+    if (call) {
+      tls_link_fd(call->ssl, pid_tgid >> 32, fd);
+      tls_mark_conn(c);
+    }
   }
   if (!(c->flags & LOUPE_CONN_F_TLS)) return false;
   count(LOUPE_CNT_TLS_BYTES_SKIPPED, ret);
@@ -92,6 +99,8 @@ static __always_inline int tls_enter(__u64 ssl, __u64 buf, __u64 count_ptr, __u3
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   if ((__u32)(pid_tgid >> 32) == self_tgid) return 0;
   count(LOUPE_CNT_TLS_CALLS, 1);
+  /* Set before the call's own syscalls run (same thread), never cleared. */
+  if (!tls_calls_seen) tls_calls_seen = 1;
   struct tls_call *outer = bpf_map_lookup_elem(&tls_calls, &pid_tgid);
   if (outer && outer->ssl == ssl) {
     outer->depth += 1;
