@@ -235,9 +235,11 @@ class RecordingSink : public RecordSink {
 // Sum of the samples of family `name` whose labels include all of `labels`. Fails the test when
 // the family does not exist, so a misspelt metric name cannot pass as zero (a labelled family
 // with no child yet is absent from Collect(): pass must_exist = false to accept that as zero).
-double MetricValue(prometheus::Registry& registry, const std::string& name,
+// `metrics`' pending counts are flushed first, as the agent's event loop does after each drain.
+double MetricValue(AgentMetrics& metrics, prometheus::Registry& registry, const std::string& name,
                    const std::map<std::string, std::string>& labels = {},
                    bool must_exist = true) {
+  metrics.FlushPending();
   bool found_family = false;
   double sum = 0;
   for (const prometheus::MetricFamily& family : registry.Collect()) {
@@ -277,10 +279,15 @@ class ConnTrackerTest : public ::testing::Test {
     tracker_->OnEvent(*event);
   }
 
-  double Finalized(const std::string& reason) {
-    return MetricValue(registry_, "loupe_exchanges_finalized_total", {{"reason", reason}});
+  // MetricValue over this fixture's registry and metrics.
+  double Metric(const std::string& name, const std::map<std::string, std::string>& labels = {},
+                bool must_exist = true) {
+    return MetricValue(metrics_, registry_, name, labels, must_exist);
   }
-  double FinalizedTotal() { return MetricValue(registry_, "loupe_exchanges_finalized_total"); }
+  double Finalized(const std::string& reason) {
+    return Metric("loupe_exchanges_finalized_total", {{"reason", reason}});
+  }
+  double FinalizedTotal() { return Metric("loupe_exchanges_finalized_total"); }
 
   prometheus::Registry registry_;
   AgentMetrics metrics_;
@@ -319,10 +326,10 @@ TEST_F(ConnTrackerTest, CompleteSingleChunkResponseIsRecordedImmediately) {
 
   EXPECT_EQ(Finalized("complete"), 1);
   EXPECT_EQ(FinalizedTotal(), 1);
-  EXPECT_EQ(MetricValue(registry_, "loupe_exchanges_parsed_total", {{"protocol", "http1"}}), 1);
-  EXPECT_EQ(MetricValue(registry_, "loupe_records_total", {{"instrument", "http_server"}}), 1);
-  EXPECT_EQ(MetricValue(registry_, "loupe_events_read_total", {{"kind", "exchange"}}), 1);
-  EXPECT_EQ(MetricValue(registry_, "loupe_connections_tracked"), 1);
+  EXPECT_EQ(Metric("loupe_exchanges_parsed_total", {{"protocol", "http1"}}), 1);
+  EXPECT_EQ(Metric("loupe_records_total", {{"instrument", "http_server"}}), 1);
+  EXPECT_EQ(Metric("loupe_events_read_total", {{"kind", "exchange"}}), 1);
+  EXPECT_EQ(Metric("loupe_connections_tracked"), 1);
   EXPECT_EQ(tracker_->size(), 1u);
 
   // Nothing is pending: the next exchange's `prev` for it, a sweep or a close reports it no more.
@@ -342,7 +349,7 @@ TEST_F(ConnTrackerTest, CompleteSingleChunkResponseIsRecordedImmediately) {
   EXPECT_EQ(Finalized("complete"), 2);
   EXPECT_EQ(FinalizedTotal(), 2);
   EXPECT_EQ(tracker_->size(), 0u);
-  EXPECT_EQ(MetricValue(registry_, "loupe_connections_tracked"), 0);
+  EXPECT_EQ(Metric("loupe_connections_tracked"), 0);
 }
 
 TEST_F(ConnTrackerTest, SinkHearsOfEachConnectionOnceWhenItIsClassified) {
@@ -387,7 +394,7 @@ TEST_F(ConnTrackerTest, MultiChunkResponseTakesItsEndTimeFromTheNextExchangesPre
   EXPECT_EQ(Finalized("next_exchange"), 1);
   EXPECT_EQ(Finalized("complete"), 1);
   EXPECT_EQ(FinalizedTotal(), 2);
-  EXPECT_EQ(MetricValue(registry_, "loupe_events_read_total", {{"kind", "exchange"}}), 2);
+  EXPECT_EQ(Metric("loupe_events_read_total", {{"kind", "exchange"}}), 2);
 
   // Exactly once: the same `prev` again (on a further exchange), a late sweep and the close add
   // nothing for /download.
@@ -419,9 +426,9 @@ TEST_F(ConnTrackerTest, PendingExchangeIsFinalizedByClose) {
   EXPECT_EQ(Finalized("close"), 1);
   EXPECT_EQ(FinalizedTotal(), 1);
   EXPECT_EQ(tracker_->size(), 0u) << "a closed connection is forgotten";
-  EXPECT_EQ(MetricValue(registry_, "loupe_connections_evicted_total", {}, false), 0)
+  EXPECT_EQ(Metric("loupe_connections_evicted_total", {}, false), 0)
       << "a close is not an eviction";
-  EXPECT_EQ(MetricValue(registry_, "loupe_events_read_total", {{"kind", "close"}}), 1);
+  EXPECT_EQ(Metric("loupe_events_read_total", {{"kind", "close"}}), 1);
 }
 
 TEST_F(ConnTrackerTest, PrevForAnotherSeqDoesNotOverwriteTotals) {
@@ -554,10 +561,10 @@ TEST_F(ConnTrackerTest, CloseForUnknownConnectionIsIgnored) {
   EXPECT_EQ(tracker_->size(), 0u) << "close must not create connections";
   EXPECT_TRUE(sink_.records.empty());
   EXPECT_EQ(FinalizedTotal(), 0);
-  EXPECT_EQ(MetricValue(registry_, "loupe_events_read_total", {{"kind", "close"}}), 1);
-  EXPECT_EQ(MetricValue(registry_, "loupe_events_dropped_total"), 0)
+  EXPECT_EQ(Metric("loupe_events_read_total", {{"kind", "close"}}), 1);
+  EXPECT_EQ(Metric("loupe_events_dropped_total"), 0)
       << "a close for a connection userspace never tracked is not a lost event";
-  EXPECT_EQ(MetricValue(registry_, "loupe_connections_tracked"), 0);
+  EXPECT_EQ(Metric("loupe_connections_tracked"), 0);
 }
 
 // The agent started mid-connection (or forgot it): the first EXCHANGE seen carries `prev` for an
@@ -597,13 +604,13 @@ TEST_F(ConnTrackerTest, UnclassifiedBytesAreCountedAndDetectionGivesUp) {
     t.seq = seq;
     Feed(MakeExchange(conn, t, Garbage(static_cast<uint8_t>(seq)), Garbage(9)));
   }
-  EXPECT_EQ(MetricValue(registry_, "loupe_exchanges_unclassified_total"), 2);
+  EXPECT_EQ(Metric("loupe_exchanges_unclassified_total"), 2);
 
   // Detection has given up: even a perfect HTTP exchange is not parsed on this connection.
   t.seq = 3;
   Feed(MakeExchange(conn, t, Request("/late"), kCompleteResponse));
   EXPECT_TRUE(sink_.records.empty());
-  EXPECT_EQ(MetricValue(registry_, "loupe_exchanges_unclassified_total"), 3);
+  EXPECT_EQ(Metric("loupe_exchanges_unclassified_total"), 3);
 
   // Another connection is detected independently.
   Feed(MakeExchange(DefaultConn(21), t, Request("/other"), kCompleteResponse));
@@ -624,7 +631,7 @@ TEST_F(ConnTrackerTest, DetectionRetriesUntilAttemptsRunOut) {
   Feed(MakeExchange(conn, t, Request("/third"), kCompleteResponse));
   ASSERT_EQ(sink_.records.size(), 1u);
   EXPECT_EQ(sink_.records[0].Attr("url.path"), "/third");
-  EXPECT_EQ(MetricValue(registry_, "loupe_exchanges_unclassified_total"), 2);
+  EXPECT_EQ(Metric("loupe_exchanges_unclassified_total"), 2);
 }
 
 TEST_F(ConnTrackerTest, InvalidBytesOnAnHttpConnectionAreParseFailures) {
@@ -634,7 +641,7 @@ TEST_F(ConnTrackerTest, InvalidBytesOnAnHttpConnectionAreParseFailures) {
   t.seq = 2;
   Feed(MakeExchange(conn, t, Garbage(1), Garbage(2)));
   EXPECT_EQ(sink_.records.size(), 1u);
-  EXPECT_EQ(MetricValue(registry_, "loupe_parse_failures_total", {{"protocol", "http1"}}), 1);
+  EXPECT_EQ(Metric("loupe_parse_failures_total", {{"protocol", "http1"}}), 1);
 }
 
 TEST_F(ConnTrackerTest, PipelinedRequestsWithoutResponsesAreCountedUnreported) {
@@ -645,7 +652,7 @@ TEST_F(ConnTrackerTest, PipelinedRequestsWithoutResponsesAreCountedUnreported) {
   tracker_->Sweep(t.resp_start_ns + options_.pending_timeout_ns + 1);
   ASSERT_EQ(sink_.records.size(), 1u);
   EXPECT_EQ(sink_.records[0].Attr("url.path"), "/one");
-  EXPECT_EQ(MetricValue(registry_, "loupe_requests_unreported_total", {{"protocol", "http1"}}),
+  EXPECT_EQ(Metric("loupe_requests_unreported_total", {{"protocol", "http1"}}),
             1);
 }
 
@@ -663,9 +670,9 @@ TEST_F(ConnTrackerTest, FullTableEvictsLeastRecentlyUsedConnection) {
 
   Feed(MakeExchange(DefaultConn(3), t, Request("/c3"), kCompleteResponse));
   EXPECT_EQ(tracker_->size(), 2u);
-  EXPECT_EQ(MetricValue(registry_, "loupe_connections_evicted_total", {{"reason", "table_full"}}),
+  EXPECT_EQ(Metric("loupe_connections_evicted_total", {{"reason", "table_full"}}),
             1);
-  EXPECT_EQ(MetricValue(registry_, "loupe_connections_tracked"), 2);
+  EXPECT_EQ(Metric("loupe_connections_tracked"), 2);
   // The evicted connection's pending exchange was reported, not lost.
   std::vector<std::string> paths;
   for (const SeenRecord& r : sink_.records) paths.push_back(r.Attr("url.path"));
@@ -685,7 +692,7 @@ TEST_F(ConnTrackerTest, FullTableEvictsLeastRecentlyUsedConnection) {
   EXPECT_EQ(std::count(paths.begin(), paths.end(), "/c2b"), 1);
   EXPECT_EQ(sink_.records.size(), 5u);
   EXPECT_EQ(tracker_->size(), 2u);
-  EXPECT_EQ(MetricValue(registry_, "loupe_connections_evicted_total", {{"reason", "table_full"}}),
+  EXPECT_EQ(Metric("loupe_connections_evicted_total", {{"reason", "table_full"}}),
             2);
 }
 
@@ -704,12 +711,12 @@ TEST_F(ConnTrackerTest, IdleConnectionsAreForgottenBySweep) {
   EXPECT_EQ(tracker_->size(), 2u) << "exactly at the timeout is not yet idle";
   tracker_->Sweep(old_t.resp_start_ns + options.idle_timeout_ns + 1);
   EXPECT_EQ(tracker_->size(), 1u);
-  EXPECT_EQ(MetricValue(registry_, "loupe_connections_evicted_total", {{"reason", "idle"}}), 1);
-  EXPECT_EQ(MetricValue(registry_, "loupe_connections_tracked"), 1);
+  EXPECT_EQ(Metric("loupe_connections_evicted_total", {{"reason", "idle"}}), 1);
+  EXPECT_EQ(Metric("loupe_connections_tracked"), 1);
 
   tracker_->Sweep(new_t.resp_start_ns + options.idle_timeout_ns + 1);
   EXPECT_EQ(tracker_->size(), 0u);
-  EXPECT_EQ(MetricValue(registry_, "loupe_connections_evicted_total", {{"reason", "idle"}}), 2);
+  EXPECT_EQ(Metric("loupe_connections_evicted_total", {{"reason", "idle"}}), 2);
 }
 
 TEST_F(ConnTrackerTest, ClientRoleAndIpv6Addresses) {
@@ -733,7 +740,7 @@ TEST_F(ConnTrackerTest, ClientRoleAndIpv6Addresses) {
   // The parser learned which side is the server: the remote one.
   EXPECT_EQ(seen.Attr("network.peer.address"), "2001:db8::2");
   EXPECT_EQ(seen.Attr("server.port"), "443");
-  EXPECT_EQ(MetricValue(registry_, "loupe_records_total", {{"instrument", "http_client"}}), 1);
+  EXPECT_EQ(Metric("loupe_records_total", {{"instrument", "http_client"}}), 1);
 }
 
 TEST_F(ConnTrackerTest, Ipv4MappedIpv6AddressesPrintAsIpv4) {
@@ -895,7 +902,7 @@ TEST_F(ConnTrackerTest, EveryRequestIsReportedExactlyOnceInAnyOrder) {
       EXPECT_EQ(seen[entry.first], 1) << "seed " << seed << " path " << entry.first;
     }
     EXPECT_EQ(sink.records.size(), expected.size()) << "seed " << seed;
-    EXPECT_EQ(MetricValue(registry, "loupe_exchanges_finalized_total"),
+    EXPECT_EQ(MetricValue(metrics, registry, "loupe_exchanges_finalized_total"),
               static_cast<double>(expected.size()))
         << "seed " << seed;
     EXPECT_EQ(tracker.size(), 0u) << "seed " << seed;

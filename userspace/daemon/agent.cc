@@ -203,6 +203,7 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   bool started = false;
   while (!stop->load()) {
     absl::StatusOr<int> read = reader->PollAndDrain(static_cast<int>(config.poll_interval_ms));
+    agent_metrics.FlushPending();  // also publishes what the previous housekeeping counted
     if (!read.ok()) return read.status();
     const uint64_t now = MonotonicNowNs();
     health.Heartbeat(now);
@@ -235,6 +236,7 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   (void)reader->PollAndDrain(0);
   tracker.Sweep(UINT64_MAX / 2);  // finalize everything still pending
   if (assembler) assembler->Flush(UINT64_MAX / 2);
+  agent_metrics.FlushPending();  // before the exporters' final push
   if (span_exporter) span_exporter->Shutdown(absl::Seconds(5));
   if (metric_exporter) metric_exporter->Shutdown(absl::Seconds(5));
   return absl::OkStatus();

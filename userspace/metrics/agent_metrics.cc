@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <string>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "userspace/core/absl_compat.h"
@@ -59,8 +60,10 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
       unreported_(BuildCounter().Name("loupe_requests_unreported_total")
                       .Help("Requests seen but not reported individually, by protocol")
                       .Register(r)),
-      unclassified_(BuildCounter().Name("loupe_exchanges_unclassified_total")
-                        .Help("Exchanges on connections no protocol claimed").Register(r).Add({})),
+      unclassified_{&BuildCounter().Name("loupe_exchanges_unclassified_total")
+                         .Help("Exchanges on connections no protocol claimed")
+                         .Register(r).Add({}),
+                    0},
       finalized_(BuildCounter().Name("loupe_exchanges_finalized_total")
                      .Help("How exchanges waiting for their response's end were finalized")
                      .Register(r)),
@@ -87,12 +90,19 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
                        .Help("CPU time of the agent (user + system)").Register(r).Add({})),
       start_time_(BuildGauge().Name("loupe_process_start_time_seconds")
                       .Help("Unix time the agent started").Register(r).Add({})),
-      malformed_(events_dropped_.Add({{"reason", "malformed"}})),
+      malformed_{&events_dropped_.Add({{"reason", "malformed"}}), 0},
+      parsed_children_(parsed_, "protocol"),
+      failure_children_(parse_failures_, "protocol"),
+      ignored_children_(ignored_, "protocol"),
+      unreported_children_(unreported_, "protocol"),
+      finalized_children_(finalized_, "reason"),
+      evicted_children_(evicted_, "reason"),
+      records_children_(records_, "instrument"),
       probe_skipped_(events_dropped_.Add({{"reason", "probe_recursion"}})) {
   BuildGauge().Name("loupe_build_info").Help("Build information; always 1").Register(r)
       .Add({{"version", kLoupeVersion}}).Set(1);
-  events_read_by_kind_[LOUPE_EV_EXCHANGE] = &events_read_.Add({{"kind", "exchange"}});
-  events_read_by_kind_[LOUPE_EV_CLOSE] = &events_read_.Add({{"kind", "close"}});
+  events_read_by_kind_[LOUPE_EV_EXCHANGE].counter = &events_read_.Add({{"kind", "exchange"}});
+  events_read_by_kind_[LOUPE_EV_CLOSE].counter = &events_read_.Add({{"kind", "close"}});
   kernel_counters_[LOUPE_CNT_RINGBUF_FULL] = &events_dropped_.Add({{"reason", "ringbuf_full"}});
   kernel_counters_[LOUPE_CNT_CONN_TABLE_FULL] =
       &events_dropped_.Add({{"reason", "conn_table_full"}});
@@ -105,59 +115,78 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
       &kernel_connections_.Add({{"event", "closed_at_process_exit"}});
   kernel_counters_[LOUPE_CNT_SYNC_SKIPPED] = &preexisting_skipped_;
   start_time_.Set(NowUnixSeconds());
-  for (const char* reason : {"table_full", "idle"}) {
-    evicted_cache_[reason] = &evicted_.Add({{"reason", reason}});
-  }
+  for (const char* reason : {"table_full", "idle"}) evicted_children_.Create(reason);
   for (const std::string& protocol : protocols) {
-    Child(parsed_, parsed_cache_, "protocol", protocol);
-    Child(parse_failures_, failures_cache_, "protocol", protocol);
-    Child(ignored_, ignored_cache_, "protocol", protocol);
-    Child(unreported_, unreported_cache_, "protocol", protocol);
+    parsed_children_.Create(protocol);
+    failure_children_.Create(protocol);
+    ignored_children_.Create(protocol);
+    unreported_children_.Create(protocol);
   }
   for (const char* reason : {"complete", "close", "process_exit", "next_exchange", "timeout"}) {
-    finalized_cache_[reason] = &finalized_.Add({{"reason", reason}});
+    finalized_children_.Create(reason);
   }
 }
 
-prometheus::Counter& AgentMetrics::Child(
-    prometheus::Family<prometheus::Counter>& family,
-    absl::flat_hash_map<std::string, prometheus::Counter*>& cache, std::string_view label,
-    std::string_view value) {
-  auto it = cache.find(AbslView(value));
-  if (it != cache.end()) return *it->second;
-  prometheus::Counter& counter = family.Add({{std::string(label), std::string(value)}});
-  cache.emplace(std::string(value), &counter);
-  return counter;
+void AgentMetrics::PendingCounter::Flush() {
+  if (pending == 0 || counter == nullptr) return;
+  counter->Increment(static_cast<double>(pending));
+  pending = 0;
+}
+
+AgentMetrics::LabelledCounters::LabelledCounters(prometheus::Family<prometheus::Counter>& family,
+                                                 std::string label)
+    : family_(&family), label_(std::move(label)) {}
+
+AgentMetrics::PendingCounter& AgentMetrics::LabelledCounters::Find(std::string_view value) {
+  for (Entry& entry : entries_) {
+    // string_view equality compares the sizes before the bytes.
+    if (std::string_view(entry.value) == value) return entry.counter;
+  }
+  prometheus::Counter& counter = family_->Add({{label_, std::string(value)}});
+  entries_.push_back(Entry{std::string(value), PendingCounter{&counter, 0}});
+  return entries_.back().counter;
+}
+
+void AgentMetrics::LabelledCounters::Flush() {
+  for (Entry& entry : entries_) entry.counter.Flush();
 }
 
 void AgentMetrics::EventRead(uint32_t kind) {
-  if (kind < events_read_by_kind_.size() && events_read_by_kind_[kind] != nullptr) {
-    events_read_by_kind_[kind]->Increment();
+  if (kind < events_read_by_kind_.size() && events_read_by_kind_[kind].counter != nullptr) {
+    ++events_read_by_kind_[kind].pending;
   }
 }
-void AgentMetrics::EventMalformed() { malformed_.Increment(); }
-void AgentMetrics::ExchangeParsed(std::string_view p) {
-  Child(parsed_, parsed_cache_, "protocol", p).Increment();
-}
-void AgentMetrics::ParseFailure(std::string_view p) {
-  Child(parse_failures_, failures_cache_, "protocol", p).Increment();
-}
-void AgentMetrics::ExchangeIgnored(std::string_view p) {
-  Child(ignored_, ignored_cache_, "protocol", p).Increment();
-}
+void AgentMetrics::EventMalformed() { ++malformed_.pending; }
+void AgentMetrics::ExchangeParsed(std::string_view p) { parsed_children_.Add(p, 1); }
+void AgentMetrics::ParseFailure(std::string_view p) { failure_children_.Add(p, 1); }
+void AgentMetrics::ExchangeIgnored(std::string_view p) { ignored_children_.Add(p, 1); }
 void AgentMetrics::RequestsUnreported(std::string_view p, uint64_t n) {
-  Child(unreported_, unreported_cache_, "protocol", p).Increment(static_cast<double>(n));
+  unreported_children_.Add(p, n);
 }
-void AgentMetrics::ExchangeUnclassified() { unclassified_.Increment(); }
+void AgentMetrics::ExchangeUnclassified() { ++unclassified_.pending; }
 void AgentMetrics::ExchangeFinalized(std::string_view reason) {
-  Child(finalized_, finalized_cache_, "reason", reason).Increment();
+  finalized_children_.Add(reason, 1);
 }
 void AgentMetrics::ConnectionEvicted(std::string_view reason) {
-  Child(evicted_, evicted_cache_, "reason", reason).Increment();
+  evicted_children_.Add(reason, 1);
 }
 void AgentMetrics::RecordEmitted(std::string_view instrument) {
-  Child(records_, records_cache_, "instrument", instrument).Increment();
+  records_children_.Add(instrument, 1);
 }
+
+void AgentMetrics::FlushPending() {
+  for (PendingCounter& by_kind : events_read_by_kind_) by_kind.Flush();
+  malformed_.Flush();
+  unclassified_.Flush();
+  parsed_children_.Flush();
+  failure_children_.Flush();
+  ignored_children_.Flush();
+  unreported_children_.Flush();
+  finalized_children_.Flush();
+  evicted_children_.Flush();
+  records_children_.Flush();
+}
+
 prometheus::Counter& AgentMetrics::OverflowChild(std::string_view service,
                                                 std::string_view instrument) {
   const std::string key = absl::StrCat(AbslView(service), "\x1f", AbslView(instrument));

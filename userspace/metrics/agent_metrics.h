@@ -1,5 +1,7 @@
-// The agent's own loupe_* metrics (see docs/metrics.md). Labelled children are created once and
-// cached, so the hot path is a hash lookup and an atomic add.
+// The agent's own loupe_* metrics (see docs/metrics.md). Per-exchange counts are kept in plain
+// integers and added to the Prometheus counters by FlushPending(): prometheus-cpp increments a
+// counter with a compare-and-swap loop on an atomic<double>, and at several counts per exchange
+// that was a measurable share of the agent's CPU.
 #pragma once
 
 #include <array>
@@ -23,6 +25,11 @@ class AgentMetrics {
   // so that alerts and dashboards see 0 rather than an absent series.
   AgentMetrics(prometheus::Registry& registry, const std::vector<std::string>& protocols = {});
 
+  // Event-loop counters. They only add to pending counts, which reach Prometheus at the next
+  // FlushPending(); the agent flushes after every ring-buffer drain, so exported values lag by at
+  // most one flush. None of these methods nor FlushPending() is thread-safe: call them all from
+  // one thread (the agent's event loop). SeriesOverflow is not deferred: it only counts once a
+  // service has exhausted its series budget, and it updates Prometheus directly.
   void EventRead(uint32_t kind);
   void EventMalformed();
   void ExchangeParsed(std::string_view protocol);
@@ -36,6 +43,8 @@ class AgentMetrics {
   void SeriesOverflow(std::string_view service, std::string_view instrument);
   // Creates the service's overflow counter at zero when its first series appears.
   void ServiceSeen(std::string_view service, std::string_view instrument);
+  // Adds every non-zero pending count to its Prometheus counter and zeroes it.
+  void FlushPending();
 
   void SetConnectionsTracked(size_t n);
   void SetRingbufFill(double ratio);
@@ -51,10 +60,39 @@ class AgentMetrics {
   void UpdateProcessMetrics();
 
  private:
+  // A Prometheus counter and the increments not yet added to it.
+  struct PendingCounter {
+    prometheus::Counter* counter = nullptr;
+    uint64_t pending = 0;
+
+    void Flush();
+  };
+
+  // The children of one labelled family, by label value. The sets are tiny and bounded
+  // (protocols, finalize/evict reasons, instruments), so a linear scan of a vector beats hashing
+  // the value. A value not seen before gets its child created on first use.
+  class LabelledCounters {
+   public:
+    LabelledCounters(prometheus::Family<prometheus::Counter>& family, std::string label);
+    // Creates the child for `value` at zero if it does not exist yet.
+    void Create(std::string_view value) { Find(value); }
+    void Add(std::string_view value, uint64_t n) { Find(value).pending += n; }
+    void Flush();
+
+   private:
+    struct Entry {
+      std::string value;
+      PendingCounter counter;
+    };
+    // The returned reference is only valid until the next call (the vector may grow).
+    PendingCounter& Find(std::string_view value);
+
+    prometheus::Family<prometheus::Counter>* family_;
+    std::string label_;
+    std::vector<Entry> entries_;
+  };
+
   prometheus::Counter& OverflowChild(std::string_view service, std::string_view instrument);
-  prometheus::Counter& Child(prometheus::Family<prometheus::Counter>& family,
-                             absl::flat_hash_map<std::string, prometheus::Counter*>& cache,
-                             std::string_view label, std::string_view value);
 
   prometheus::Family<prometheus::Counter>& events_read_;
   prometheus::Family<prometheus::Counter>& events_dropped_;
@@ -67,7 +105,7 @@ class AgentMetrics {
   prometheus::Family<prometheus::Counter>& parse_failures_;
   prometheus::Family<prometheus::Counter>& ignored_;
   prometheus::Family<prometheus::Counter>& unreported_;
-  prometheus::Counter& unclassified_;
+  PendingCounter unclassified_;
   prometheus::Family<prometheus::Counter>& finalized_;
   prometheus::Family<prometheus::Counter>& evicted_;
   prometheus::Family<prometheus::Counter>& records_;
@@ -80,11 +118,17 @@ class AgentMetrics {
   prometheus::Counter& cpu_seconds_;
   prometheus::Gauge& start_time_;
 
-  std::array<prometheus::Counter*, 4> events_read_by_kind_{};
-  prometheus::Counter& malformed_;
-  absl::flat_hash_map<std::string, prometheus::Counter*> parsed_cache_, failures_cache_,
-      ignored_cache_, unreported_cache_, finalized_cache_, evicted_cache_, records_cache_,
-      overflow_cache_;
+  // Indexed by event kind; a null counter is a kind that is not counted.
+  std::array<PendingCounter, 4> events_read_by_kind_{};
+  PendingCounter malformed_;
+  LabelledCounters parsed_children_;
+  LabelledCounters failure_children_;
+  LabelledCounters ignored_children_;
+  LabelledCounters unreported_children_;
+  LabelledCounters finalized_children_;
+  LabelledCounters evicted_children_;
+  LabelledCounters records_children_;
+  absl::flat_hash_map<std::string, prometheus::Counter*> overflow_cache_;
 
   // Kernel counter index -> Prometheus counter it feeds (null when not exported).
   std::array<prometheus::Counter*, LOUPE_CNT_MAX> kernel_counters_{};
