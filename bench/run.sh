@@ -7,6 +7,8 @@
 #   sudo bench/run.sh --quick           # CI smoke: 1 repetition x 2 s, two workloads
 #   sudo bench/run.sh --reps 5 --duration 20 --out /tmp/bench
 #   sudo bench/run.sh --loupe PATH --floor PATH   # use already-built binaries
+#   sudo bench/run.sh --baseline PATH   # also measure another loupe binary (configuration
+#                                       # loupe_baseline) in the same run
 #
 # Build directory: $LOUPE_BENCH_BUILD_DIR, default build-bench/ at the repository root; source
 # tree: $LOUPE_BENCH_SOURCE_DIR, default this repository (point it at a clean export of a commit
