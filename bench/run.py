@@ -36,16 +36,16 @@ import urllib.request
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = ["none", "floor", "loupe", "loupe_metrics_only"]
 BASELINE_CONFIG = "loupe_baseline"
-
-
-def configs_of(meta):
-    """The configurations of a run: the fixed ones, plus the baseline when one was given."""
-    return CONFIGS + ([BASELINE_CONFIG] if meta.get("baseline") else [])
 WORKLOADS = ["nginx_keepalive", "nginx_close", "go_http", "python_1ms", "redis"]
 QUICK_WORKLOADS = ["nginx_keepalive", "nginx_close"]
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def configs_with(baseline):
+    """The configurations of a run: the fixed ones, plus the baseline when one was given."""
+    return CONFIGS + ([BASELINE_CONFIG] if baseline else [])
 
 
 def log(message):
@@ -640,7 +640,7 @@ def rewrite_report(out_dir):
     with open(os.path.join(out_dir, "results.json")) as f:
         results = json.load(f)
     meta, runs = results["meta"], results["runs"]
-    configs = configs_of(meta)
+    configs = configs_with(meta.get("baseline"))
     available = {c: c != "loupe_metrics_only" or meta["metrics_only_available"] for c in configs}
     summary = summarize(runs, configs, meta["workloads"], available)
     results["summary"] = summary
@@ -697,7 +697,7 @@ def main():
     if args.baseline and not os.access(args.baseline, os.X_OK):
         sys.exit(f"--baseline {args.baseline}: not an executable file")
     metrics_only = loupe_has_flag(args.loupe, "metrics_only")
-    configs = CONFIGS + ([BASELINE_CONFIG] if args.baseline else [])
+    configs = configs_with(args.baseline)
     available = {c: True for c in configs}
     available["loupe_metrics_only"] = metrics_only
     measured = [c for c in configs if available[c]]
