@@ -27,6 +27,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u32 self_tgid = 0;
 const volatile __u64 wakeup_bytes = 512 * 1024;       /* force a wakeup past this much unread */
 const volatile __u64 wakeup_min_interval_ns = 1000000; /* ... but at most once a millisecond */
+const volatile __u32 ring_count = 1;                   /* slots filled in `rings` */
 
 /* Preallocated (the default): a deleted or replaced entry's memory can be reused at once by
  * another insert, so code racing with an accept on a reused fd (on_close) re-looks the entry up
@@ -40,10 +41,23 @@ struct {
   __type(value, struct loupe_conn);
 } conns SEC(".maps");
 
-struct {
+/* One ring buffer per CPU, created and inserted by the daemon before the programs attach. A
+ * connection writes all its events to the ring of the CPU that accepted or connected it
+ * (loupe_conn.ring): its events stay in order without any merge in the reader, and a process
+ * that stays on its CPU never shares a ring's lock and producer position with another CPU. */
+struct ring {
   __uint(type, BPF_MAP_TYPE_RINGBUF);
-  __uint(max_entries, 16 * 1024 * 1024); /* resized by the daemon (--ringbuf_mib) */
-} events SEC(".maps");
+  /* Template only: the kernel does not compare a ring's size with it, so the daemon creates rings
+   * of the size it planned (and libbpf 1.1 cannot resize an inner map). */
+  __uint(max_entries, 4096);
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+  __uint(max_entries, 1); /* resized by the daemon: one slot per possible CPU */
+  __type(key, __u32);
+  __array(values, struct ring);
+} rings SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -90,7 +104,7 @@ struct {
  * level is read only every 64 KiB a CPU submits: the query reads the ring's producer position,
  * a cache line every producing CPU writes, so reading it on every submit cost a cross-CPU miss.
  * A forced wakeup thus comes at most 64 KiB per CPU late, far below the ring's size. */
-static __always_inline __u64 submit_flags(__u64 now, __u64 size) {
+static __always_inline __u64 submit_flags(void *ring, __u64 now, __u64 size) {
   __u32 zero = 0;
   __u64 *unchecked = bpf_map_lookup_elem(&unchecked_bytes, &zero);
   if (unchecked) {
@@ -98,11 +112,18 @@ static __always_inline __u64 submit_flags(__u64 now, __u64 size) {
     if (*unchecked < LOUPE_FILL_CHECK_BYTES) return BPF_RB_NO_WAKEUP;
     *unchecked = 0;
   }
-  if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) < wakeup_bytes) return BPF_RB_NO_WAKEUP;
+  if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) < wakeup_bytes) return BPF_RB_NO_WAKEUP;
   if (now - last_wakeup_ns < wakeup_min_interval_ns) return BPF_RB_NO_WAKEUP;
   last_wakeup_ns = now;
   count(LOUPE_CNT_WAKEUPS, 1);
   return BPF_RB_FORCE_WAKEUP;
+}
+
+/* The ring a connection's events go to. NULL only if the daemon left a slot empty, which it
+ * checks before attaching; callers count it as a lost event all the same. */
+static __always_inline void *conn_ring(const struct loupe_conn *c) {
+  __u32 index = c->ring;
+  return bpf_map_lookup_elem(&rings, &index);
 }
 
 /* ---- connection lifecycle ------------------------------------------------------------- */
@@ -168,9 +189,11 @@ static __always_inline __u32 scratch_add_request(struct loupe_exchange_event *e,
 }
 
 /* Copies the first `size` bytes of the scratch event into the ring: records are variable-size. */
-static __always_inline void scratch_output(struct loupe_exchange_event *e, __u64 size, __u64 now) {
+static __always_inline void scratch_output(struct loupe_conn *c, struct loupe_exchange_event *e,
+                                           __u64 size, __u64 now) {
   if (size > sizeof(*e)) size = sizeof(*e);
-  if (bpf_ringbuf_output(&events, e, size, submit_flags(now, size)) != 0) {
+  void *ring = conn_ring(c);
+  if (!ring || bpf_ringbuf_output(ring, e, size, submit_flags(ring, now, size)) != 0) {
     count(LOUPE_CNT_RINGBUF_FULL, 1);
   }
 }
@@ -185,18 +208,19 @@ static __always_inline void emit_close_flagged(__u32 tgid, int fd, struct loupe_
     if (e) {
       fill_header(&e->hdr, LOUPE_EV_CLOSE, tgid, fd, c);
       e->hdr.flags |= flags;
-      scratch_output(e, sizeof(e->hdr) + scratch_add_request(e, c), now);
+      scratch_output(c, e, sizeof(e->hdr) + scratch_add_request(e, c), now);
       return;
     }
   }
-  struct loupe_event_header *h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
+  void *ring = conn_ring(c);
+  struct loupe_event_header *h = ring ? bpf_ringbuf_reserve(ring, sizeof(*h), 0) : NULL;
   if (!h) {
     count(LOUPE_CNT_RINGBUF_FULL, 1);
     return;
   }
   fill_header(h, LOUPE_EV_CLOSE, tgid, fd, c);
   h->flags |= flags;
-  bpf_ringbuf_submit(h, submit_flags(now, sizeof(*h)));
+  bpf_ringbuf_submit(h, submit_flags(ring, now, sizeof(*h)));
 }
 
 static __always_inline void emit_close(__u32 tgid, int fd, struct loupe_conn *c, __u64 now) {
@@ -221,6 +245,8 @@ static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u6
   __builtin_memset(&fresh->prev, 0, sizeof(fresh->prev));
   fresh->req_len = 0;
   fresh->flags = 0; /* conn_scratch is reused: clear the TLS mark (tls.bpf.h) */
+  fresh->ring = bpf_get_smp_processor_id();
+  if (fresh->ring >= ring_count) fresh->ring = ring_count > 0 ? fresh->ring % ring_count : 0;
   bpf_get_current_comm(fresh->comm, sizeof(fresh->comm));
   struct loupe_conn_key key = {.tgid = tgid, .fd = fd};
   /* An entry still at this fd belongs to a socket whose close we have not seen (yet): a close
@@ -361,7 +387,7 @@ static __always_inline void begin_response(__u32 tgid, int fd, struct loupe_conn
     n = 0;
   }
   if ((__u64)ret > n) count(LOUPE_CNT_RESP_TRUNCATED, 1);
-  scratch_output(e, sizeof(e->hdr) + req_len + n, now);
+  scratch_output(c, e, sizeof(e->hdr) + req_len + n, now);
 }
 
 /* Defined in tls.bpf.h: true when raw socket bytes are TLS ciphertext, never to be parsed. */

@@ -158,7 +158,7 @@ struct loupe_conn {
   __u16 req_len;
   __u16 pad0;
   __u32 flags;   /* LOUPE_CONN_F_* */
-  __u32 pad1;
+  __u32 ring;    /* index in `rings` of the ring this connection's events go to */
   char comm[16];
   struct loupe_prev_response prev;
   __u8 req_buf[LOUPE_REQ_CAP];

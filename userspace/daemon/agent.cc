@@ -197,7 +197,7 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
 
   LOUPE_ASSIGN_OR_RETURN(
       std::unique_ptr<RingReader> reader,
-      RingReader::Create(probes->events_fd(), probes->ringbuf_bytes(), &dispatcher));
+      RingReader::Create(probes->ring_fds(), probes->ring_bytes(), &dispatcher));
 
   uint64_t next_housekeeping = 0;
   bool started = false;

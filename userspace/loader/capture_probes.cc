@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <bit>
 #include <cstdarg>
 #include <cstddef>
 #include <cstring>
@@ -24,6 +26,7 @@ static_assert(sizeof(loupe_event_header) == 192, "ABI: loupe_event_header layout
 static_assert(offsetof(loupe_event_header, flags) == 140, "ABI: loupe_event_header.flags moved");
 static_assert(sizeof(loupe_conn) == 1216, "ABI: loupe_conn layout changed");
 static_assert(offsetof(loupe_conn, flags) == 136, "ABI: loupe_conn.flags moved");
+static_assert(offsetof(loupe_conn, ring) == 140, "ABI: loupe_conn.ring moved");
 static_assert(sizeof(loupe_exchange_event) ==
                   sizeof(loupe_event_header) + LOUPE_REQ_CAP + LOUPE_RESP_CAP,
               "ABI: loupe_exchange_event must have no tail padding");
@@ -39,6 +42,23 @@ int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args)
     log::Debug("libbpf", {{"detail", text}});
   }
   return 0;
+}
+
+// How the --ringbuf_mib budget is split into one ring per possible CPU.
+struct RingLayout {
+  uint32_t count = 1;
+  uint64_t bytes_each = 0;  // a power of two, as the kernel requires
+};
+
+constexpr uint64_t kMinRingBytes = 256 * 1024;
+
+RingLayout PlanRings(uint32_t ringbuf_mib) {
+  RingLayout layout;
+  const int cpus = libbpf_num_possible_cpus();
+  layout.count = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
+  const uint64_t share = (uint64_t{ringbuf_mib} << 20) / layout.count;
+  layout.bytes_each = std::max(kMinRingBytes, std::bit_floor(share));
+  return layout;
 }
 
 // Which programs a load attempt includes: one of the two sys_exit programs, and the matching
@@ -66,15 +86,18 @@ std::vector<bpf_program*> PlannedPrograms(const capture* skel, const LoadPlan& p
 }
 
 // Opens, configures and loads the skeleton with exactly the programs of `plan`.
-absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, const LoadPlan& plan) {
+absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, const RingLayout& rings,
+                                     const LoadPlan& plan) {
   capture* skel = capture__open();
   if (skel == nullptr) {
     return absl::InternalError(absl::StrCat("opening the BPF object failed: ", strerror(errno)));
   }
   skel->rodata->self_tgid = options.self_tgid;
-  skel->rodata->wakeup_bytes = options.wakeup_bytes;
+  // A forced wakeup must come well before one ring fills.
+  skel->rodata->wakeup_bytes = std::min(options.wakeup_bytes, rings.bytes_each / 4);
+  skel->rodata->ring_count = rings.count;
   bpf_map__set_max_entries(skel->maps.conns, options.max_connections);
-  bpf_map__set_max_entries(skel->maps.events, options.ringbuf_mib * 1024u * 1024u);
+  bpf_map__set_max_entries(skel->maps.rings, rings.count);
   for (bpf_program* program :
        {skel->progs.loupe_sys_exit_btf, skel->progs.loupe_sys_exit_raw,
         skel->progs.loupe_process_exit_btf, skel->progs.loupe_process_exit_raw}) {
@@ -90,6 +113,30 @@ absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, const LoadPl
         absl::StrCat("loading BPF programs (", PlanName(plan), ") failed: ", strerror(-err)));
   }
   return skel;
+}
+
+// Creates the rings and puts them in the `rings` slots, before anything attaches: an empty slot
+// would lose every event of the connections assigned to it.
+absl::StatusOr<std::vector<int>> CreateRings(const capture* skel, const RingLayout& layout) {
+  std::vector<int> fds;
+  const int outer = bpf_map__fd(skel->maps.rings);
+  for (uint32_t index = 0; index < layout.count; ++index) {
+    const std::string name = absl::StrCat("loupe_ring", index);
+    const int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, name.c_str(), 0, 0,
+                                  static_cast<uint32_t>(layout.bytes_each), nullptr);
+    const int err = fd < 0 ? errno : 0;
+    if (fd >= 0 && bpf_map_update_elem(outer, &index, &fd, BPF_ANY) == 0) {
+      fds.push_back(fd);
+      continue;
+    }
+    const int update_err = fd >= 0 ? errno : err;
+    if (fd >= 0) close(fd);
+    for (int created : fds) close(created);
+    return absl::InternalError(absl::StrCat("creating ring buffer ", index, " of ", layout.count,
+                                            " (", layout.bytes_each, " bytes) failed: ",
+                                            strerror(update_err)));
+  }
+  return fds;
 }
 
 }  // namespace
@@ -113,11 +160,12 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
   if (!options.force_raw_tracepoint) plans.push_back({HookKind::kTpBtf, true});
   plans.push_back({HookKind::kRawTracepoint, true});
   plans.push_back({HookKind::kRawTracepoint, false});
+  const RingLayout ring_layout = PlanRings(options.ringbuf_mib);
   absl::StatusOr<capture*> skel = absl::InternalError("no load attempted");
   LoadPlan plan;
   for (size_t i = 0; i < plans.size(); ++i) {
     plan = plans[i];
-    skel = OpenAndLoad(options, plan);
+    skel = OpenAndLoad(options, ring_layout, plan);
     if (skel.ok()) break;
     if (i + 1 < plans.size()) {
       log::Warn("BPF load failed, falling back", {{"tried", PlanName(plan)},
@@ -126,6 +174,11 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
     }
   }
   if (!skel.ok()) return skel.status();
+  absl::StatusOr<std::vector<int>> ring_fds = CreateRings(*skel, ring_layout);
+  if (!ring_fds.ok()) {
+    capture__destroy(*skel);
+    return ring_fds.status();
+  }
 
   std::vector<bpf_link*> links;
   for (bpf_program* program : PlannedPrograms(*skel, plan)) {
@@ -133,6 +186,7 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
     if (link == nullptr) {
       const int err = errno;
       for (bpf_link* attached : links) bpf_link__destroy(attached);
+      for (int fd : *ring_fds) close(fd);
       capture__destroy(*skel);
       return absl::InternalError(absl::StrCat("attaching ", bpf_program__name(program),
                                               " failed: ", strerror(err)));
@@ -143,18 +197,22 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
                                 {"process_exit_probe", plan.exit_probe},
                                 {"max_connections", options.max_connections},
                                 {"ringbuf_mib", options.ringbuf_mib},
+                                {"rings", ring_layout.count},
+                                {"ring_bytes", ring_layout.bytes_each},
                                 {"tracefs_required", false}});
-  return std::unique_ptr<CaptureProbes>(new CaptureProbes(
-      *skel, PlannedPrograms(*skel, plan), std::move(links), plan.hook, static_cast<uint64_t>(options.ringbuf_mib) * 1024 * 1024));
+  return std::unique_ptr<CaptureProbes>(new CaptureProbes(*skel, PlannedPrograms(*skel, plan),
+                                                          std::move(links), plan.hook,
+                                                          std::move(*ring_fds),
+                                                          ring_layout.bytes_each));
 }
 
 CaptureProbes::~CaptureProbes() {
   for (bpf_link* link : links_) bpf_link__destroy(link);
+  for (int fd : ring_fds_) close(fd);
   capture__destroy(skel_);
   log::Info("probes detached");
 }
 
-int CaptureProbes::events_fd() const { return bpf_map__fd(skel_->maps.events); }
 int CaptureProbes::conns_fd() const { return bpf_map__fd(skel_->maps.conns); }
 bpf_object* CaptureProbes::object() const { return skel_->obj; }
 

@@ -21,6 +21,8 @@ namespace loupe {
 
 struct CaptureOptions {
   uint32_t max_connections = 16384;
+  // Total ring-buffer budget, split into one ring per possible CPU (each a power of two of at
+  // least 256 KiB, so hosts with many CPUs may use more).
   uint32_t ringbuf_mib = 16;
   uint32_t self_tgid = 0;  // never capture the agent itself
   uint64_t wakeup_bytes = 512 * 1024;
@@ -47,12 +49,13 @@ class CaptureProbes {
 
   HookKind hook() const { return hook_; }
   size_t attached_programs() const { return links_.size(); }
-  int events_fd() const;
+  // One ring buffer per possible CPU; the object keeps ownership of the descriptors.
+  const std::vector<int>& ring_fds() const { return ring_fds_; }
+  uint64_t ring_bytes() const { return ring_bytes_; }  // each ring's size
   int conns_fd() const;
   // The loaded object, for attachers of programs this class does not attach itself (the TLS
   // uprobes in bpf/tls.bpf.h are loaded here and attached per library by userspace/tls/).
   bpf_object* object() const;
-  uint64_t ringbuf_bytes() const { return ringbuf_bytes_; }
 
   // Sums the per-CPU counters (indexed by enum loupe_counter).
   std::array<uint64_t, LOUPE_CNT_MAX> ReadCounters() const;
@@ -61,18 +64,20 @@ class CaptureProbes {
 
  private:
   CaptureProbes(capture* skel, std::vector<bpf_program*> programs, std::vector<bpf_link*> links,
-                HookKind hook, uint64_t ringbuf_bytes)
+                HookKind hook, std::vector<int> ring_fds, uint64_t ring_bytes)
       : skel_(skel),
         programs_(std::move(programs)),
         links_(std::move(links)),
         hook_(hook),
-        ringbuf_bytes_(ringbuf_bytes) {}
+        ring_fds_(std::move(ring_fds)),
+        ring_bytes_(ring_bytes) {}
 
   capture* skel_;
   std::vector<bpf_program*> programs_;  // attached: sys_exit, then sched_process_exit if loaded
   std::vector<bpf_link*> links_;        // one per program
   HookKind hook_;
-  uint64_t ringbuf_bytes_;
+  std::vector<int> ring_fds_;
+  uint64_t ring_bytes_;
 };
 
 }  // namespace loupe

@@ -78,7 +78,7 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
                                .Help("Connections held by the userspace tracker")
                                .Register(r).Add({})),
       ringbuf_fill_(BuildGauge().Name("loupe_ringbuf_fill_ratio")
-                        .Help("Fraction of the ring buffer holding unread events")
+                        .Help("Fraction of the fullest per-CPU ring buffer holding unread events")
                         .Register(r).Add({})),
       ready_(BuildGauge().Name("loupe_ready")
                  .Help("1 when probes are attached and events flow").Register(r).Add({})),
