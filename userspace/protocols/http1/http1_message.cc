@@ -1,8 +1,9 @@
 #include "userspace/protocols/http1/http1_message.h"
 
 #include <array>
-#include <bit>
 #include <cstring>
+
+#include "userspace/protocols/http1/field_scan.h"
 
 namespace loupe::http1 {
 namespace {
@@ -27,6 +28,26 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
 bool IsTargetChar(char c) {
   const auto byte = static_cast<uint8_t>(c);
   return byte > 0x20 && byte != 0x7f;  // bytes >= 0x80 are tolerated: clients send raw UTF-8
+}
+
+// A field name (token bytes only, as ParseFields guarantees) against a name in lowercase letters
+// and '-'. Among token bytes, OR 0x20 maps exactly A-Z onto a-z and leaves '-' as it is, so one
+// OR per byte replaces a case-folding compare; eight bytes at a time where the name allows.
+bool NameIs(std::string_view name, std::string_view lowercase) {
+  if (name.size() != lowercase.size()) return false;
+  constexpr uint64_t kFold = 0x2020202020202020ull;
+  size_t i = 0;
+  for (; i + 8 <= name.size(); i += 8) {
+    uint64_t a;
+    uint64_t b;
+    std::memcpy(&a, name.data() + i, sizeof(a));
+    std::memcpy(&b, lowercase.data() + i, sizeof(b));
+    if ((a | kFold) != b) return false;
+  }
+  for (; i < name.size(); ++i) {
+    if ((name[i] | 0x20) != lowercase[i]) return false;
+  }
+  return true;
 }
 
 std::string_view TrimOws(std::string_view s) {
@@ -105,65 +126,29 @@ struct Fields {
   bool connection_close = false;
 };
 
-// Byte classes of RFC 9110 field lines, one table lookup per byte on the hot path.
-constexpr uint8_t kTokenByte = 1;
-
-constexpr std::array<uint8_t, 256> MakeByteClasses() {
-  std::array<uint8_t, 256> classes{};
-  for (int b = 0; b < 256; ++b) {
-    const char c = static_cast<char>(b);
-    if (IsTokenChar(c)) classes[b] |= kTokenByte;
-  }
-  return classes;
-}
-constexpr std::array<uint8_t, 256> kByteClasses = MakeByteClasses();
-
-bool Is(char c, uint8_t byte_class) {
-  return (kByteClasses[static_cast<uint8_t>(c)] & byte_class) != 0;
-}
-
-// Offset of the first byte below 0x20 (HTAB, CR, LF or a byte no field value may hold) in
-// data[from, size), or size. Eight bytes per step: header values are tens of bytes long. The
-// word test can flag a byte above a real match (borrow), never below one, so the lowest flagged
-// byte is exact; bytes >= 0x80 are never flagged.
-size_t FindControlByte(const char* data, size_t from, size_t size) {
-  static_assert(std::endian::native == std::endian::little, "the lowest bit is the first byte");
-  constexpr uint64_t kOnes = 0x0101010101010101ull;
-  size_t i = from;
-  while (i + 8 <= size) {
-    uint64_t word;
-    std::memcpy(&word, data + i, sizeof(word));
-    const uint64_t below_0x20 = (word - kOnes * 0x20) & ~word & (kOnes * 0x80);
-    if (below_0x20 != 0) return i + static_cast<size_t>(std::countr_zero(below_0x20) >> 3);
-    i += 8;
-  }
-  while (i < size && static_cast<uint8_t>(data[i]) >= 0x20) ++i;
-  return i;
-}
-
 // Stores a field the heads care about. Returns false when its value is malformed.
 bool StoreField(std::string_view name, std::string_view value, Fields* fields,
                 bool* saw_content_length) {
   // Dispatch on the length first: most fields are none of these and cost one switch.
   switch (name.size()) {
     case 4:
-      if (EqualsIgnoreCase(name, "host")) fields->host = value;
+      if (NameIs(name, "host")) fields->host = value;
       return true;
     case 10:
-      if (EqualsIgnoreCase(name, "user-agent")) {
+      if (NameIs(name, "user-agent")) {
         fields->user_agent = value;
-      } else if (EqualsIgnoreCase(name, "connection")) {
+      } else if (NameIs(name, "connection")) {
         fields->connection_close = fields->connection_close || ListContains(value, "close");
       }
       return true;
     case 11:
-      if (EqualsIgnoreCase(name, "traceparent")) {
+      if (NameIs(name, "traceparent")) {
         fields->traceparent = value;
         ++fields->traceparent_count;
       }
       return true;
     case 14:
-      if (EqualsIgnoreCase(name, "content-length")) {
+      if (NameIs(name, "content-length")) {
         const std::optional<uint64_t> n = ParseContentLength(value);
         if (!n.has_value()) return false;
         if (*saw_content_length && fields->content_length != n) return false;
@@ -172,7 +157,7 @@ bool StoreField(std::string_view name, std::string_view value, Fields* fields,
       }
       return true;
     case 17:
-      if (EqualsIgnoreCase(name, "transfer-encoding")) {
+      if (NameIs(name, "transfer-encoding")) {
         fields->has_transfer_encoding = true;
         fields->chunked = EqualsIgnoreCase(LastListItem(value), "chunked");
       }
@@ -191,8 +176,7 @@ HeadState ParseFields(std::string_view bytes, size_t pos, Fields* fields, size_t
   bool saw_content_length = false;
   while (pos < size) {
     // field-name: token bytes up to the colon, in one pass.
-    size_t i = pos;
-    while (i < size && Is(data[i], kTokenByte)) ++i;
+    const size_t i = SkipTokenBytes(data, pos, size);
     if (i == size) return HeadState::kTruncated;
     if (data[i] != ':' || i == pos) {
       // Not "name:": the blank line ending the head, an obsolete folded continuation, or junk.

@@ -72,7 +72,7 @@ TargetPath SplitTarget(std::string_view target, bool target_complete) {
     }
     rest.remove_prefix(path_start);
   }
-  const size_t path_end = rest.find_first_of("?#");
+  const size_t path_end = FindQueryOrFragment(rest);
   out.path = rest.substr(0, path_end);
   out.has_path = true;
   out.complete = target_complete || path_end != std::string_view::npos;
@@ -80,7 +80,10 @@ TargetPath SplitTarget(std::string_view target, bool target_complete) {
 }
 
 std::string RouteFor(const RequestHead& request) {
-  const TargetPath target = SplitTarget(request.target, request.target_complete);
+  return RouteFor(SplitTarget(request.target, request.target_complete));
+}
+
+std::string RouteFor(const TargetPath& target) {
   if (!target.has_path) return "";
   if (target.path == "*") return "*";
   if (target.complete) return NormalizeRoute(target.path);
@@ -116,11 +119,11 @@ Record BuildRecord(const RequestHead& request, int status, const Exchange& excha
                    const Endpoints& endpoints) {
   const bool server = exchange.role == Role::kServer;
   const std::string_view method = NormalizeMethod(request.method);
-  std::string route = server ? RouteFor(request) : std::string();
+  const TargetPath target = SplitTarget(request.target, request.target_complete);
+  std::string route = server ? RouteFor(target) : std::string();
   std::string status_text = status > 0 ? std::to_string(status) : std::string();
   std::string server_port = std::to_string(endpoints.server_port);
 
-  const TargetPath target = SplitTarget(request.target, request.target_complete);
   // server.address: only client metrics and spans use it.
   std::string host;
   if (!server || endpoints.span_attributes) {

@@ -52,7 +52,7 @@ bool LooksLikeId(std::string_view s) {
 }  // namespace
 
 std::string NormalizeRoute(std::string_view path) {
-  const size_t cut = path.find_first_of("?#");
+  const size_t cut = FindQueryOrFragment(path);
   if (cut != std::string_view::npos) path = path.substr(0, cut);
 
   std::string route;

@@ -27,4 +27,13 @@ inline constexpr std::string_view kRouteElided = "/{...}";
 // The result always starts with '/' and is at most kMaxRouteLength bytes long.
 std::string NormalizeRoute(std::string_view path);
 
+// Offset of the first '?' or '#' in s, or npos. One pass: string_view::find_first_of("?#")
+// searches the two-byte set with a memchr call per byte of s, and that was a tenth of parsing.
+inline size_t FindQueryOrFragment(std::string_view s) {
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '?' || s[i] == '#') return i;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace loupe::http1
