@@ -41,8 +41,8 @@ struct {
   __type(value, struct loupe_conn);
 } conns SEC(".maps");
 
-/* One ring buffer per CPU, created and inserted by the daemon before the programs attach. A
- * connection writes all its events to the ring of the CPU that accepted or connected it
+/* One ring buffer per online CPU, created and inserted by the daemon before the programs attach.
+ * A connection writes all its events to the ring of the CPU that accepted or connected it
  * (loupe_conn.ring): its events stay in order without any merge in the reader, and a process
  * that stays on its CPU never shares a ring's lock and producer position with another CPU. */
 struct ring {
@@ -54,7 +54,7 @@ struct ring {
 
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-  __uint(max_entries, 1); /* resized by the daemon: one slot per possible CPU */
+  __uint(max_entries, 1); /* resized by the daemon: one slot per online CPU */
   __type(key, __u32);
   __array(values, struct ring);
 } rings SEC(".maps");

@@ -44,7 +44,9 @@ int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args)
   return 0;
 }
 
-// How the --ringbuf_mib budget is split into one ring per possible CPU.
+// How the --ringbuf_mib budget is split into one ring per online CPU. Not per possible CPU:
+// cloud VMs often declare dozens of hot-plug slots that never come online. A CPU whose number is
+// past the last ring (hot-plugged later, or sparse numbering) shares a ring (index modulo count).
 struct RingLayout {
   uint32_t count = 1;
   uint64_t bytes_each = 0;  // a power of two, as the kernel requires
@@ -54,7 +56,7 @@ constexpr uint64_t kMinRingBytes = 256 * 1024;
 
 RingLayout PlanRings(uint32_t ringbuf_mib) {
   RingLayout layout;
-  const int cpus = libbpf_num_possible_cpus();
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
   layout.count = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
   const uint64_t share = (uint64_t{ringbuf_mib} << 20) / layout.count;
   layout.bytes_each = std::max(kMinRingBytes, std::bit_floor(share));

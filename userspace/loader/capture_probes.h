@@ -21,7 +21,7 @@ namespace loupe {
 
 struct CaptureOptions {
   uint32_t max_connections = 16384;
-  // Total ring-buffer budget, split into one ring per possible CPU (each a power of two of at
+  // Total ring-buffer budget, split into one ring per online CPU (each a power of two of at
   // least 256 KiB, so hosts with many CPUs may use more).
   uint32_t ringbuf_mib = 16;
   uint32_t self_tgid = 0;  // never capture the agent itself
@@ -49,7 +49,7 @@ class CaptureProbes {
 
   HookKind hook() const { return hook_; }
   size_t attached_programs() const { return links_.size(); }
-  // One ring buffer per possible CPU; the object keeps ownership of the descriptors.
+  // One ring buffer per online CPU; the object keeps ownership of the descriptors.
   const std::vector<int>& ring_fds() const { return ring_fds_; }
   uint64_t ring_bytes() const { return ring_bytes_; }  // each ring's size
   int conns_fd() const;
