@@ -6,7 +6,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <bit>
 #include <cstdarg>
 #include <cstddef>
 #include <cstring>
@@ -14,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "bpf/capture.skel.h"
+#include "userspace/loader/ring_layout.h"
 #include "userspace/logging/log.h"
 
 namespace loupe {
@@ -42,25 +42,6 @@ int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args)
     log::Debug("libbpf", {{"detail", text}});
   }
   return 0;
-}
-
-// How the --ringbuf_mib budget is split into one ring per online CPU. Not per possible CPU:
-// cloud VMs often declare dozens of hot-plug slots that never come online. A CPU whose number is
-// past the last ring (hot-plugged later, or sparse numbering) shares a ring (index modulo count).
-struct RingLayout {
-  uint32_t count = 1;
-  uint64_t bytes_each = 0;  // a power of two, as the kernel requires
-};
-
-constexpr uint64_t kMinRingBytes = 256 * 1024;
-
-RingLayout PlanRings(uint32_t ringbuf_mib) {
-  RingLayout layout;
-  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  layout.count = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
-  const uint64_t share = (uint64_t{ringbuf_mib} << 20) / layout.count;
-  layout.bytes_each = std::max(kMinRingBytes, std::bit_floor(share));
-  return layout;
 }
 
 // Which programs a load attempt includes: one of the two sys_exit programs, and the matching
@@ -162,7 +143,7 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
   if (!options.force_raw_tracepoint) plans.push_back({HookKind::kTpBtf, true});
   plans.push_back({HookKind::kRawTracepoint, true});
   plans.push_back({HookKind::kRawTracepoint, false});
-  const RingLayout ring_layout = PlanRings(options.ringbuf_mib);
+  const RingLayout ring_layout = PlanRings(options.ringbuf_mib, sysconf(_SC_NPROCESSORS_ONLN));
   absl::StatusOr<capture*> skel = absl::InternalError("no load attempted");
   LoadPlan plan;
   for (size_t i = 0; i < plans.size(); ++i) {
