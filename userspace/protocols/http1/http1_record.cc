@@ -79,10 +79,6 @@ TargetPath SplitTarget(std::string_view target, bool target_complete) {
   return out;
 }
 
-std::string RouteFor(const RequestHead& request) {
-  return RouteFor(SplitTarget(request.target, request.target_complete));
-}
-
 std::string RouteFor(const TargetPath& target) {
   if (!target.has_path) return "";
   if (target.path == "*") return "*";

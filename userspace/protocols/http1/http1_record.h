@@ -54,9 +54,8 @@ struct TargetPath {
 };
 TargetPath SplitTarget(std::string_view target, bool target_complete);
 
-// Route of a request for metrics and span names; empty when the request has no path.
-std::string RouteFor(const RequestHead& request);
-std::string RouteFor(const TargetPath& target);  // the same, for an already split target
+// Route of a request target (SplitTarget) for metrics and span names; empty when it has no path.
+std::string RouteFor(const TargetPath& target);
 
 // The host part of a Host header / authority: no port, no IPv6 brackets.
 std::string_view HostWithoutPort(std::string_view host);
