@@ -107,17 +107,16 @@ absl::StatusOr<std::vector<int>> CreateRings(const capture* skel, const RingLayo
     const std::string name = absl::StrCat("loupe_ring", index);
     const int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, name.c_str(), 0, 0,
                                   static_cast<uint32_t>(layout.bytes_each), nullptr);
-    const int err = fd < 0 ? errno : 0;
     if (fd >= 0 && bpf_map_update_elem(outer, &index, &fd, BPF_ANY) == 0) {
       fds.push_back(fd);
       continue;
     }
-    const int update_err = fd >= 0 ? errno : err;
+    const int err = errno;  // set by whichever of the two calls failed, nothing in between
     if (fd >= 0) close(fd);
     for (int created : fds) close(created);
     return absl::InternalError(absl::StrCat("creating ring buffer ", index, " of ", layout.count,
                                             " (", layout.bytes_each, " bytes) failed: ",
-                                            strerror(update_err)));
+                                            strerror(err)));
   }
   return fds;
 }
