@@ -126,6 +126,9 @@ static __always_inline void *conn_ring(const struct loupe_conn *c) {
   return bpf_map_lookup_elem(&rings, &index);
 }
 
+/* Kernel RED aggregation (--metrics_only): counts learned HTTP exchanges without records. */
+#include "red_aggregate.bpf.h"
+
 /* ---- connection lifecycle ------------------------------------------------------------- */
 
 static __always_inline struct sock *sock_from_fd(int fd) {
@@ -227,6 +230,17 @@ static __always_inline void emit_close(__u32 tgid, int fd, struct loupe_conn *c,
   emit_close_flagged(tgid, fd, c, now, 0);
 }
 
+static __always_inline void emit_prev_end(__u32 tgid, int fd, struct loupe_conn *c, __u64 now) {
+  void *ring = conn_ring(c);
+  struct loupe_event_header *h = ring ? bpf_ringbuf_reserve(ring, sizeof(*h), 0) : NULL;
+  if (!h) {
+    count(LOUPE_CNT_RINGBUF_FULL, 1);
+    return;
+  }
+  fill_header(h, LOUPE_EV_PREV_END, tgid, fd, c);
+  bpf_ringbuf_submit(h, submit_flags(ring, now, sizeof(*h)));
+}
+
 static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u64 now) {
   struct sock *sk = sock_from_fd(fd);
   if (!sk) return;
@@ -245,6 +259,8 @@ static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u6
   __builtin_memset(&fresh->prev, 0, sizeof(fresh->prev));
   fresh->req_len = 0;
   fresh->flags = 0; /* conn_scratch is reused: clear the TLS mark (tls.bpf.h) */
+  fresh->last_full_seq = 0;
+  fresh->red_pending = 0;
   fresh->ring = bpf_get_smp_processor_id();
   if (fresh->ring >= ring_count) fresh->ring = ring_count > 0 ? fresh->ring % ring_count : 0;
   bpf_get_current_comm(fresh->comm, sizeof(fresh->comm));
@@ -254,7 +270,8 @@ static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u6
    * Report it closed so userspace finalizes its last exchange. */
   struct loupe_conn *stale = bpf_map_lookup_elem(&conns, &key);
   if (stale && stale->totals.seq != 0 && stale->phase != LOUPE_PHASE_CLOSED) {
-    emit_close(tgid, fd, stale, now);
+    red_finalize(stale);
+    if (red_userspace_knows(stale)) emit_close(tgid, fd, stale, now);
   }
   if (bpf_map_update_elem(&conns, &key, fresh, BPF_ANY) != 0) {
     count(LOUPE_CNT_CONN_TABLE_FULL, 1);
@@ -272,8 +289,9 @@ static __always_inline void on_close(__u32 tgid, int fd, __u64 now) {
   struct sock *current = sock_from_fd(fd);
   if (current && (__u64)current == c->sock) return;
   __u64 conn_id = c->conn_id;
+  red_finalize(c);
   /* Userspace holds state only for connections that carried an exchange. */
-  if (c->totals.seq != 0) emit_close(tgid, fd, c, now);
+  if (c->totals.seq != 0 && red_userspace_knows(c)) emit_close(tgid, fd, c, now);
   /* From here on the entry may have been replaced by another thread's accept on this fd:
    * look it up again and act only if it is still the closed connection. The check and the
    * write are not one step, but a racing accept would have to install the fd and reach its
@@ -373,12 +391,16 @@ static __always_inline void begin_response(__u32 tgid, int fd, struct loupe_conn
   c->totals.first_resp_chunk_bytes = ret;
   c->totals.resp_chunks = 1;
 
+  struct segment seg = first_segment(kind, arg1, ret);
+  __u32 red_flags = 0;
+  if (red_begin_response(c, tgid, fd, now, seg.ptr, seg.len, &red_flags)) return;
+  c->last_full_seq = c->totals.seq;
   __u32 zero = 0;
   struct loupe_exchange_event *e = bpf_map_lookup_elem(&event_scratch, &zero);
   if (!e) return;
   fill_header(&e->hdr, LOUPE_EV_EXCHANGE, tgid, fd, c);
+  e->hdr.flags |= red_flags;
   __u32 req_len = scratch_add_request(e, c);
-  struct segment seg = first_segment(kind, arg1, ret);
   __u32 n = seg.len < LOUPE_RESP_CAP - 1 ? seg.len : LOUPE_RESP_CAP - 1;
   n &= LOUPE_RESP_CAP - 1;
   if (seg.ptr && n > 0 && bpf_probe_read_user(e->data + req_len, n, seg.ptr) == 0) {
@@ -417,6 +439,7 @@ static __always_inline void on_data(__u64 pid_tgid, int fd, bool ingress, int ki
       return;
     }
     if (phase == LOUPE_PHASE_RESPONSE) {
+      red_finalize(c); /* the response ended: count it before its totals are reset */
       c->prev.seq = c->totals.seq;
       c->prev.resp_end_ns = c->totals.resp_end_ns;
       c->prev.resp_bytes = c->totals.resp_bytes;
@@ -532,7 +555,10 @@ static long close_at_exit(__u64 index, void *ctx) {
   struct loupe_conn *c = bpf_map_lookup_elem(&conns, &key);
   if (!c) return 0;
   if (c->totals.seq != 0 && c->phase != LOUPE_PHASE_CLOSED) {
-    emit_close_flagged(walk->tgid, (int)index, c, walk->now, LOUPE_EVF_EXIT);
+    red_finalize(c);
+    if (red_userspace_knows(c)) {
+      emit_close_flagged(walk->tgid, (int)index, c, walk->now, LOUPE_EVF_EXIT);
+    }
   }
   bpf_map_delete_elem(&conns, &key);
   count(LOUPE_CNT_CLOSED_AT_EXIT, 1);

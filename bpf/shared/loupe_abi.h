@@ -20,6 +20,9 @@ enum loupe_event_kind {
   LOUPE_EV_CLOSE = 3,    /* the connection closed (or its process exited); carries the last
                           * exchange's final totals, and in phase REQUEST the unanswered
                           * request's prefix (req_len bytes after the header) */
+  LOUPE_EV_PREV_END = 4, /* header only: the previous exchange (sent as a record) ended with
+                          * the totals in `prev`; the new one is counted in the kernel
+                          * (--metrics_only, bpf/red_aggregate.bpf.h) */
 };
 
 enum loupe_role {
@@ -44,7 +47,10 @@ enum loupe_counter {
   LOUPE_CNT_TLS_CALLS = 13,         /* SSL_read/SSL_write(_ex)/SSL_do_handshake calls seen */
   LOUPE_CNT_TLS_NO_FD = 14,         /* plaintext dropped: the SSL object's socket is unknown */
   LOUPE_CNT_CLOSED_AT_EXIT = 15,    /* connections still open when their process exited */
-  LOUPE_CNT_MAX = 16,
+  /* Kernel RED aggregation (--metrics_only, bpf/red_aggregate.bpf.h) */
+  LOUPE_CNT_RED_AGGREGATED = 16,    /* exchanges counted in red_stats instead of sent as records */
+  LOUPE_CNT_RED_SLOT_MISSING = 17,  /* a learned key pointed past red_stats: exchange lost */
+  LOUPE_CNT_MAX = 18,
 };
 
 /* Connection phase machine (kernel side):
@@ -139,6 +145,9 @@ struct loupe_event_header {
 /* loupe_event_header.flags */
 #define LOUPE_EVF_TLS 1u /* the payloads are plaintext read from libssl (bpf/tls.bpf.h) */
 #define LOUPE_EVF_EXIT 2u /* CLOSE: the process exited with the connection open */
+/* EXCHANGE: an HTTP/1 exchange the kernel could have aggregated had its key been learned
+ * (--metrics_only): userspace may teach the kernel the key (userspace/kernel_red/). */
+#define LOUPE_EVF_RED_CANDIDATE 4u
 
 struct loupe_exchange_event {
   struct loupe_event_header hdr;
@@ -162,6 +171,46 @@ struct loupe_conn {
   char comm[16];
   struct loupe_prev_response prev;
   __u8 req_buf[LOUPE_REQ_CAP];
+  /* Kernel RED aggregation (--metrics_only). */
+  __u64 last_full_seq;  /* seq of the last exchange sent as a full EXCHANGE record; 0: none */
+  __u64 red_pending;    /* 0, or 1 + the red_stats slot the exchange in progress is counted in
+                         * when it ends (one word, for one compare-and-swap) */
 };
+
+/* ---- kernel RED aggregation (--metrics_only) ------------------------------------------------
+ *
+ * An HTTP/1 exchange whose request was captured whole is identified by a hash of its request
+ * bytes and by its status code. Userspace parses the first exchange of each such key as usual;
+ * when that gives exactly one record, it gives the key a slot (red_keys) and later exchanges
+ * with the same key are counted in that slot (red_stats) instead of being sent: same request
+ * bytes, same labels. See docs/architecture.md. */
+#define LOUPE_RED_BUCKETS 15 /* 14 bounds of DurationBuckets() plus +Inf */
+
+struct loupe_red_key {
+  __u64 request_hash;      /* loupe_request_hash() of the captured request bytes */
+  __u8 server_addr[16];    /* client role: the peer's address; server role: zero */
+  __u32 tgid;
+  __u16 server_port;       /* server role: local port; client role: remote port */
+  __u16 status;            /* the response's status code, 200..599 */
+  __u8 role;               /* enum loupe_role */
+  __u8 pad0[7];
+};
+
+struct loupe_red_slot {
+  __u64 count;
+  __u64 duration_sum_ns;
+  __u64 buckets[LOUPE_RED_BUCKETS]; /* not cumulative: buckets[i] counts bound[i-1] < d <= bound[i] */
+};
+
+/* Upper bounds in nanoseconds of the OpenTelemetry duration buckets (DurationBuckets()). */
+#define LOUPE_RED_BOUNDS_NS                                                                   \
+  {5000000ULL,   10000000ULL,   25000000ULL,   50000000ULL,   75000000ULL,                   \
+   100000000ULL, 250000000ULL,  500000000ULL,  750000000ULL,  1000000000ULL,                 \
+   2500000000ULL, 5000000000ULL, 7500000000ULL, 10000000000ULL}
+
+/* 64-bit hash of the request bytes, eight at a time (the last word zero-padded), computed the
+ * same way by the kernel (bpf/red_aggregate.bpf.h) and userspace (userspace/kernel_red/). */
+#define LOUPE_HASH_SEED 0x9E3779B97F4A7C15ULL
+#define LOUPE_HASH_MUL 0xFF51AFD7ED558CCDULL
 
 #endif /* LOUPE_BPF_SHARED_LOUPE_ABI_H */

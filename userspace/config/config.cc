@@ -63,6 +63,10 @@ absl::Status ApplyNode(const YAML::Node& root, Config* config) {
       status = ReadUint(value, key, &config->poll_interval_ms);
     } else if (key == "process_cache_size") {
       status = ReadUint(value, key, &config->process_cache_size);
+    } else if (key == "metrics_only") {
+      status = ReadBool(value, key, &config->metrics_only);
+    } else if (key == "metrics_only_keys") {
+      status = ReadUint(value, key, &config->metrics_only_keys);
     } else if (key == "print_spans") {
       status = ReadBool(value, key, &config->print_spans);
     } else if (key == "force_raw_tracepoint") {
@@ -151,6 +155,13 @@ absl::Status Validate(const Config& config) {
   }
   if (config.pending_timeout_ms < 10) {
     return absl::InvalidArgumentError("pending_timeout_ms must be at least 10");
+  }
+  if (config.metrics_only && config.print_spans) {
+    return absl::InvalidArgumentError(
+        "print_spans and metrics_only contradict each other: metrics_only builds no spans");
+  }
+  if (config.metrics_only_keys < 16 || config.metrics_only_keys > 1'000'000) {
+    return absl::InvalidArgumentError("metrics_only_keys must be between 16 and 1000000");
   }
   if (config.process_cache_size < 16) {
     return absl::InvalidArgumentError("process_cache_size must be at least 16");

@@ -23,6 +23,10 @@ struct Config {
   uint32_t poll_interval_ms = 20;
   uint32_t process_cache_size = 4096;
   bool print_spans = false;
+  // No spans; learned HTTP/1 exchanges are counted in kernel maps instead of sent as records
+  // (bpf/red_aggregate.bpf.h, userspace/kernel_red/). metrics_only_keys bounds those maps.
+  bool metrics_only = false;
+  uint32_t metrics_only_keys = 4096;
   bool force_raw_tracepoint = false;
   std::vector<std::string> exclude_processes;  // executable names whose traffic is ignored
   std::string otlp_endpoint;                   // base URL; empty = OTLP export off

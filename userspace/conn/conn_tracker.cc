@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "userspace/conn/address.h"
+#include "userspace/kernel_red/red_key.h"
 #include "userspace/metrics/agent_metrics.h"
 #include "userspace/protocols/registry.h"
 
@@ -101,6 +102,12 @@ void ConnTracker::OnEvent(const CaptureEvent& event) {
     Conn* conn = FindOrCreate(h);
     conn->last_event_ns = h.totals.resp_start_ns;
     OnExchange(*conn, h.conn_id, event);
+  } else if (h.kind == LOUPE_EV_PREV_END) {
+    // The next exchange is counted in the kernel (--metrics_only); this one ends here.
+    if (auto it = conns_.find(h.conn_id); it != conns_.end()) {
+      it->second.last_event_ns = h.totals.resp_start_ns;
+      if (it->second.pending.has_value()) FinalizeWithPrev(it->second, h.conn_id, h.prev);
+    }
   } else {
     // A CLOSE for a connection userspace does not hold carries nothing to report, unless it
     // carries a request that was never answered (possibly the connection's first).
@@ -143,33 +150,39 @@ bool ConnTracker::Classify(Conn& conn, const Exchange& exchange) {
   return true;
 }
 
-void ConnTracker::OnExchange(Conn& conn, uint64_t conn_id, const CaptureEvent& event) {
-  if (conn.pending.has_value()) {
-    const loupe_prev_response& prev = event.header->prev;
-    Exchange& ex = conn.pending->exchange;
-    if (prev.seq == ex.seq && prev.resp_chunks >= ex.response_chunks) {
-      ex.response_end_ns = prev.resp_end_ns;
-      ex.response_bytes = prev.resp_bytes;
-      ex.response_chunks = prev.resp_chunks;
-    }
-    Finalize(conn, conn_id, "next_exchange");
+void ConnTracker::FinalizeWithPrev(Conn& conn, uint64_t conn_id, const loupe_prev_response& prev) {
+  Exchange& ex = conn.pending->exchange;
+  if (prev.seq == ex.seq && prev.resp_chunks >= ex.response_chunks) {
+    ex.response_end_ns = prev.resp_end_ns;
+    ex.response_bytes = prev.resp_bytes;
+    ex.response_chunks = prev.resp_chunks;
   }
+  Finalize(conn, conn_id, "next_exchange");
+}
+
+void ConnTracker::OnExchange(Conn& conn, uint64_t conn_id, const CaptureEvent& event) {
+  if (conn.pending.has_value()) FinalizeWithPrev(conn, conn_id, event.header->prev);
   Exchange exchange = ExchangeFrom(*event.header);
   exchange.request = event.request;
   exchange.response = event.response;
-  ClassifyAndParse(conn, conn_id, exchange, nullptr);
+  std::optional<loupe_red_key> red_key;
+  if ((event.header->flags & LOUPE_EVF_RED_CANDIDATE) != 0) {
+    red_key = KernelRedKeyFor(*event.header, event.request, event.response);
+  }
+  ClassifyAndParse(conn, conn_id, exchange, nullptr, red_key);
 }
 
 // A new exchange (not a pending one being finalized): TLS ciphertext is skipped, an unclaimed
 // connection is counted, the rest goes to the connection's parser.
 void ConnTracker::ClassifyAndParse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
-                                   const char* final_reason) {
+                                   const char* final_reason,
+                                   const std::optional<loupe_red_key>& red_key) {
   if (SkipTls(conn, exchange)) return;
   if (!Classify(conn, exchange)) {
     metrics_->ExchangeUnclassified();
     return;
   }
-  Parse(conn, conn_id, exchange, final_reason);
+  Parse(conn, conn_id, exchange, final_reason, red_key);
 }
 
 // TLS (userspace/tls/): plaintext from libssl is parsed like any other exchange; ciphertext no
@@ -210,7 +223,7 @@ void ConnTracker::ReportUnanswered(Conn& conn, uint64_t conn_id, const CaptureEv
   exchange.first_response_chunk_bytes = 0;
   exchange.final = true;
   exchange.closed_with_totals = true;
-  ClassifyAndParse(conn, conn_id, exchange, reason);
+  ClassifyAndParse(conn, conn_id, exchange, reason, std::nullopt);
 }
 
 void ConnTracker::FinalizeAtClose(Conn& conn, uint64_t conn_id, const loupe_event_header& h,
@@ -237,14 +250,15 @@ void ConnTracker::Finalize(Conn& conn, uint64_t conn_id, const char* reason) {
   pending.exchange.request = pending.request;
   pending.exchange.response = pending.response;
   pending.exchange.final = true;
-  Parse(conn, conn_id, pending.exchange, reason);
+  Parse(conn, conn_id, pending.exchange, reason, pending.red_key);
 }
 
 void ConnTracker::Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
-                        const char* final_reason) {
+                        const char* final_reason, const std::optional<loupe_red_key>& red_key) {
   const std::string_view protocol = conn.protocol->name();
   scratch_records_.clear();
   const ParseState state = conn.parser->Parse(exchange, &scratch_records_);
+  const uint64_t unreported = conn.parser->TakeUnreportedRequests();
   switch (state) {
     case ParseState::kNeedsMoreData:
       if (exchange.final) {
@@ -253,7 +267,7 @@ void ConnTracker::Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
         break;
       }
       conn.pending = Pending{exchange, std::string(exchange.request),
-                             std::string(exchange.response)};
+                             std::string(exchange.response), red_key};
       return;
     case ParseState::kInvalid:
       metrics_->ParseFailure(protocol);
@@ -275,6 +289,12 @@ void ConnTracker::Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
       context.local_port = conn.local_port;
       context.remote_address = conn.remote_address;
       context.remote_port = conn.remote_port;
+      // The kernel may count this key's later exchanges only if this one made exactly one
+      // record and its labels did not depend on how the connection ended.
+      if (red_key.has_value() && scratch_records_.size() == 1 && unreported == 0 &&
+          !exchange.closed_with_totals) {
+        context.kernel_red_key = &*red_key;
+      }
       for (Record& record : scratch_records_) {
         metrics_->RecordEmitted(InstrumentName(record.instrument));
         sink_->OnRecord(context, std::move(record));
@@ -282,9 +302,7 @@ void ConnTracker::Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
       break;
     }
   }
-  if (const uint64_t lost = conn.parser->TakeUnreportedRequests(); lost > 0) {
-    metrics_->RequestsUnreported(protocol, lost);
-  }
+  if (unreported > 0) metrics_->RequestsUnreported(protocol, unreported);
 }
 
 void ConnTracker::Sweep(uint64_t now_ns) {

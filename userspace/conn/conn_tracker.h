@@ -48,6 +48,9 @@ struct RecordContext {
   uint16_t local_port = 0;
   std::string_view remote_address;
   uint16_t remote_port = 0;
+  // Set when this record is the only one of an exchange the kernel could aggregate
+  // (--metrics_only): the key to teach it (userspace/kernel_red/).
+  const loupe_red_key* kernel_red_key = nullptr;
 };
 
 class RecordSink {
@@ -86,6 +89,7 @@ class ConnTracker {
     Exchange exchange;
     std::string request;
     std::string response;
+    std::optional<loupe_red_key> red_key;
   };
   struct Conn {
     uint32_t tgid = 0;
@@ -108,15 +112,18 @@ class ConnTracker {
   void Forget(uint64_t conn_id, const char* reason);
   void OnExchange(Conn& conn, uint64_t conn_id, const CaptureEvent& event);
   void OnClose(Conn& conn, uint64_t conn_id, const CaptureEvent& event);
+  // Ends the pending exchange with the final totals a later record carried.
+  void FinalizeWithPrev(Conn& conn, uint64_t conn_id, const loupe_prev_response& prev);
   void FinalizeAtClose(Conn& conn, uint64_t conn_id, const loupe_event_header& header,
                        const char* reason);
   void ReportUnanswered(Conn& conn, uint64_t conn_id, const CaptureEvent& event,
                         const char* reason);
   bool Classify(Conn& conn, const Exchange& exchange);
   void ClassifyAndParse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
-                        const char* final_reason);
+                        const char* final_reason, const std::optional<loupe_red_key>& red_key);
   bool SkipTls(Conn& conn, const Exchange& exchange);
-  void Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange, const char* final_reason);
+  void Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange, const char* final_reason,
+             const std::optional<loupe_red_key>& red_key);
   void Finalize(Conn& conn, uint64_t conn_id, const char* reason);
   ConnectionInfo InfoOf(const Conn& conn) const;
   void ReportConnectionsTracked();

@@ -15,6 +15,7 @@
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
 #include "userspace/conn/address.h"
+#include "userspace/kernel_red/red_key.h"
 #include "userspace/loader/capture_event.h"
 #include "userspace/metrics/agent_metrics.h"
 
@@ -198,6 +199,7 @@ struct SeenRecord {
   uint16_t local_port = 0;
   std::string remote_address;
   uint16_t remote_port = 0;
+  std::optional<loupe_red_key> kernel_red_key;
   Record record;
 
   std::string Attr(std::string_view key) const {
@@ -222,6 +224,7 @@ class RecordingSink : public RecordSink {
     seen.local_port = c.local_port;
     seen.remote_address = std::string(c.remote_address);
     seen.remote_port = c.remote_port;
+    if (c.kernel_red_key != nullptr) seen.kernel_red_key = *c.kernel_red_key;
     seen.record = std::move(record);
     records.push_back(std::move(seen));
   }
@@ -350,6 +353,64 @@ TEST_F(ConnTrackerTest, CompleteSingleChunkResponseIsRecordedImmediately) {
   EXPECT_EQ(FinalizedTotal(), 2);
   EXPECT_EQ(tracker_->size(), 0u);
   EXPECT_EQ(Metric("loupe_connections_tracked"), 0);
+}
+
+// --metrics_only: the kernel flags exchanges whose key it could count
+// (bpf/red_aggregate.bpf.h); a record that may teach the key carries it.
+RawEvent Flagged(RawEvent raw) {
+  reinterpret_cast<loupe_event_header*>(raw.storage.data())->flags |= LOUPE_EVF_RED_CANDIDATE;
+  return raw;
+}
+
+TEST_F(ConnTrackerTest, FlaggedExchangeWithOneRecordCarriesItsKernelKey) {
+  const ConnSpec conn = DefaultConn(21);
+  Feed(Flagged(MakeExchange(conn, Totals{}, Request("/a"), kCompleteResponse)));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  ASSERT_TRUE(sink_.records[0].kernel_red_key.has_value());
+  const loupe_red_key& key = *sink_.records[0].kernel_red_key;
+  EXPECT_EQ(key.request_hash, KernelRequestHash(Request("/a")));
+  EXPECT_EQ(key.status, 200);
+  EXPECT_EQ(key.tgid, conn.tgid);
+  EXPECT_EQ(key.server_port, 8080);
+}
+
+TEST_F(ConnTrackerTest, NoKernelKeyWithoutTheFlagOrForTwoPipelinedRequests) {
+  Feed(MakeExchange(DefaultConn(22), Totals{}, Request("/a"), kCompleteResponse));
+  const std::string two = Request("/a") + Request("/b");
+  Feed(Flagged(MakeExchange(DefaultConn(23), Totals{}, two,
+                            std::string(kCompleteResponse) + kCompleteResponse)));
+  ASSERT_EQ(sink_.records.size(), 3u);
+  for (const SeenRecord& seen : sink_.records) EXPECT_FALSE(seen.kernel_red_key.has_value());
+}
+
+TEST_F(ConnTrackerTest, PrevEndFinalizesThePendingExchangeAndKeepsItsKey) {
+  const ConnSpec conn = DefaultConn(24);
+  Totals first;
+  Feed(Flagged(MakeExchange(conn, first, Request("/long"), kHeadOfLongResponse)));
+  EXPECT_TRUE(sink_.records.empty()) << "the body is still to come";
+
+  Totals final_totals = first;
+  final_totals.resp_end_ns = 9'999'000;
+  final_totals.resp_bytes = kLongResponseBytes;
+  final_totals.resp_chunks = 2;
+  Totals second = first;
+  second.seq = 2;
+  // The next exchange is counted in the kernel: only its header comes, with `prev`.
+  Feed(MakeRaw(LOUPE_EV_PREV_END, conn, second, {}, {}, PrevOf(final_totals),
+               LOUPE_PHASE_RESPONSE));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].record.end_ns, 9'999'000u);
+  EXPECT_TRUE(sink_.records[0].kernel_red_key.has_value());
+  EXPECT_EQ(Finalized("next_exchange"), 1);
+  EXPECT_EQ(Metric("loupe_events_read_total", {{"kind", "prev_end"}}), 1);
+}
+
+TEST_F(ConnTrackerTest, PrevEndForAConnectionNeverSeenIsIgnored) {
+  Totals t;
+  t.seq = 5;
+  Feed(MakeRaw(LOUPE_EV_PREV_END, DefaultConn(25), t, {}, {}, PrevOf(t), LOUPE_PHASE_RESPONSE));
+  EXPECT_TRUE(sink_.records.empty());
+  EXPECT_EQ(tracker_->size(), 0u);
 }
 
 TEST_F(ConnTrackerTest, SinkHearsOfEachConnectionOnceWhenItIsClassified) {

@@ -2,8 +2,10 @@
 
 #include <linux/capability.h>
 #include <sys/syscall.h>
+#include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <filesystem>
 #include <memory>
@@ -14,6 +16,7 @@
 #include "userspace/conn/conn_tracker.h"
 #include "userspace/core/redact.h"
 #include "userspace/core/status_macros.h"
+#include "userspace/kernel_red/kernel_red_table.h"
 #include "userspace/daemon/pipeline.h"
 #include "userspace/loader/capture_event.h"
 #include "userspace/loader/capture_probes.h"
@@ -51,6 +54,10 @@ bool HasCapability(int cap) {
   __user_cap_data_struct data[2] = {};
   if (syscall(SYS_capget, &header, data) != 0) return false;
   return (data[cap / 32].effective & (1u << (cap % 32))) != 0;
+}
+
+bool ProcessExists(uint32_t tgid) {
+  return kill(static_cast<pid_t>(tgid), 0) == 0 || errno != ESRCH;
 }
 
 std::string HostName() {
@@ -126,7 +133,10 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   // Span sinks: OTLP when an endpoint is configured, JSON lines with --print_spans, else none
   // (then no span is assembled at all).
   std::unique_ptr<OtlpSpanExporter> span_exporter;
-  if (otlp.traces_enabled()) {
+  if (config.metrics_only && otlp.traces_enabled()) {
+    log::Info("spans not exported: --metrics_only builds none",
+              {{"endpoint", RedactUrlCredentials(otlp.traces_endpoint)}});
+  } else if (otlp.traces_enabled()) {
     LOUPE_ASSIGN_OR_RETURN(span_exporter, OtlpSpanExporter::Create(otlp, *registry));
     log::Info("exporting spans over OTLP", {{"endpoint", RedactUrlCredentials(otlp.traces_endpoint)}});
   }
@@ -168,12 +178,29 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   capture_options.ringbuf_mib = config.ringbuf_mib;
   capture_options.self_tgid = static_cast<uint32_t>(getpid());
   capture_options.force_raw_tracepoint = config.force_raw_tracepoint;
+  capture_options.kernel_red = config.metrics_only;
+  capture_options.red_keys = config.metrics_only_keys;
+  capture_options.red_timeout_ns = tracker_options.pending_timeout_ns;
   LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<CaptureProbes> probes,
                          CaptureProbes::Create(capture_options));
   log::Info("tracefs not needed: syscalls are captured through BTF/raw tracepoints",
             {{"hook", HookKindName(probes->hook())}});
   agent_metrics.SetProbesAttached(HookKindName(probes->hook()),
                                   static_cast<int>(probes->attached_programs()));
+  std::unique_ptr<KernelRedMaps> kernel_red_maps;
+  std::unique_ptr<KernelRedTable> kernel_red;
+  if (config.metrics_only) {
+    kernel_red_maps = MakeBpfKernelRedMaps(probes->red_keys_fd(), probes->red_stats_fd());
+    KernelRedOptions red_options;
+    red_options.capacity = config.metrics_only_keys;
+    // Past the kernel's own timeout pass, no exchange of a dead process can still be counted.
+    red_options.reclaim_delay_ns = 2 * capture_options.red_timeout_ns + kHousekeepingIntervalNs;
+    kernel_red = std::make_unique<KernelRedTable>(red_options, kernel_red_maps.get(), *registry,
+                                                  ProcessExists);
+    pipeline.set_kernel_red(kernel_red.get());
+    log::Info("metrics-only mode: learned HTTP/1 exchanges are counted in the kernel",
+              {{"keys", config.metrics_only_keys}});
+  }
   const PreexistingResult preexisting = LearnPreexistingConnections(
       probes->conns_fd(), capture_options.self_tgid, config.max_connections / 2);
   agent_metrics.SetPreexistingConnections(preexisting.learned);
@@ -218,6 +245,12 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
       next_housekeeping = now + kHousekeepingIntervalNs;
       pipeline.set_now_ns(now);
       tracker.Sweep(now);
+      if (kernel_red) {
+        if (absl::Status status = probes->RunRedTimeouts(); !status.ok()) {
+          log::Warn("kernel RED timeout pass failed", {{"error", status.message()}});
+        }
+        kernel_red->Collect(now);
+      }
       if (assembler) assembler->Flush(now);
       const auto kernel_counters = probes->ReadCounters();  // one map read per CPU per counter
       agent_metrics.UpdateKernelCounters(kernel_counters);
@@ -232,7 +265,15 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   agent_metrics.SetReady(false);
   health.SetProbesAttached(false);
   if (tls.ok()) tls->reset();  // the uprobes' links go before the object holding the programs
-  probes.reset();  // detach first so no new events arrive while we drain
+  probes->DetachPrograms();  // first, so no new events arrive while we drain
+  if (kernel_red) {
+    // Count what is still in flight before the maps go away with the probes.
+    if (absl::Status status = probes->RunRedTimeouts(/*all=*/true); !status.ok()) {
+      log::Warn("kernel RED final pass failed", {{"error", status.message()}});
+    }
+    kernel_red->Collect(MonotonicNowNs());
+  }
+  probes.reset();
   (void)reader->PollAndDrain(0);
   tracker.Sweep(UINT64_MAX / 2);  // finalize everything still pending
   if (assembler) assembler->Flush(UINT64_MAX / 2);

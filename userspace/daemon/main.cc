@@ -40,6 +40,11 @@ ABSL_FLAG(uint32_t, process_cache_size, 4096, "Processes whose identity is cache
 ABSL_FLAG(std::vector<std::string>, exclude_processes, {},
           "Comma-separated executable names whose traffic is ignored");
 ABSL_FLAG(bool, print_spans, false, "Print every span as a JSON line on stdout (debugging)");
+ABSL_FLAG(bool, metrics_only, false,
+          "RED metrics without spans, HTTP/1 exchanges counted in the kernel once their request "
+          "bytes are known (cheaper; docs/architecture.md)");
+ABSL_FLAG(uint32_t, metrics_only_keys, 4096,
+          "With --metrics_only: distinct (process, request bytes, status) keys the kernel counts");
 ABSL_FLAG(bool, force_raw_tracepoint, false,
           "Use raw tracepoints even where BTF tracepoints are available");
 ABSL_FLAG(std::string, otlp_endpoint, "",
@@ -95,6 +100,10 @@ absl::StatusOr<loupe::Config> BuildConfig() {
   if (Given("process_cache_size")) config.process_cache_size = absl::GetFlag(FLAGS_process_cache_size);
   if (Given("exclude_processes")) config.exclude_processes = absl::GetFlag(FLAGS_exclude_processes);
   if (Given("print_spans")) config.print_spans = absl::GetFlag(FLAGS_print_spans);
+  if (Given("metrics_only")) config.metrics_only = absl::GetFlag(FLAGS_metrics_only);
+  if (Given("metrics_only_keys")) {
+    config.metrics_only_keys = absl::GetFlag(FLAGS_metrics_only_keys);
+  }
   if (Given("force_raw_tracepoint")) {
     config.force_raw_tracepoint = absl::GetFlag(FLAGS_force_raw_tracepoint);
   }

@@ -1,5 +1,7 @@
 #include "userspace/daemon/pipeline.h"
 
+#include "userspace/kernel_red/kernel_red_table.h"
+
 namespace loupe {
 
 Pipeline::Pipeline(ProcessInfoCache* processes, RedMetrics* red_metrics,
@@ -12,7 +14,10 @@ Pipeline::Pipeline(ProcessInfoCache* processes, RedMetrics* red_metrics,
 void Pipeline::OnRecord(const RecordContext& context, Record record) {
   std::shared_ptr<const ProcessResource> resource = processes_->Get(context.tgid, now_ns_, context.comm);
   if (!excluded_.empty() && excluded_.contains(resource->executable_name)) return;
-  red_metrics_->Observe(resource->service_name, record);
+  prometheus::Histogram* series = red_metrics_->Observe(resource->service_name, record);
+  if (kernel_red_ != nullptr && context.kernel_red_key != nullptr) {
+    kernel_red_->Learn(*context.kernel_red_key, record, series);
+  }
   if (spans_ != nullptr) spans_->OnResolvedRecord(context, resource, std::move(record));
 }
 

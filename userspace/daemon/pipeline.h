@@ -13,6 +13,8 @@
 
 namespace loupe {
 
+class KernelRedTable;
+
 // Receives records with their process resource (span assembly lives behind this).
 class ResolvedRecordSink {
  public:
@@ -33,12 +35,15 @@ class Pipeline : public RecordSink {
 
   // The clock used for process-cache revalidation; tests may replace it.
   void set_now_ns(uint64_t now_ns) { now_ns_ = now_ns; }
+  // Kernel RED aggregation (--metrics_only): records that carry a key teach it to `table`.
+  void set_kernel_red(KernelRedTable* table) { kernel_red_ = table; }
 
  private:
   ProcessInfoCache* processes_;
   RedMetrics* red_metrics_;
   absl::flat_hash_set<std::string> excluded_;
   ResolvedRecordSink* spans_;
+  KernelRedTable* kernel_red_ = nullptr;
   uint64_t now_ns_ = 0;
 };
 

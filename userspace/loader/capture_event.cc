@@ -32,6 +32,9 @@ std::optional<CaptureEvent> DecodeCaptureEvent(const void* data, size_t size) {
       event.response = std::string_view(bytes + req, resp);
       return event;
     }
+    case LOUPE_EV_PREV_END:
+      if (event.header->req_len != 0 || event.header->resp_len != 0) return std::nullopt;
+      return event;
     default:
       return std::nullopt;
   }

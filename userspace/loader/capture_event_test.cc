@@ -63,10 +63,21 @@ TEST(CaptureEventTest, CloseWithAResponseOrAShortPayloadIsRejected) {
 }
 
 TEST(CaptureEventTest, UnknownKindsAreRejected) {
-  for (uint32_t kind : {0u, 4u, 0xffffffffu}) {
+  for (uint32_t kind : {0u, 2u, 5u, 0xffffffffu}) {
     Raw raw = MakeRaw(kind, 0, 0, 0);
     EXPECT_FALSE(DecodeCaptureEvent(raw.storage.data(), raw.size).has_value()) << kind;
   }
+}
+
+TEST(CaptureEventTest, PrevEndIsAHeaderWithoutPayload) {
+  Raw raw = MakeRaw(LOUPE_EV_PREV_END, 0, 0, 0);
+  auto event = DecodeCaptureEvent(raw.storage.data(), raw.size);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_TRUE(event->request.empty());
+  EXPECT_TRUE(event->response.empty());
+  Raw with_bytes = MakeRaw(LOUPE_EV_PREV_END, 4, 0, 4);
+  EXPECT_FALSE(DecodeCaptureEvent(with_bytes.storage.data(), with_bytes.size).has_value())
+      << "a PREV_END never carries bytes";
 }
 
 TEST(CaptureEventTest, ExchangeSplitsRequestThenResponse) {

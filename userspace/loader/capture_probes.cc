@@ -24,7 +24,7 @@ static_assert(sizeof(loupe_exchange_totals) == 72, "ABI: loupe_exchange_totals l
 static_assert(sizeof(loupe_event_header) == 192, "ABI: loupe_event_header layout changed");
 // flags (TLS, bpf/tls.bpf.h) took an explicit padding slot; the conn value grew by 8 bytes.
 static_assert(offsetof(loupe_event_header, flags) == 140, "ABI: loupe_event_header.flags moved");
-static_assert(sizeof(loupe_conn) == 1216, "ABI: loupe_conn layout changed");
+static_assert(sizeof(loupe_conn) == 1232, "ABI: loupe_conn layout changed");
 static_assert(offsetof(loupe_conn, flags) == 136, "ABI: loupe_conn.flags moved");
 static_assert(offsetof(loupe_conn, ring) == 140, "ABI: loupe_conn.ring moved");
 static_assert(sizeof(loupe_exchange_event) ==
@@ -81,11 +81,18 @@ absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, const RingLa
   skel->rodata->ring_count = rings.count;
   bpf_map__set_max_entries(skel->maps.conns, options.max_connections);
   bpf_map__set_max_entries(skel->maps.rings, rings.count);
+  skel->rodata->red_enabled = options.kernel_red ? 1 : 0;
+  skel->rodata->red_timeout_ns = options.red_timeout_ns;
+  // Unused maps still take memory: one entry when the mode is off.
+  const uint32_t red_entries = options.kernel_red ? options.red_keys : 1;
+  bpf_map__set_max_entries(skel->maps.red_keys, red_entries);
+  bpf_map__set_max_entries(skel->maps.red_stats, red_entries);
   for (bpf_program* program :
        {skel->progs.loupe_sys_exit_btf, skel->progs.loupe_sys_exit_raw,
         skel->progs.loupe_process_exit_btf, skel->progs.loupe_process_exit_raw}) {
     bpf_program__set_autoload(program, false);
   }
+  bpf_program__set_autoload(skel->progs.loupe_red_timeouts, options.kernel_red);
   for (bpf_program* program : PlannedPrograms(skel, plan)) {
     bpf_program__set_autoload(program, true);
   }
@@ -96,6 +103,21 @@ absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, const RingLa
         absl::StrCat("loading BPF programs (", PlanName(plan), ") failed: ", strerror(-err)));
   }
   return skel;
+}
+
+// The timeout pass of kernel RED aggregation: an iterator over the connection map.
+absl::StatusOr<bpf_link*> AttachRedIterator(const capture* skel) {
+  union bpf_iter_link_info info = {};
+  info.map.map_fd = static_cast<uint32_t>(bpf_map__fd(skel->maps.conns));
+  DECLARE_LIBBPF_OPTS(bpf_iter_attach_opts, opts);
+  opts.link_info = &info;
+  opts.link_info_len = sizeof(info);
+  bpf_link* link = bpf_program__attach_iter(skel->progs.loupe_red_timeouts, &opts);
+  if (link == nullptr) {
+    return absl::InternalError(absl::StrCat(
+        "attaching the kernel RED timeout iterator failed (needs Linux 5.9): ", strerror(errno)));
+  }
+  return link;
 }
 
 // Creates the rings and puts them in the `rings` slots, before anything attaches: an empty slot
@@ -162,12 +184,24 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
     return ring_fds.status();
   }
 
+  bpf_link* red_iterator = nullptr;
+  if (options.kernel_red) {
+    absl::StatusOr<bpf_link*> attached = AttachRedIterator(*skel);
+    if (!attached.ok()) {
+      for (int fd : *ring_fds) close(fd);
+      capture__destroy(*skel);
+      return attached.status();
+    }
+    red_iterator = *attached;
+  }
+
   std::vector<bpf_link*> links;
   for (bpf_program* program : PlannedPrograms(*skel, plan)) {
     bpf_link* link = bpf_program__attach(program);
     if (link == nullptr) {
       const int err = errno;
       for (bpf_link* attached : links) bpf_link__destroy(attached);
+      if (red_iterator != nullptr) bpf_link__destroy(red_iterator);
       for (int fd : *ring_fds) close(fd);
       capture__destroy(*skel);
       return absl::InternalError(absl::StrCat("attaching ", bpf_program__name(program),
@@ -181,15 +215,17 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
                                 {"ringbuf_mib", options.ringbuf_mib},
                                 {"rings", ring_layout.count},
                                 {"ring_bytes", ring_layout.bytes_each},
+                                {"kernel_red_aggregation", options.kernel_red},
                                 {"tracefs_required", false}});
   return std::unique_ptr<CaptureProbes>(new CaptureProbes(*skel, PlannedPrograms(*skel, plan),
                                                           std::move(links), plan.hook,
                                                           std::move(*ring_fds),
-                                                          ring_layout.bytes_each));
+                                                          ring_layout.bytes_each, red_iterator));
 }
 
 CaptureProbes::~CaptureProbes() {
   for (bpf_link* link : links_) bpf_link__destroy(link);
+  if (red_iterator_ != nullptr) bpf_link__destroy(red_iterator_);
   for (int fd : ring_fds_) close(fd);
   capture__destroy(skel_);
   log::Info("probes detached");
@@ -197,6 +233,35 @@ CaptureProbes::~CaptureProbes() {
 
 int CaptureProbes::conns_fd() const { return bpf_map__fd(skel_->maps.conns); }
 bpf_object* CaptureProbes::object() const { return skel_->obj; }
+int CaptureProbes::red_keys_fd() const {
+  return red_iterator_ != nullptr ? bpf_map__fd(skel_->maps.red_keys) : -1;
+}
+int CaptureProbes::red_stats_fd() const {
+  return red_iterator_ != nullptr ? bpf_map__fd(skel_->maps.red_stats) : -1;
+}
+
+void CaptureProbes::DetachPrograms() {
+  for (bpf_link* link : links_) bpf_link__destroy(link);
+  links_.clear();
+}
+
+absl::Status CaptureProbes::RunRedTimeouts(bool all) const {
+  if (red_iterator_ == nullptr) return absl::OkStatus();
+  skel_->bss->red_flush_all = all ? 1 : 0;
+  const int fd = bpf_iter_create(bpf_link__fd(red_iterator_));
+  if (fd < 0) {
+    return absl::InternalError(absl::StrCat("creating the RED timeout iterator: ", strerror(errno)));
+  }
+  // The program prints nothing: one read runs it over every connection.
+  char buffer[64];
+  ssize_t n = 0;
+  while ((n = read(fd, buffer, sizeof(buffer))) > 0) {
+  }
+  const int err = errno;
+  close(fd);
+  if (n < 0) return absl::InternalError(absl::StrCat("running the RED timeout iterator: ", strerror(err)));
+  return absl::OkStatus();
+}
 
 std::array<uint64_t, LOUPE_CNT_MAX> CaptureProbes::ReadCounters() const {
   std::array<uint64_t, LOUPE_CNT_MAX> totals{};

@@ -27,6 +27,11 @@ struct CaptureOptions {
   uint32_t self_tgid = 0;  // never capture the agent itself
   uint64_t wakeup_bytes = 512 * 1024;
   bool force_raw_tracepoint = false;  // skip the tp_btf capability probe
+  // Kernel RED aggregation (bpf/red_aggregate.bpf.h): learned HTTP/1 keys are counted in kernel
+  // maps with room for `red_keys` keys; their exchanges end after `red_timeout_ns` at the latest.
+  bool kernel_red = false;
+  uint32_t red_keys = 1024;
+  uint64_t red_timeout_ns = 2'000'000'000;
 };
 
 enum class HookKind { kTpBtf, kRawTracepoint };
@@ -53,6 +58,15 @@ class CaptureProbes {
   const std::vector<int>& ring_fds() const { return ring_fds_; }
   uint64_t ring_bytes() const { return ring_bytes_; }  // each ring's size
   int conns_fd() const;
+  // Kernel RED aggregation maps; -1 unless CaptureOptions::kernel_red.
+  int red_keys_fd() const;
+  int red_stats_fd() const;
+  // Counts the kernel-aggregated exchanges of quiet connections (one pass of an iterator over
+  // the connection map), or with `all` every one still in flight. A no-op unless
+  // CaptureOptions::kernel_red.
+  absl::Status RunRedTimeouts(bool all = false) const;
+  // Detaches the capture programs but keeps the maps readable (shutdown).
+  void DetachPrograms();
   // The loaded object, for attachers of programs this class does not attach itself (the TLS
   // uprobes in bpf/tls.bpf.h are loaded here and attached per library by userspace/tls/).
   bpf_object* object() const;
@@ -64,13 +78,15 @@ class CaptureProbes {
 
  private:
   CaptureProbes(capture* skel, std::vector<bpf_program*> programs, std::vector<bpf_link*> links,
-                HookKind hook, std::vector<int> ring_fds, uint64_t ring_bytes)
+                HookKind hook, std::vector<int> ring_fds, uint64_t ring_bytes,
+                bpf_link* red_iterator)
       : skel_(skel),
         programs_(std::move(programs)),
         links_(std::move(links)),
         hook_(hook),
         ring_fds_(std::move(ring_fds)),
-        ring_bytes_(ring_bytes) {}
+        ring_bytes_(ring_bytes),
+        red_iterator_(red_iterator) {}
 
   capture* skel_;
   std::vector<bpf_program*> programs_;  // attached: sys_exit, then sched_process_exit if loaded
@@ -78,6 +94,7 @@ class CaptureProbes {
   HookKind hook_;
   std::vector<int> ring_fds_;
   uint64_t ring_bytes_;
+  bpf_link* red_iterator_;  // null unless kernel RED aggregation is on
 };
 
 }  // namespace loupe

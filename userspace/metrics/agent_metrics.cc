@@ -103,6 +103,7 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
       .Add({{"version", kLoupeVersion}}).Set(1);
   events_read_by_kind_[LOUPE_EV_EXCHANGE].counter = &events_read_.Add({{"kind", "exchange"}});
   events_read_by_kind_[LOUPE_EV_CLOSE].counter = &events_read_.Add({{"kind", "close"}});
+  events_read_by_kind_[LOUPE_EV_PREV_END].counter = &events_read_.Add({{"kind", "prev_end"}});
   kernel_counters_[LOUPE_CNT_RINGBUF_FULL] = &events_dropped_.Add({{"reason", "ringbuf_full"}});
   kernel_counters_[LOUPE_CNT_CONN_TABLE_FULL] =
       &events_dropped_.Add({{"reason", "conn_table_full"}});

@@ -119,7 +119,7 @@ class AgentMetrics {
   prometheus::Gauge& start_time_;
 
   // Indexed by event kind; a null counter is a kind that is not counted.
-  std::array<PendingCounter, 4> events_read_by_kind_{};
+  std::array<PendingCounter, 5> events_read_by_kind_{};
   PendingCounter malformed_;
   LabelledCounters parsed_children_;
   LabelledCounters failure_children_;

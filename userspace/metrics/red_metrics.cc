@@ -117,13 +117,15 @@ prometheus::Histogram& RedMetrics::SeriesFor(InstrumentState& state, Instrument 
   return histogram;
 }
 
-void RedMetrics::Observe(std::string_view service_name, const Record& record) {
+prometheus::Histogram* RedMetrics::Observe(std::string_view service_name, const Record& record) {
   InstrumentState& state = instruments_[static_cast<size_t>(record.instrument)];
-  if (state.family == nullptr) return;
+  if (state.family == nullptr) return nullptr;
   const double seconds =
       record.end_ns > record.start_ns ? static_cast<double>(record.end_ns - record.start_ns) / 1e9
                                       : 0.0;
-  SeriesFor(state, record.instrument, service_name, record).Observe(seconds);
+  prometheus::Histogram& series = SeriesFor(state, record.instrument, service_name, record);
+  series.Observe(seconds);
+  return &series;
 }
 
 }  // namespace loupe

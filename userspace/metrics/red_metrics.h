@@ -32,7 +32,8 @@ class RedMetrics {
   RedMetrics(prometheus::Registry& registry, AgentMetrics* agent_metrics,
              size_t series_budget_per_service);
 
-  void Observe(std::string_view service_name, const Record& record);
+  // Returns the series the record was counted in (null if its instrument has none).
+  prometheus::Histogram* Observe(std::string_view service_name, const Record& record);
 
  private:
   struct InstrumentState {
