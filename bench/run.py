@@ -238,6 +238,8 @@ class LoupeAgent:
             "tail_events": metric_sum(s, "loupe_events_read_total", kind="tail"),
             "exchanges_parsed": metric_sum(s, "loupe_exchanges_parsed_total"),
             "events_dropped": metric_sum(s, "loupe_events_dropped_total"),
+            # --metrics_only: exchanges the kernel counted without sending a record.
+            "kernel_counted_exchanges": metric_sum(s, "loupe_kernel_red_exchanges_total"),
         }
 
     def stop(self):
@@ -447,7 +449,7 @@ def measure(config, workload, workloads, args, workdir):
         for key, value in counters1.items():
             row[key] = value - counters0.get(key, 0)
         if counters1:
-            exchanges = row["exchange_events"]
+            exchanges = row["exchange_events"] + row.get("kernel_counted_exchanges", 0)
             row["bpf_ns_per_exchange"] = (row["bpf_run_time_ns"] / exchanges
                                           if exchanges and bpf0 is not None else None)
         return row

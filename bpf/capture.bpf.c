@@ -201,6 +201,20 @@ static __always_inline void scratch_output(struct loupe_conn *c, struct loupe_ex
   }
 }
 
+/* A record that is only a header (no payload): CLOSE without an unanswered request, PREV_END. */
+static __always_inline void emit_header_only(__u32 kind, __u32 tgid, int fd, struct loupe_conn *c,
+                                             __u64 now, __u32 flags) {
+  void *ring = conn_ring(c);
+  struct loupe_event_header *h = ring ? bpf_ringbuf_reserve(ring, sizeof(*h), 0) : NULL;
+  if (!h) {
+    count(LOUPE_CNT_RINGBUF_FULL, 1);
+    return;
+  }
+  fill_header(h, kind, tgid, fd, c);
+  h->flags |= flags;
+  bpf_ringbuf_submit(h, submit_flags(ring, now, sizeof(*h)));
+}
+
 static __always_inline void emit_close_flagged(__u32 tgid, int fd, struct loupe_conn *c,
                                                __u64 now, __u32 flags) {
   /* A request still unanswered at close carries its prefix: userspace reports it as a call that
@@ -215,30 +229,17 @@ static __always_inline void emit_close_flagged(__u32 tgid, int fd, struct loupe_
       return;
     }
   }
-  void *ring = conn_ring(c);
-  struct loupe_event_header *h = ring ? bpf_ringbuf_reserve(ring, sizeof(*h), 0) : NULL;
-  if (!h) {
-    count(LOUPE_CNT_RINGBUF_FULL, 1);
-    return;
-  }
-  fill_header(h, LOUPE_EV_CLOSE, tgid, fd, c);
-  h->flags |= flags;
-  bpf_ringbuf_submit(h, submit_flags(ring, now, sizeof(*h)));
+  emit_header_only(LOUPE_EV_CLOSE, tgid, fd, c, now, flags);
 }
 
 static __always_inline void emit_close(__u32 tgid, int fd, struct loupe_conn *c, __u64 now) {
   emit_close_flagged(tgid, fd, c, now, 0);
 }
 
+/* --metrics_only: the exchange before a kernel-counted one went out as a record; this carries
+ * its final totals (`prev`) to userspace. */
 static __always_inline void emit_prev_end(__u32 tgid, int fd, struct loupe_conn *c, __u64 now) {
-  void *ring = conn_ring(c);
-  struct loupe_event_header *h = ring ? bpf_ringbuf_reserve(ring, sizeof(*h), 0) : NULL;
-  if (!h) {
-    count(LOUPE_CNT_RINGBUF_FULL, 1);
-    return;
-  }
-  fill_header(h, LOUPE_EV_PREV_END, tgid, fd, c);
-  bpf_ringbuf_submit(h, submit_flags(ring, now, sizeof(*h)));
+  emit_header_only(LOUPE_EV_PREV_END, tgid, fd, c, now, 0);
 }
 
 static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u64 now) {

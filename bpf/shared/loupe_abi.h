@@ -75,6 +75,11 @@ enum loupe_counter {
  * next EXCHANGE record carries it as `prev` (no record of its own). CLOSE carries the exchange
  * in progress in `totals` and the one before it in `prev`.
  *
+ * With kernel RED aggregation (--metrics_only), REQUEST -> RESPONSE emits no EXCHANGE for an
+ * exchange whose key userspace learned: it is counted in red_stats when it ends (next request,
+ * close, exit, timeout pass). If the exchange before it went out as a record, a PREV_END record
+ * carries that one's `prev`. CLOSE is sent only for connections that sent a record.
+ *
  * SYNC is for connections learned from /proc at start-up: they may be mid-request, so data is
  * ignored until a response-to-request direction change gives a clean boundary. */
 enum loupe_phase {

@@ -9,6 +9,9 @@
 //   EXCHANGE seq=n, prev          | older one exists -> take its final   | parse n (final=false):
 //                                 |   totals from `prev`, finalize it    |  ok -> records; needs more
 //                                 |   (reason next_exchange)             |  -> keep n pending
+//   PREV_END (--metrics_only)     | pending -> take its final totals     | nothing: the next exchange
+//                                 |   from `prev`, finalize it           |  is counted in the kernel
+//                                 |   (reason next_exchange)             |
 //   CLOSE                         | pending -> update totals, finalize   | a request left
 //                                 |   (reason close, or process_exit     |  unanswered (its prefix
 //                                 |   when the process exited with it)   |  rides in the CLOSE) is

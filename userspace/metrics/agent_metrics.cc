@@ -115,6 +115,8 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
   kernel_counters_[LOUPE_CNT_CLOSED_AT_EXIT] =
       &kernel_connections_.Add({{"event", "closed_at_process_exit"}});
   kernel_counters_[LOUPE_CNT_SYNC_SKIPPED] = &preexisting_skipped_;
+  kernel_counters_[LOUPE_CNT_RED_SLOT_MISSING] =
+      &events_dropped_.Add({{"reason", "kernel_red_slot_missing"}});
   start_time_.Set(NowUnixSeconds());
   for (const char* reason : {"table_full", "idle"}) evicted_children_.Create(reason);
   for (const std::string& protocol : protocols) {
