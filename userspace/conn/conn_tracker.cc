@@ -290,9 +290,8 @@ void ConnTracker::Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
       context.remote_address = conn.remote_address;
       context.remote_port = conn.remote_port;
       // The kernel may count this key's later exchanges only if this one made exactly one
-      // record and its labels did not depend on how the connection ended.
-      if (red_key.has_value() && scratch_records_.size() == 1 && unreported == 0 &&
-          !exchange.closed_with_totals) {
+      // record (KernelRedTable::Learn checks that its labels follow from the key alone).
+      if (red_key.has_value() && scratch_records_.size() == 1 && unreported == 0) {
         context.kernel_red_key = &*red_key;
       }
       for (Record& record : scratch_records_) {

@@ -141,8 +141,12 @@ void KernelRedTable::Learn(const loupe_red_key& key, const Record& record,
   if (record.instrument != Instrument::kHttpServer && record.instrument != Instrument::kHttpClient) {
     return;
   }
-  // The kernel keys on the status it read; the record must carry that same status.
-  if (LabelValue(record, "http_response_status_code") != std::to_string(key.status)) return;
+  // The kernel keys on the status it read; the record must carry that same status, and no
+  // error type but one the status implies ("500"): not one from how the exchange ended
+  // ("response_cut", "no_response"), which later exchanges of the key need not share.
+  const std::string status_text = std::to_string(key.status);
+  if (LabelValue(record, "http_response_status_code") != status_text) return;
+  if (!record.error_type.empty() && record.error_type != status_text) return;
   std::string bytes = KeyBytes(key);
   if (by_key_.contains(bytes)) return;
   uint32_t slot = 0;

@@ -150,7 +150,21 @@ TEST_F(KernelRedTableTest, RecordsThatDoNotMatchTheKeyTeachNothing) {
   db.instrument = Instrument::kDbClient;
   table.Learn(Key(2), db, &series);
   table.Learn(Key(3), HttpRecord("200"), nullptr);
+  Record cut = HttpRecord("200");
+  cut.is_error = true;
+  cut.error_type = "response_cut";  // how this exchange ended, not what its key implies
+  table.Learn(Key(4), cut, &series);
   EXPECT_TRUE(maps_.keys.empty());
+}
+
+TEST_F(KernelRedTableTest, StatusErrorTypeIsPartOfTheKey) {
+  KernelRedTable table = MakeTable(4);
+  prometheus::Histogram& series = Series();
+  Record failed = HttpRecord("503");
+  failed.is_error = true;
+  failed.error_type = "503";
+  table.Learn(Key(5, 503), failed, &series);
+  EXPECT_EQ(maps_.keys.count(5), 1u);
 }
 
 TEST_F(KernelRedTableTest, FullTableRefusesAndCounts) {
