@@ -44,7 +44,7 @@ __noinline __u64 loupe_request_hash(const struct loupe_conn *c) {
   if (!c) return 0;
   __u32 len = c->req_len;
   if (len > LOUPE_REQ_CAP - 1) len = LOUPE_REQ_CAP - 1;
-  __u64 h = LOUPE_HASH_SEED ^ ((__u64)len * LOUPE_HASH_MUL);
+  __u64 h = loupe_hash_init(len);
   for (__u32 i = 0; i < LOUPE_REQ_CAP / 8; i++) {
     __u32 offset = i * 8;
     if (offset >= len) break;
@@ -52,13 +52,9 @@ __noinline __u64 loupe_request_hash(const struct loupe_conn *c) {
     __builtin_memcpy(&word, c->req_buf + offset, 8);
     __u32 rest = len - offset;
     if (rest < 8) word &= (1ULL << (rest * 8)) - 1; /* bytes past the request are stale */
-    h = (h ^ word) * LOUPE_HASH_MUL;
-    h ^= h >> 32;
+    h = loupe_hash_step(h, word);
   }
-  h ^= h >> 29;
-  h *= LOUPE_HASH_SEED;
-  h ^= h >> 32;
-  return h;
+  return loupe_hash_finish(h);
 }
 
 /* "HTTP/1.0 " or "HTTP/1.1 ", three digits 200..599, then ' ' or CR: a final response whose

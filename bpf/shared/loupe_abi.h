@@ -213,9 +213,23 @@ struct loupe_red_slot {
    100000000ULL, 250000000ULL,  500000000ULL,  750000000ULL,  1000000000ULL,                 \
    2500000000ULL, 5000000000ULL, 7500000000ULL, 10000000000ULL}
 
-/* 64-bit hash of the request bytes, eight at a time (the last word zero-padded), computed the
- * same way by the kernel (bpf/red_aggregate.bpf.h) and userspace (userspace/kernel_red/). */
+/* 64-bit hash of the request bytes, eight at a time (little-endian words, the last one
+ * zero-padded), by the kernel (bpf/red_aggregate.bpf.h) and userspace (userspace/kernel_red/)
+ * through these same three steps, so that the two cannot drift apart. */
 #define LOUPE_HASH_SEED 0x9E3779B97F4A7C15ULL
 #define LOUPE_HASH_MUL 0xFF51AFD7ED558CCDULL
+
+static inline __u64 loupe_hash_init(__u64 len) { return LOUPE_HASH_SEED ^ (len * LOUPE_HASH_MUL); }
+
+static inline __u64 loupe_hash_step(__u64 h, __u64 word) {
+  h = (h ^ word) * LOUPE_HASH_MUL;
+  return h ^ (h >> 32);
+}
+
+static inline __u64 loupe_hash_finish(__u64 h) {
+  h ^= h >> 29;
+  h *= LOUPE_HASH_SEED;
+  return h ^ (h >> 32);
+}
 
 #endif /* LOUPE_BPF_SHARED_LOUPE_ABI_H */

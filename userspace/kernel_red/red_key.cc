@@ -7,18 +7,14 @@ namespace loupe {
 
 uint64_t KernelRequestHash(std::string_view request) {
   const uint64_t len = request.size() < LOUPE_REQ_CAP - 1 ? request.size() : LOUPE_REQ_CAP - 1;
-  uint64_t h = LOUPE_HASH_SEED ^ (len * LOUPE_HASH_MUL);
+  uint64_t h = loupe_hash_init(len);
   for (uint64_t offset = 0; offset < len; offset += 8) {
     uint64_t word = 0;  // little-endian, zero-padded past the end, as the kernel masks it
     const uint64_t n = len - offset < 8 ? len - offset : 8;
     std::memcpy(&word, request.data() + offset, n);
-    h = (h ^ word) * LOUPE_HASH_MUL;
-    h ^= h >> 32;
+    h = loupe_hash_step(h, word);
   }
-  h ^= h >> 29;
-  h *= LOUPE_HASH_SEED;
-  h ^= h >> 32;
-  return h;
+  return loupe_hash_finish(h);
 }
 
 std::optional<uint16_t> KernelResponseStatus(std::string_view r) {
