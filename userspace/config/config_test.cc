@@ -68,6 +68,14 @@ TEST(ConfigYamlTest, ForceRawTracepointIsAYamlKey) {
   EXPECT_TRUE(config.force_raw_tracepoint);
 }
 
+TEST(ConfigYamlTest, MetricsOnlyKeysAreYamlKeys) {
+  Config config;
+  const absl::Status status = ApplyYaml("metrics_only: true\nmetrics_only_keys: 512\n", &config);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_TRUE(config.metrics_only);
+  EXPECT_EQ(config.metrics_only_keys, 512u);
+}
+
 TEST(ConfigYamlTest, LaterDocumentOverridesOnlyItsKeys) {
   Config config;
   ASSERT_TRUE(ApplyYaml("max_connections: 100\nexclude_processes: [a, b]\n", &config).ok());
@@ -292,6 +300,19 @@ TEST_F(ConfigValidateTest, PendingTimeout) {
   ExpectValid(config_);
   config_.pending_timeout_ms = 9;
   ExpectInvalid(config_, "pending_timeout_ms must be at least 10");
+}
+
+TEST_F(ConfigValidateTest, MetricsOnlyKeysAndSpansContradiction) {
+  config_.metrics_only = true;
+  config_.metrics_only_keys = 16;
+  ExpectValid(config_);
+  config_.metrics_only_keys = 15;
+  ExpectInvalid(config_, "metrics_only_keys must be between 16 and 1000000");
+  config_.metrics_only_keys = 1'000'001;
+  ExpectInvalid(config_, "metrics_only_keys must be between 16 and 1000000");
+  config_.metrics_only_keys = 4096;
+  config_.print_spans = true;
+  ExpectInvalid(config_, "print_spans and metrics_only contradict each other");
 }
 
 TEST_F(ConfigValidateTest, ProcessCacheSize) {
