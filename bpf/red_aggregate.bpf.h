@@ -57,21 +57,12 @@ __noinline __u64 loupe_request_hash(const struct loupe_conn *c) {
   return loupe_hash_finish(h);
 }
 
-/* "HTTP/1.0 " or "HTTP/1.1 ", three digits 200..599, then ' ' or CR: a final response whose
- * status line the userspace parser reads the same way. */
-static __always_inline bool red_response_status(const void *response, __u64 len, __u16 *status) {
+/* The response's status (loupe_red_status), read from its first 13 bytes in user memory. */
+static __always_inline __u16 red_response_status(const void *response, __u64 len) {
   char line[13];
   if (!response || len < sizeof(line) || bpf_probe_read_user(line, sizeof(line), response) != 0)
-    return false;
-  if (line[0] != 'H' || line[1] != 'T' || line[2] != 'T' || line[3] != 'P' || line[4] != '/' ||
-      line[5] != '1' || line[6] != '.' || (line[7] != '0' && line[7] != '1') || line[8] != ' ')
-    return false;
-  if (line[9] < '2' || line[9] > '5' || line[10] < '0' || line[10] > '9' || line[11] < '0' ||
-      line[11] > '9')
-    return false;
-  if (line[12] != ' ' && line[12] != '\r') return false;
-  *status = (line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0');
-  return true;
+    return 0;
+  return loupe_red_status(line);
 }
 
 static __always_inline void emit_prev_end(__u32 tgid, int fd, struct loupe_conn *c, __u64 now);
@@ -84,19 +75,10 @@ static __always_inline bool red_begin_response(struct loupe_conn *c, __u32 tgid,
   if (!red_enabled) return false;
   /* The whole request must be in req_buf for its hash to stand for it. */
   if (c->req_len == 0 || c->totals.req_bytes != c->req_len) return false;
-  __u16 status = 0;
-  if (!red_response_status(response, len, &status)) return false;
+  const __u16 status = red_response_status(response, len);
+  if (status == 0) return false;
   struct loupe_red_key key = {};
-  key.request_hash = loupe_request_hash(c);
-  key.tgid = tgid;
-  key.role = c->tuple.role;
-  key.status = status;
-  if (c->tuple.role == LOUPE_ROLE_CLIENT) {
-    __builtin_memcpy(key.server_addr, c->tuple.remote_addr, sizeof(key.server_addr));
-    key.server_port = c->tuple.remote_port;
-  } else {
-    key.server_port = c->tuple.local_port;
-  }
+  loupe_red_key_fill(&key, &c->tuple, tgid, loupe_request_hash(c), status);
   *flags = LOUPE_EVF_RED_CANDIDATE;
   __u32 *slot = bpf_map_lookup_elem(&red_keys, &key);
   if (!slot) return false;

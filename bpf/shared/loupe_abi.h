@@ -232,4 +232,33 @@ static inline __u64 loupe_hash_finish(__u64 h) {
   return h ^ (h >> 32);
 }
 
+/* The status of a final response whose first 13 bytes (`line`) are "HTTP/1.0 " or "HTTP/1.1 ",
+ * a code 200..599, then ' ' or CR: a status line the userspace parser reads the same way.
+ * 0 otherwise. */
+static inline __u16 loupe_red_status(const char *line) {
+  if (line[0] != 'H' || line[1] != 'T' || line[2] != 'T' || line[3] != 'P' || line[4] != '/' ||
+      line[5] != '1' || line[6] != '.' || (line[7] != '0' && line[7] != '1') || line[8] != ' ')
+    return 0;
+  if (line[9] < '2' || line[9] > '5' || line[10] < '0' || line[10] > '9' || line[11] < '0' ||
+      line[11] > '9')
+    return 0;
+  if (line[12] != ' ' && line[12] != '\r') return 0;
+  return (__u16)((line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0'));
+}
+
+/* Fills a zeroed key (its padding is part of the hash-map key) from the connection's tuple. */
+static inline void loupe_red_key_fill(struct loupe_red_key *key, const struct loupe_tuple *tuple,
+                                      __u32 tgid, __u64 request_hash, __u16 status) {
+  key->request_hash = request_hash;
+  key->tgid = tgid;
+  key->role = tuple->role;
+  key->status = status;
+  if (tuple->role == LOUPE_ROLE_CLIENT) {
+    __builtin_memcpy(key->server_addr, tuple->remote_addr, sizeof(key->server_addr));
+    key->server_port = tuple->remote_port;
+  } else {
+    key->server_port = tuple->local_port;
+  }
+}
+
 #endif /* LOUPE_BPF_SHARED_LOUPE_ABI_H */

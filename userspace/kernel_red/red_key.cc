@@ -17,15 +17,11 @@ uint64_t KernelRequestHash(std::string_view request) {
   return loupe_hash_finish(h);
 }
 
-std::optional<uint16_t> KernelResponseStatus(std::string_view r) {
-  if (r.size() < 13 || r.substr(0, 7) != "HTTP/1." || (r[7] != '0' && r[7] != '1') ||
-      r[8] != ' ') {
-    return std::nullopt;
-  }
-  auto digit = [](char c, char low) { return c >= low && c <= '9' && (low != '2' || c <= '5'); };
-  if (!digit(r[9], '2') || !digit(r[10], '0') || !digit(r[11], '0')) return std::nullopt;
-  if (r[12] != ' ' && r[12] != '\r') return std::nullopt;
-  return static_cast<uint16_t>((r[9] - '0') * 100 + (r[10] - '0') * 10 + (r[11] - '0'));
+std::optional<uint16_t> KernelResponseStatus(std::string_view response) {
+  if (response.size() < 13) return std::nullopt;  // the kernel reads exactly 13 bytes
+  const uint16_t status = loupe_red_status(response.data());
+  if (status == 0) return std::nullopt;
+  return status;
 }
 
 std::optional<loupe_red_key> KernelRedKeyFor(const loupe_event_header& h,
@@ -34,16 +30,7 @@ std::optional<loupe_red_key> KernelRedKeyFor(const loupe_event_header& h,
   const std::optional<uint16_t> status = KernelResponseStatus(response);
   if (!status.has_value()) return std::nullopt;
   loupe_red_key key{};
-  key.request_hash = KernelRequestHash(request);
-  key.tgid = h.tgid;
-  key.role = h.tuple.role;
-  key.status = *status;
-  if (h.tuple.role == LOUPE_ROLE_CLIENT) {
-    std::memcpy(key.server_addr, h.tuple.remote_addr, sizeof(key.server_addr));
-    key.server_port = h.tuple.remote_port;
-  } else {
-    key.server_port = h.tuple.local_port;
-  }
+  loupe_red_key_fill(&key, &h.tuple, h.tgid, KernelRequestHash(request), *status);
   return key;
 }
 
