@@ -67,4 +67,12 @@ struct Record {
   std::optional<TraceContext> incoming_context;
 };
 
+// The value of metric label `name`, or "" when the record has none.
+inline std::string_view MetricLabel(const Record& record, std::string_view name) {
+  for (const auto& [key, value] : record.metric_labels) {
+    if (key == name) return value;
+  }
+  return {};
+}
+
 }  // namespace loupe

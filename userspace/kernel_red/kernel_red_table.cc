@@ -17,13 +17,6 @@ std::string KeyBytes(const loupe_red_key& key) {
   return std::string(reinterpret_cast<const char*>(&key), sizeof(key));
 }
 
-std::string_view LabelValue(const Record& record, std::string_view name) {
-  for (const auto& [key, value] : record.metric_labels) {
-    if (key == name) return value;
-  }
-  return {};
-}
-
 absl::Status Errno(const char* what) {
   return absl::InternalError(absl::StrCat(what, ": ", strerror(errno)));
 }
@@ -133,8 +126,6 @@ KernelRedTable::KernelRedTable(KernelRedOptions options, KernelRedMaps* maps,
                        .Register(registry)
                        .Add({})) {}
 
-void KernelRedTable::Refuse(prometheus::Counter& reason) { reason.Increment(); }
-
 void KernelRedTable::Learn(const loupe_red_key& key, const Record& record,
                            prometheus::Histogram* series) {
   if (series == nullptr) return;
@@ -145,7 +136,7 @@ void KernelRedTable::Learn(const loupe_red_key& key, const Record& record,
   // error type but one the status implies ("500"): not one from how the exchange ended
   // ("response_cut", "no_response"), which later exchanges of the key need not share.
   const std::string status_text = std::to_string(key.status);
-  if (LabelValue(record, "http_response_status_code") != status_text) return;
+  if (MetricLabel(record, "http_response_status_code") != status_text) return;
   if (!record.error_type.empty() && record.error_type != status_text) return;
   std::string bytes = KeyBytes(key);
   if (by_key_.contains(bytes)) return;
@@ -155,14 +146,14 @@ void KernelRedTable::Learn(const loupe_red_key& key, const Record& record,
   } else if (used_ < slots_.size()) {
     slot = used_;
   } else {
-    Refuse(refused_table_full_);
+    refused_table_full_.Increment();
     return;
   }
   // Zero first: a reused slot may hold a dead key's totals.
   absl::Status status = maps_->ZeroSlot(slot);
   if (status.ok()) status = maps_->InsertKey(key, slot);
   if (!status.ok()) {
-    Refuse(refused_map_error_);
+    refused_map_error_.Increment();
     log::Warn("kernel RED key not learned", {{"error", status.message()}});
     return;
   }

@@ -78,7 +78,6 @@ class KernelRedTable {
 
   void ApplyDeltas(const std::vector<loupe_red_slot>& totals);
   void RetireExitedProcesses(uint64_t now_ns);
-  void Refuse(prometheus::Counter& reason);
 
   KernelRedOptions options_;
   KernelRedMaps* maps_;

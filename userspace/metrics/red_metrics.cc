@@ -16,20 +16,13 @@ const char* InstrumentLabel(Instrument instrument) {
   return "unknown";
 }
 
-std::string_view LabelValue(const Record& record, const std::string& name) {
-  for (const auto& [key, value] : record.metric_labels) {
-    if (key == name) return value;
-  }
-  return {};
-}
-
 // "service\x1fvalue1\x1fvalue2...": the series identity within an instrument.
 void BuildSeriesKey(std::string_view service, const std::vector<std::string>& schema,
                     const Record& record, std::string* key) {
   key->assign(service);
   for (const std::string& name : schema) {
     *key += '\x1f';
-    *key += LabelValue(record, name);
+    *key += MetricLabel(record, name);
   }
 }
 
@@ -109,7 +102,7 @@ prometheus::Histogram& RedMetrics::SeriesFor(InstrumentState& state, Instrument 
     }
     if (auto it = state.series.find(overflow_key); it != state.series.end()) return *it->second;
   } else {
-    for (const std::string& name : schema) labels[name] = std::string(LabelValue(record, name));
+    for (const std::string& name : schema) labels[name] = std::string(MetricLabel(record, name));
     ++used;
   }
   prometheus::Histogram& histogram = state.family->Add(labels, DurationBuckets());
