@@ -2,10 +2,8 @@
 
 #include <linux/capability.h>
 #include <sys/syscall.h>
-#include <signal.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <climits>
 #include <filesystem>
 #include <memory>
@@ -54,10 +52,6 @@ bool HasCapability(int cap) {
   __user_cap_data_struct data[2] = {};
   if (syscall(SYS_capget, &header, data) != 0) return false;
   return (data[cap / 32].effective & (1u << (cap % 32))) != 0;
-}
-
-bool ProcessExists(uint32_t tgid) {
-  return kill(static_cast<pid_t>(tgid), 0) == 0 || errno != ESRCH;
 }
 
 std::string HostName() {
@@ -195,8 +189,9 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
     red_options.capacity = config.metrics_only_keys;
     // Past the kernel's own timeout pass, no exchange of a dead process can still be counted.
     red_options.reclaim_delay_ns = 2 * capture_options.red_timeout_ns + kHousekeepingIntervalNs;
-    kernel_red = std::make_unique<KernelRedTable>(red_options, kernel_red_maps.get(), *registry,
-                                                  ProcessExists);
+    kernel_red = std::make_unique<KernelRedTable>(
+        red_options, kernel_red_maps.get(), *registry,
+        [](uint32_t tgid) { return ProcessAlive("/proc", tgid); });
     pipeline.set_kernel_red(kernel_red.get());
     log::Info("metrics-only mode: learned HTTP/1 exchanges are counted in the kernel",
               {{"keys", config.metrics_only_keys}});

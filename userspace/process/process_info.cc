@@ -1,6 +1,7 @@
 #include "userspace/process/process_info.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <array>
@@ -96,6 +97,11 @@ std::vector<Attribute> ParseResourceAttributes(std::string_view std_text) {
     out.push_back(Attribute{std::move(key), std::move(value), false});
   }
   return out;
+}
+
+bool ProcessAlive(const std::string& proc_root, uint32_t pid) {
+  struct stat st{};
+  return stat(absl::StrCat(proc_root, "/", pid).c_str(), &st) == 0;
 }
 
 std::optional<ProcessFacts> ReadProcessFacts(int64_t pid) {

@@ -29,6 +29,9 @@ struct ProcessFacts {
 
 std::optional<ProcessFacts> ReadProcessFacts(int64_t pid);
 
+// Whether `pid` still exists: <proc_root>/<pid> is there ("/proc" outside tests).
+bool ProcessAlive(const std::string& proc_root, uint32_t pid);
+
 // OTEL_SERVICE_NAME, then service.name in OTEL_RESOURCE_ATTRIBUTES, then the script an
 // interpreter runs (python app.py -> "app"; python -m http.server -> "http.server"), then the
 // executable's name, then comm.

@@ -1,5 +1,6 @@
 #include "userspace/process/process_info.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <map>
@@ -363,6 +364,19 @@ TEST(ReadProcessFactsTest, ReadsOwnProcess) {
 TEST(ReadProcessFactsTest, MissingProcessIsNullopt) {
   EXPECT_FALSE(ReadProcessFacts(-1).has_value());
   EXPECT_FALSE(ReadProcessFacts(999'999'999).has_value());
+}
+
+TEST(ProcessAliveTest, ChecksThePidDirectoryUnderTheProcRoot) {
+  EXPECT_TRUE(ProcessAlive("/proc", static_cast<uint32_t>(getpid())));
+  EXPECT_FALSE(ProcessAlive("/proc", 999'999'999u));
+  char root[] = "/tmp/loupe-proc-XXXXXX";
+  ASSERT_NE(mkdtemp(root), nullptr);
+  const std::string pid_dir = std::string(root) + "/123";
+  ASSERT_EQ(mkdir(pid_dir.c_str(), 0755), 0);
+  EXPECT_TRUE(ProcessAlive(root, 123));
+  EXPECT_FALSE(ProcessAlive(root, 124));
+  rmdir(pid_dir.c_str());
+  rmdir(root);
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "userspace/tls/tls_attacher.h"
 
 #include <bpf/libbpf.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "userspace/logging/log.h"
+#include "userspace/process/process_info.h"
 #include "userspace/tls/go_binary.h"
 #include "userspace/tls/tls_metrics.h"
 
@@ -22,11 +22,6 @@ std::string ReadLink(const std::string& path) {
   char buffer[PATH_MAX];
   const ssize_t n = readlink(path.c_str(), buffer, sizeof(buffer) - 1);
   return n > 0 ? std::string(buffer, static_cast<size_t>(n)) : std::string();
-}
-
-bool ProcessAlive(const std::string& proc_root, uint32_t pid) {
-  struct stat st{};
-  return stat(absl::StrCat(proc_root, "/", pid).c_str(), &st) == 0;
 }
 
 }  // namespace
