@@ -71,6 +71,10 @@ absl::Status ApplyNode(const YAML::Node& root, Config* config) {
       status = ReadBool(value, key, &config->print_spans);
     } else if (key == "force_raw_tracepoint") {
       status = ReadBool(value, key, &config->force_raw_tracepoint);
+    } else if (key == "export_command_line") {
+      status = ReadBool(value, key, &config->export_command_line);
+    } else if (key == "observe_self") {
+      status = ReadBool(value, key, &config->observe_self);
     } else if (key == "exclude_processes") {
       if (!value.IsSequence()) {
         return absl::InvalidArgumentError("config key 'exclude_processes' must be a list");

@@ -30,6 +30,10 @@ struct Config {
   bool force_raw_tracepoint = false;
   std::vector<std::string> exclude_processes;  // executable names whose traffic is ignored
   std::string otlp_endpoint;                   // base URL; empty = OTLP export off
+  // process.command_line on resources (redacted); off: a redactor cannot know every secret.
+  bool export_command_line = false;
+  // Off: the agent's own OTLP exports and the scrapes of its admin port are not captured.
+  bool observe_self = false;
 };
 
 using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;

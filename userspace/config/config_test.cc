@@ -68,6 +68,21 @@ TEST(ConfigYamlTest, ForceRawTracepointIsAYamlKey) {
   EXPECT_TRUE(config.force_raw_tracepoint);
 }
 
+// Issue 20: the command line and the agent's own traffic are off unless asked for.
+TEST(ConfigYamlTest, CommandLineAndSelfObservationAreOptIn) {
+  const Config defaults;
+  EXPECT_FALSE(defaults.export_command_line);
+  EXPECT_FALSE(defaults.observe_self);
+  Config config;
+  const absl::Status status =
+      ApplyYaml("export_command_line: true\nobserve_self: true\n", &config);
+  ASSERT_TRUE(status.ok()) << status;
+  EXPECT_TRUE(config.export_command_line);
+  EXPECT_TRUE(config.observe_self);
+  EXPECT_THAT(Message(ApplyYaml("observe_self: sometimes\n", &config)),
+              HasSubstr("'observe_self' must be true or false"));
+}
+
 TEST(ConfigYamlTest, MetricsOnlyKeysAreYamlKeys) {
   Config config;
   const absl::Status status = ApplyYaml("metrics_only: true\nmetrics_only_keys: 512\n", &config);

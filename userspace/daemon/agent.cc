@@ -150,7 +150,7 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
 
   RedMetrics red_metrics(*registry, &agent_metrics, config.series_budget_per_service);
   ProcessInfoCache processes(HostName(), config.process_cache_size, ReadProcessFacts,
-                             otlp.resource_attributes);
+                             otlp.resource_attributes, config.export_command_line);
   Pipeline pipeline(&processes, &red_metrics, config.exclude_processes, assembler.get());
 
   std::unique_ptr<OtlpMetricExporter> metric_exporter;
@@ -252,6 +252,7 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
       agent_metrics.SetProbeRecursionMisses(probes->ReadProgramStats().recursion_misses);
       tls_metrics.UpdateKernelCounters(kernel_counters);
       agent_metrics.SetRingbufFill(reader->FillRatio());
+      agent_metrics.SetProcessCacheEntries(processes.size());
       if (tls.ok()) (*tls)->Poll(now);  // picks up new libssl files (rescans /proc every 2 s)
     }
   }

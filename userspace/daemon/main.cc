@@ -49,6 +49,12 @@ ABSL_FLAG(bool, force_raw_tracepoint, false,
           "Use raw tracepoints even where BTF tracepoints are available");
 ABSL_FLAG(std::string, otlp_endpoint, "",
           "OTLP/HTTP base URL (overrides OTEL_EXPORTER_OTLP_ENDPOINT); empty: no OTLP export");
+ABSL_FLAG(bool, export_command_line, false,
+          "Export process.command_line (secret-looking values redacted; off by default because "
+          "no redactor knows every program's way of taking a password)");
+ABSL_FLAG(bool, observe_self, false,
+          "Also capture the agent's own traffic seen from other processes: the collector "
+          "receiving its OTLP exports, scrapers of its /metrics");
 
 namespace {
 
@@ -108,6 +114,10 @@ absl::StatusOr<loupe::Config> BuildConfig() {
     config.force_raw_tracepoint = absl::GetFlag(FLAGS_force_raw_tracepoint);
   }
   if (Given("otlp_endpoint")) config.otlp_endpoint = absl::GetFlag(FLAGS_otlp_endpoint);
+  if (Given("export_command_line")) {
+    config.export_command_line = absl::GetFlag(FLAGS_export_command_line);
+  }
+  if (Given("observe_self")) config.observe_self = absl::GetFlag(FLAGS_observe_self);
   absl::Status valid = loupe::Validate(config);
   if (!valid.ok()) return valid;
   return config;

@@ -90,6 +90,9 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
                        .Help("CPU time of the agent (user + system)").Register(r).Add({})),
       start_time_(BuildGauge().Name("loupe_process_start_time_seconds")
                       .Help("Unix time the agent started").Register(r).Add({})),
+      process_cache_entries_(BuildGauge().Name("loupe_process_cache_entries")
+                                 .Help("Processes whose identity the process cache holds")
+                                 .Register(r).Add({})),
       malformed_{&events_dropped_.Add({{"reason", "malformed"}}), 0},
       parsed_children_(parsed_, "protocol"),
       failure_children_(parse_failures_, "protocol"),
@@ -229,6 +232,10 @@ void AgentMetrics::UpdateKernelCounters(const std::array<uint64_t, LOUPE_CNT_MAX
 
 void AgentMetrics::SetPreexistingConnections(uint64_t n) {
   AdvanceCounterTo(preexisting_, n, &preexisting_last_);
+}
+
+void AgentMetrics::SetProcessCacheEntries(size_t n) {
+  process_cache_entries_.Set(static_cast<double>(n));
 }
 
 void AgentMetrics::SetProbeRecursionMisses(uint64_t total) {

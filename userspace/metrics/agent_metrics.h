@@ -53,6 +53,8 @@ class AgentMetrics {
   // Mirrors the kernel's monotonic per-CPU counter sums into Prometheus counters.
   void UpdateKernelCounters(const std::array<uint64_t, LOUPE_CNT_MAX>& totals);
   void SetPreexistingConnections(uint64_t n);
+  // Processes whose identity the process cache holds (bounded by process_cache_size).
+  void SetProcessCacheEntries(size_t n);
   // The kernel's count of probe runs skipped because the program was already running on that
   // CPU (bpf_prog_info.recursion_misses): syscalls never seen.
   void SetProbeRecursionMisses(uint64_t total);
@@ -117,6 +119,7 @@ class AgentMetrics {
   prometheus::Gauge& rss_;
   prometheus::Counter& cpu_seconds_;
   prometheus::Gauge& start_time_;
+  prometheus::Gauge& process_cache_entries_;
 
   // Indexed by event kind; a null counter is a kind that is not counted.
   std::array<PendingCounter, 5> events_read_by_kind_{};

@@ -261,6 +261,14 @@ TEST_F(AgentMetricsTest, GaugesAreSet) {
   EXPECT_EQ(Value("loupe_build_info"), 1);
 }
 
+TEST_F(AgentMetricsTest, ProcessCacheSizeIsAGauge) {
+  EXPECT_EQ(Value("loupe_process_cache_entries"), 0);
+  metrics_.SetProcessCacheEntries(42);
+  EXPECT_EQ(Value("loupe_process_cache_entries"), 42);
+  metrics_.SetProcessCacheEntries(7);  // entries evicted or replaced
+  EXPECT_EQ(Value("loupe_process_cache_entries"), 7);
+}
+
 TEST_F(AgentMetricsTest, ProcessMetricsAreSet) {
   const double now = static_cast<double>(std::time(nullptr));
   const double start = Value("loupe_process_start_time_seconds");
@@ -294,7 +302,7 @@ TEST_F(AgentMetricsTest, ExpositionHasTheDocumentedNames) {
         "loupe_ringbuf_fill_ratio", "loupe_connections_tracked",
         "loupe_exchanges_unclassified_total", "loupe_exchanges_finalized_total",
         "loupe_process_resident_memory_bytes", "loupe_process_cpu_seconds_total",
-        "loupe_process_start_time_seconds"}) {
+        "loupe_process_start_time_seconds", "loupe_process_cache_entries"}) {
     EXPECT_NE(text.find(std::string("\n") + name), std::string::npos) << name;
   }
 }

@@ -72,11 +72,16 @@ RedMetrics::RedMetrics(prometheus::Registry& registry, AgentMetrics* agent_metri
            .Register(registry);
 }
 
-prometheus::Histogram& RedMetrics::SeriesFor(InstrumentState& state, Instrument instrument,
-                                             std::string_view service, const Record& record) {
+RedMetrics::Resolved RedMetrics::SeriesFor(InstrumentState& state, Instrument instrument,
+                                           std::string_view service, const Record& record) {
+  // The service_name label is the key's text before the first separator.
+  const auto found = [](const std::pair<const std::string, Series>& entry) {
+    const std::string& key = entry.first;
+    return Resolved{entry.second, std::string_view(key).substr(0, key.find('\x1f'))};
+  };
   const std::vector<std::string>& schema = LabelSchema(instrument);
   BuildSeriesKey(service, schema, record, &key_scratch_);
-  if (auto it = state.series.find(key_scratch_); it != state.series.end()) return *it->second;
+  if (auto it = state.series.find(key_scratch_); it != state.series.end()) return found(*it);
 
   if (state.series_per_service.size() >= kMaxServicesPerInstrument &&
       state.series_per_service.find(AbslView(service)) == state.series_per_service.end()) {
@@ -84,30 +89,30 @@ prometheus::Histogram& RedMetrics::SeriesFor(InstrumentState& state, Instrument 
     // again under that name so the series map and budgets stay bounded.
     service = kOverflowValue;
     BuildSeriesKey(service, schema, record, &key_scratch_);
-    if (auto it = state.series.find(key_scratch_); it != state.series.end()) return *it->second;
+    if (auto it = state.series.find(key_scratch_); it != state.series.end()) return found(*it);
   }
   auto [budget_it, new_service] = state.series_per_service.try_emplace(std::string(service), 0);
   if (new_service) agent_metrics_->ServiceSeen(service, InstrumentLabel(instrument));
   size_t& used = budget_it->second;
-  const bool overflow = used >= budget_;
+  const bool over_budget = used >= budget_;
   prometheus::Labels labels{{"service_name", std::string(service)}};
-  std::string overflow_key;
-  if (overflow) {
-    agent_metrics_->SeriesOverflow(service, InstrumentLabel(instrument));
-    overflow_key = std::string(service);
+  if (over_budget) {
+    key_scratch_.assign(service);
     for (const std::string& name : schema) {
       labels[name] = kOverflowValue;
-      overflow_key += '\x1f';
-      overflow_key += kOverflowValue;
+      key_scratch_ += '\x1f';
+      key_scratch_ += kOverflowValue;
     }
-    if (auto it = state.series.find(overflow_key); it != state.series.end()) return *it->second;
+    if (auto it = state.series.find(key_scratch_); it != state.series.end()) return found(*it);
   } else {
     for (const std::string& name : schema) labels[name] = std::string(MetricLabel(record, name));
     ++used;
   }
-  prometheus::Histogram& histogram = state.family->Add(labels, DurationBuckets());
-  state.series.emplace(overflow ? overflow_key : key_scratch_, &histogram);
-  return histogram;
+  Series series;
+  series.histogram = &state.family->Add(labels, DurationBuckets());
+  // Everything the "_overflow_" service records is there because of the service cap.
+  series.overflow = over_budget || service == kOverflowValue;
+  return found(*state.series.emplace(key_scratch_, series).first);
 }
 
 prometheus::Histogram* RedMetrics::Observe(std::string_view service_name, const Record& record) {
@@ -116,9 +121,11 @@ prometheus::Histogram* RedMetrics::Observe(std::string_view service_name, const 
   const double seconds =
       record.end_ns > record.start_ns ? static_cast<double>(record.end_ns - record.start_ns) / 1e9
                                       : 0.0;
-  prometheus::Histogram& series = SeriesFor(state, record.instrument, service_name, record);
-  series.Observe(seconds);
-  return &series;
+  const Resolved resolved = SeriesFor(state, record.instrument, service_name, record);
+  resolved.series.histogram->Observe(seconds);
+  if (!resolved.series.overflow) return resolved.series.histogram;
+  agent_metrics_->SeriesOverflow(resolved.service, InstrumentLabel(record.instrument));
+  return nullptr;
 }
 
 }  // namespace loupe

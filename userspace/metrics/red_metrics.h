@@ -32,18 +32,32 @@ class RedMetrics {
   RedMetrics(prometheus::Registry& registry, AgentMetrics* agent_metrics,
              size_t series_budget_per_service);
 
-  // Returns the series the record was counted in (null if its instrument has none).
+  // Counts the record in its series. Every observation that lands in an overflow series (the
+  // service's budget-overflow series, or any series of the "_overflow_" service past the service
+  // cap) adds one to loupe_metric_series_overflow_total{service_name=<that series' service>}.
+  // Returns the series the record was counted in, for the kernel to count further exchanges of
+  // the same kind into; null if its instrument has none or if it is an overflow series (whose
+  // observations must all pass here to be counted).
   prometheus::Histogram* Observe(std::string_view service_name, const Record& record);
 
  private:
+  struct Series {
+    prometheus::Histogram* histogram = nullptr;
+    bool overflow = false;  // observations here are counted as overflow
+  };
   struct InstrumentState {
     prometheus::Family<prometheus::Histogram>* family = nullptr;
-    absl::flat_hash_map<std::string, prometheus::Histogram*> series;  // key: service\x1f values
+    absl::flat_hash_map<std::string, Series> series;  // key: service\x1f values
     absl::flat_hash_map<std::string, size_t> series_per_service;
   };
+  struct Resolved {
+    Series series;
+    std::string_view service;  // the service_name label of the series
+  };
 
-  prometheus::Histogram& SeriesFor(InstrumentState& state, Instrument instrument,
-                                   std::string_view service, const Record& record);
+  // The returned service view is valid until the next call.
+  Resolved SeriesFor(InstrumentState& state, Instrument instrument, std::string_view service,
+                     const Record& record);
 
   AgentMetrics* agent_metrics_;
   size_t budget_;

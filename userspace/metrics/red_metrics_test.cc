@@ -259,8 +259,49 @@ TEST_F(RedMetricsTest, ServiceCapSendsNewServicesToTheOverflowService) {
                   .has_value());
   EXPECT_EQ(SeriesCount(registry_, "http_server_request_duration_seconds"),
             kMaxServicesPerInstrument + 3 /* _overflow_ GET and POST, svc0 PUT */);
-  EXPECT_EQ(CounterSum(registry_, "loupe_metric_series_overflow_total", {}), 0)
-      << "no service exhausted its series budget";
+  // Every observation of a service past the cap is an overflow, counted under "_overflow_".
+  EXPECT_EQ(CounterSum(registry_, "loupe_metric_series_overflow_total",
+                       {{"service_name", "_overflow_"}, {"instrument", "http_server"}}),
+            3);
+  EXPECT_EQ(CounterSum(registry_, "loupe_metric_series_overflow_total", {}), 3)
+      << "no service exhausted its own series budget";
+}
+
+// Finding 9: 602 observations went to the _overflow_ service and the counter stayed 0.
+TEST_F(RedMetricsTest, EveryObservationInTheOverflowServiceIsCounted) {
+  RedMetrics red(registry_, &agent_, 500);
+  FillServiceCap(red);
+  for (int i = 0; i < 602; ++i) {
+    red.Observe(absl::StrCat("late-", i % 7),
+                HttpServerRecord("GET", "200", absl::StrCat("/", i % 3), "80", 1'000));
+  }
+  double observed = 0;
+  for (int route = 0; route < 3; ++route) {
+    auto s = Series(registry_, "http_server_request_duration_seconds",
+                    ServerLabels("_overflow_", "GET", "200", absl::StrCat("/", route), "80"));
+    ASSERT_TRUE(s.has_value()) << route;
+    observed += static_cast<double>(s->histogram.sample_count);
+  }
+  EXPECT_EQ(observed, 602);
+  EXPECT_EQ(CounterSum(registry_, "loupe_metric_series_overflow_total",
+                       {{"service_name", "_overflow_"}, {"instrument", "http_server"}}),
+            602);
+}
+
+// An overflow series is never handed out for the kernel to count into (--metrics_only): the
+// kernel's counts would reach it without passing the overflow counter.
+TEST_F(RedMetricsTest, OverflowSeriesAreNotReturned) {
+  RedMetrics red(registry_, &agent_, 1);
+  EXPECT_NE(red.Observe("svc", HttpServerRecord("GET", "200", "/a", "80", 1'000)), nullptr);
+  EXPECT_NE(red.Observe("svc", HttpServerRecord("GET", "200", "/a", "80", 1'000)), nullptr);
+  EXPECT_EQ(red.Observe("svc", HttpServerRecord("GET", "200", "/b", "80", 1'000)), nullptr);
+  EXPECT_EQ(red.Observe("svc", HttpServerRecord("GET", "200", "/b", "80", 1'000)), nullptr);
+  EXPECT_EQ(CounterSum(registry_, "loupe_metric_series_overflow_total",
+                       {{"service_name", "svc"}, {"instrument", "http_server"}}),
+            2);
+  RedMetrics capped(registry_, &agent_, 500);
+  FillServiceCap(capped);
+  EXPECT_EQ(capped.Observe("late", HttpServerRecord("GET", "200", "/", "80", 1'000)), nullptr);
 }
 
 TEST_F(RedMetricsTest, OverflowServiceBudgetCountsDistinctSeries) {
@@ -277,9 +318,10 @@ TEST_F(RedMetricsTest, OverflowServiceBudgetCountsDistinctSeries) {
   EXPECT_TRUE(Series(registry_, "http_server_request_duration_seconds",
                      ServerLabels("_overflow_", "POST", "201", "/", "80"))
                   .has_value());
-  EXPECT_EQ(CounterSum(registry_, "loupe_metric_series_overflow_total", {}), 0);
+  EXPECT_EQ(CounterSum(registry_, "loupe_metric_series_overflow_total", {}), 3)
+      << "each observation of a late service counts";
 
-  // The third distinct label set overflows.
+  // The third distinct label set overflows the _overflow_ service's own budget.
   red.Observe("late-d", HttpServerRecord("DELETE", "200", "/", "80", 1'000));
   EXPECT_TRUE(Series(registry_, "http_server_request_duration_seconds",
                      ServerLabels("_overflow_", "_overflow_", "_overflow_", "_overflow_",
@@ -287,7 +329,7 @@ TEST_F(RedMetricsTest, OverflowServiceBudgetCountsDistinctSeries) {
                   .has_value());
   EXPECT_EQ(CounterSum(registry_, "loupe_metric_series_overflow_total",
                        {{"service_name", "_overflow_"}, {"instrument", "http_server"}}),
-            1);
+            4);
 }
 
 }  // namespace

@@ -13,7 +13,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "userspace/core/redact.h"
 
@@ -73,14 +72,6 @@ std::string PercentDecode(absl::string_view in) {
     }
   }
   return out;
-}
-
-bool LooksSecretKey(absl::string_view key) {
-  const std::string lower = absl::AsciiStrToLower(key);
-  for (absl::string_view word : {"pass", "secret", "token", "key", "auth", "credential", "pwd"}) {
-    if (absl::StrContains(lower, word)) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -163,32 +154,13 @@ std::string ServiceNameOf(const ProcessFacts& facts) {
   return "unknown";
 }
 
-std::string RedactedCommandLine(const std::vector<std::string>& argv) {
-  std::vector<std::string> out;
-  bool redact_next = false;
-  for (const std::string& raw : argv) {
-    if (redact_next) {
-      out.emplace_back("***");
-      redact_next = false;
-      continue;
-    }
-    std::string arg = RedactUrlCredentials(raw);
-    const size_t eq = arg.find('=');
-    if (eq != std::string::npos && LooksSecretKey(arg.substr(0, eq))) {
-      arg = arg.substr(0, eq + 1) + "***";
-    } else if (absl::StartsWith(arg, "-") && eq == std::string::npos && LooksSecretKey(arg)) {
-      redact_next = true;
-    }
-    out.push_back(std::move(arg));
-  }
-  return absl::StrJoin(out, " ");
-}
-
 ProcessInfoCache::ProcessInfoCache(std::string host_name, size_t max_entries, Reader reader,
-                                   std::vector<Attribute> agent_attributes)
+                                   std::vector<Attribute> agent_attributes,
+                                   bool export_command_line)
     : host_name_(std::move(host_name)),
       max_entries_(max_entries),
       agent_attributes_(std::move(agent_attributes)),
+      export_command_line_(export_command_line),
       reader_(std::move(reader)) {}
 
 std::shared_ptr<const ProcessResource> ProcessInfoCache::Build(uint32_t tgid,
@@ -217,7 +189,7 @@ std::shared_ptr<const ProcessResource> ProcessInfoCache::Build(uint32_t tgid,
       absl::StrCat(host_name_, ":", tgid, ":", facts->start_time_ticks);
   resource->executable_name = Basename(facts->exe_path);
   if (resource->executable_name.empty()) resource->executable_name = facts->comm;
-  resource->command_line = RedactedCommandLine(facts->argv);
+  if (export_command_line_) resource->command_line = RedactCommandLine(facts->argv);
   if (facts->otel_resource_attributes.has_value()) {
     for (Attribute& a : ParseResourceAttributes(*facts->otel_resource_attributes)) {
       if (a.key == "service.name" || LooksSecretKey(a.key)) continue;

@@ -37,17 +37,16 @@ bool ProcessAlive(const std::string& proc_root, uint32_t pid);
 // executable's name, then comm.
 std::string ServiceNameOf(const ProcessFacts& facts);
 
-// The command line with secret-looking values replaced by "***" (password=..., --token ...,
-// user:pass@ in URLs).
-std::string RedactedCommandLine(const std::vector<std::string>& argv);
-
 class ProcessInfoCache {
  public:
   using Reader = std::function<std::optional<ProcessFacts>(int64_t pid)>;
 
   // `agent_attributes` (the agent's own OTEL_RESOURCE_ATTRIBUTES) are added to every resource.
+  // The command line (process.command_line) is only filled with `export_command_line`, redacted
+  // by RedactCommandLine (core/redact.h): no redactor knows every program's way of taking a
+  // password, so by default it is not exported at all.
   ProcessInfoCache(std::string host_name, size_t max_entries, Reader reader = ReadProcessFacts,
-                   std::vector<Attribute> agent_attributes = {});
+                   std::vector<Attribute> agent_attributes = {}, bool export_command_line = false);
 
   // Never null. A process that exited before we looked is named after `comm_hint` (the comm the
   // kernel saw when the connection opened), never after its pid, to keep service names bounded.
@@ -70,6 +69,7 @@ class ProcessInfoCache {
   std::string host_name_;
   size_t max_entries_;
   std::vector<Attribute> agent_attributes_;
+  bool export_command_line_;
   Reader reader_;
   absl::flat_hash_map<uint32_t, Entry> entries_;
   std::list<uint32_t> lru_;

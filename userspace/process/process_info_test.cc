@@ -92,49 +92,6 @@ TEST(ServiceNameTest, ArgvThenCommThenUnknown) {
   EXPECT_EQ(ServiceNameOf(Facts("", {})), "unknown");
 }
 
-// ---- RedactedCommandLine --------------------------------------------------------------------
-
-TEST(RedactTest, SecretValuesAreReplaced) {
-  EXPECT_EQ(RedactedCommandLine({"app", "--password=hunter2"}), "app --password=***");
-  EXPECT_EQ(RedactedCommandLine({"app", "--token", "abc123", "--port", "80"}),
-            "app --token *** --port 80");
-  EXPECT_EQ(RedactedCommandLine({"psql", "postgres://user:pass@db.local/orders"}),
-            "psql postgres://***@db.local/orders");
-  EXPECT_EQ(RedactedCommandLine({"env", "PGPASSWORD=s3cret", "psql"}),
-            "env PGPASSWORD=*** psql");
-  EXPECT_EQ(RedactedCommandLine({"app", "--api-key=k", "--client-secret", "s", "AUTH_HEADER=x"}),
-            "app --api-key=*** --client-secret *** AUTH_HEADER=***");
-  EXPECT_EQ(RedactedCommandLine({"app", "--db=mysql://root:pw@127.0.0.1:3306/x"}),
-            "app --db=mysql://***@127.0.0.1:3306/x");
-}
-
-TEST(RedactTest, NoSecretEverSurvives) {
-  const std::vector<std::vector<std::string>> argvs = {
-      {"app", "--password=hunter2"},
-      {"app", "--password", "hunter2"},
-      {"app", "-pwd", "hunter2"},
-      {"app", "redis://:hunter2@cache:6379"},
-      {"app", "DB_PASS=hunter2"},
-      {"app", "--secret=hunter2", "--token=hunter2"},
-  };
-  for (const auto& argv : argvs) {
-    EXPECT_THAT(RedactedCommandLine(argv), Not(HasSubstr("hunter2"))) << argv[1];
-  }
-}
-
-TEST(RedactTest, NothingElseChanges) {
-  const std::vector<std::string> argv = {"/usr/bin/python3", "-m",      "uvicorn",
-                                         "main:app",         "--host",  "0.0.0.0",
-                                         "--port",           "8000",    "http://example.com/a@b",
-                                         "--workers=4",      "user@host"};
-  EXPECT_EQ(RedactedCommandLine(argv),
-            "/usr/bin/python3 -m uvicorn main:app --host 0.0.0.0 --port 8000 "
-            "http://example.com/a@b --workers=4 user@host");
-  EXPECT_EQ(RedactedCommandLine({}), "");
-  EXPECT_EQ(RedactedCommandLine({"app", "--token"}), "app --token")
-      << "a trailing secret flag has nothing to hide";
-}
-
 // ---- ParseResourceAttributes ----------------------------------------------------------------
 
 TEST(ResourceAttributesTest, ParsesDecodesAndSkipsBadPairs) {
@@ -205,7 +162,7 @@ TEST(ProcessInfoCacheTest, BuildsTheResourceAndCaches) {
   EXPECT_EQ(resource->pid, 10);
   EXPECT_EQ(resource->service_instance_id, "host-a:10:4242");
   EXPECT_EQ(resource->executable_name, "python3");
-  EXPECT_EQ(resource->command_line, "python3 app.py --password=***");
+  EXPECT_EQ(resource->command_line, "") << "process.command_line is opt-in";
   std::map<std::string, std::string> extra;
   for (const Attribute& a : resource->extra) extra[a.key] = a.value;
   EXPECT_EQ(extra.count("deployment.environment"), 1u);
@@ -220,6 +177,24 @@ TEST(ProcessInfoCacheTest, BuildsTheResourceAndCaches) {
   EXPECT_EQ(again.get(), resource.get());
   EXPECT_EQ(proc.reads[10], 1);
   EXPECT_EQ(cache.size(), 1u);
+}
+
+// Issue 20: command lines leaked passwords no redactor anticipated; by default none is exported.
+TEST(ProcessInfoCacheTest, CommandLineIsExportedOnlyWhenAskedAndThenRedacted) {
+  FakeProc proc;
+  proc.processes[11] = Facts("/usr/bin/redis-cli", {"redis-cli", "--no-auth-warning", "-a",
+                                                    "hunter2", "PING"});
+  proc.processes[12] = Facts("/usr/bin/python3", {"python3", "app.py", "--password=x"});
+  ProcessInfoCache by_default("host-a", 16, proc.reader());
+  EXPECT_EQ(by_default.Get(11, kSecond, "redis-cli")->command_line, "");
+  EXPECT_EQ(by_default.Get(12, kSecond, "python3")->command_line, "");
+  EXPECT_EQ(by_default.Get(12, kSecond, "python3")->executable_name, "python3")
+      << "the executable's name is still exported";
+
+  ProcessInfoCache opted_in("host-a", 16, proc.reader(), {}, /*export_command_line=*/true);
+  EXPECT_EQ(opted_in.Get(11, kSecond, "redis-cli")->command_line,
+            "redis-cli --no-auth-warning -a *** PING");
+  EXPECT_EQ(opted_in.Get(12, kSecond, "python3")->command_line, "python3 app.py --password=***");
 }
 
 TEST(ProcessInfoCacheTest, PidReuseIsDetectedAfterTheRecheckInterval) {
