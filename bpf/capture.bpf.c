@@ -242,6 +242,9 @@ static __always_inline void emit_prev_end(__u32 tgid, int fd, struct loupe_conn 
   emit_header_only(LOUPE_EV_PREV_END, tgid, fd, c, now, 0);
 }
 
+/* The agent's own traffic seen from the other end: not tracked unless observe_self. */
+#include "self_traffic.bpf.h"
+
 static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u64 now) {
   struct sock *sk = sock_from_fd(fd);
   if (!sk) return;
@@ -253,6 +256,7 @@ static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u6
     return;
   }
   fresh->tuple.role = role;
+  const bool excluded = self_traffic(&fresh->tuple, sk);
   fresh->sock = (__u64)sk;
   fresh->conn_id = __sync_fetch_and_add(&next_conn_id, 1);
   __builtin_memset(&fresh->totals, 0, sizeof(fresh->totals));
@@ -273,6 +277,11 @@ static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u6
   if (stale && stale->totals.seq != 0 && stale->phase != LOUPE_PHASE_CLOSED) {
     red_finalize(stale);
     if (red_userspace_knows(stale)) emit_close(tgid, fd, stale, now);
+  }
+  if (excluded) {
+    if (stale) bpf_map_delete_elem(&conns, &key); /* its data must not reach the old entry */
+    count(LOUPE_CNT_SELF_EXCLUDED, 1);
+    return;
   }
   if (bpf_map_update_elem(&conns, &key, fresh, BPF_ANY) != 0) {
     count(LOUPE_CNT_CONN_TABLE_FULL, 1);
@@ -495,7 +504,7 @@ static __always_inline bool interesting(__u64 id) {
 static __always_inline int on_sys_exit(__u64 id, __u64 arg0, __u64 arg1, long ret) {
   __u64 pid_tgid = bpf_get_current_pid_tgid();
   __u32 tgid = pid_tgid >> 32;
-  if (tgid == self_tgid) return 0;
+  if (tgid == self_tgid) return self_syscall(id, (int)arg0, ret);
   int fd = (int)arg0;
 
   switch (id) {

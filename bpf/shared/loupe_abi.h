@@ -50,7 +50,9 @@ enum loupe_counter {
   /* Kernel RED aggregation (--metrics_only, bpf/red_aggregate.bpf.h) */
   LOUPE_CNT_RED_AGGREGATED = 16,    /* exchanges counted in red_stats instead of sent as records */
   LOUPE_CNT_RED_SLOT_MISSING = 17,  /* a learned key pointed past red_stats: exchange lost */
-  LOUPE_CNT_MAX = 18,
+  /* The agent's own traffic seen from the other end, not tracked (bpf/self_traffic.bpf.h) */
+  LOUPE_CNT_SELF_EXCLUDED = 20,
+  LOUPE_CNT_MAX = 21,
 };
 
 /* Connection phase machine (kernel side):

@@ -171,6 +171,9 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   capture_options.max_connections = config.max_connections;
   capture_options.ringbuf_mib = config.ringbuf_mib;
   capture_options.self_tgid = static_cast<uint32_t>(getpid());
+  capture_options.observe_self = config.observe_self;
+  capture_options.self_exports = otlp.traces_enabled() || otlp.metrics_enabled();
+  capture_options.self_listen_port = static_cast<uint16_t>(admin->port());
   capture_options.force_raw_tracepoint = config.force_raw_tracepoint;
   capture_options.kernel_red = config.metrics_only;
   capture_options.red_keys = config.metrics_only_keys;

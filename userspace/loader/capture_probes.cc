@@ -3,6 +3,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -68,6 +69,12 @@ std::vector<bpf_program*> PlannedPrograms(const capture* skel, const LoadPlan& p
   return programs;
 }
 
+// The inode of the agent's network namespace: a scrape of its port comes from the same one.
+uint32_t SelfNetnsInode() {
+  struct stat st {};
+  return stat("/proc/self/ns/net", &st) == 0 ? static_cast<uint32_t>(st.st_ino) : 0;
+}
+
 // Opens, configures and loads the skeleton with exactly the programs of `plan`.
 absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, const RingLayout& rings,
                                      const LoadPlan& plan) {
@@ -76,6 +83,10 @@ absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, const RingLa
     return absl::InternalError(absl::StrCat("opening the BPF object failed: ", strerror(errno)));
   }
   skel->rodata->self_tgid = options.self_tgid;
+  skel->rodata->observe_self = options.observe_self ? 1 : 0;
+  skel->rodata->self_exports = options.self_exports ? 1 : 0;
+  skel->rodata->self_listen_port = options.self_listen_port;
+  skel->rodata->self_netns = SelfNetnsInode();
   // A forced wakeup must come well before one ring fills.
   skel->rodata->wakeup_bytes = std::min(options.wakeup_bytes, rings.bytes_each / 4);
   skel->rodata->ring_count = rings.count;

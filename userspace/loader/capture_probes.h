@@ -25,6 +25,12 @@ struct CaptureOptions {
   // least 256 KiB, so hosts with many CPUs may use more).
   uint32_t ringbuf_mib = 16;
   uint32_t self_tgid = 0;  // never capture the agent itself
+  // Off: connections that are the agent's own traffic seen from the other end are not tracked
+  // (bpf/self_traffic.bpf.h): accepted from one of the agent's sockets when `self_exports` (it
+  // connects out), or made to `self_listen_port` (the admin port) on a local address.
+  bool observe_self = false;
+  bool self_exports = false;
+  uint16_t self_listen_port = 0;
   uint64_t wakeup_bytes = 512 * 1024;
   bool force_raw_tracepoint = false;  // skip the tp_btf capability probe
   // Kernel RED aggregation (bpf/red_aggregate.bpf.h): learned HTTP/1 keys are counted in kernel

@@ -117,6 +117,8 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
   kernel_counters_[LOUPE_CNT_CONNS_OPENED] = &kernel_connections_.Add({{"event", "opened"}});
   kernel_counters_[LOUPE_CNT_CLOSED_AT_EXIT] =
       &kernel_connections_.Add({{"event", "closed_at_process_exit"}});
+  kernel_counters_[LOUPE_CNT_SELF_EXCLUDED] =
+      &kernel_connections_.Add({{"event", "self_excluded"}});
   kernel_counters_[LOUPE_CNT_SYNC_SKIPPED] = &preexisting_skipped_;
   kernel_counters_[LOUPE_CNT_RED_SLOT_MISSING] =
       &events_dropped_.Add({{"reason", "kernel_red_slot_missing"}});

@@ -110,6 +110,14 @@ TEST_F(AgentMetricsTest, ConnectionLifecycleAndSyncSkipsAreExported) {
   EXPECT_EQ(Value("loupe_preexisting_syscalls_skipped_total"), 3);
 }
 
+TEST_F(AgentMetricsTest, SelfExclusionsAreCountedConnections) {
+  EXPECT_EQ(Value("loupe_kernel_connections_total", {{"event", "self_excluded"}}), 0)
+      << "the series exists from the start";
+  metrics_.UpdateKernelCounters(Totals({{LOUPE_CNT_SELF_EXCLUDED, 4}}));
+  EXPECT_EQ(Value("loupe_kernel_connections_total", {{"event", "self_excluded"}}), 4);
+  EXPECT_EQ(Value("loupe_events_dropped_total"), 0) << "not a loss: nothing to alert on";
+}
+
 TEST_F(AgentMetricsTest, ProbeRecursionMissesAreDrops) {
   metrics_.SetProbeRecursionMisses(3);
   metrics_.SetProbeRecursionMisses(2);  // never decreases
