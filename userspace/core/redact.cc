@@ -194,13 +194,13 @@ enum class Value : uint8_t {
   kHeader,  // "Name: value": the value masked when the name is secret-looking
   kScript,  // a shell script: split into words and redacted like a command line
   kPlain,   // not secret (generic rules only); named so positional arguments are told apart
-  kNone,    // the option takes no value here (mysql's bare -p prompts for the password)
 };
 
 struct Option {
   std::string_view name;  // "-p", "--command"
   Value value;
-  // kSecret only for "-pX" / "--name=X": the bare option takes no value (see Value::kNone).
+  // The value counts only attached ("-pX", "--name=X"): the bare option takes none (mysql's
+  // bare -p prompts for the password, and the next word is the database).
   bool attached_only = false;
 };
 
@@ -371,7 +371,6 @@ std::string RedactValue(Value kind, std::string_view value) {
     case Value::kScript:
       return JoinShellWords(RedactWords(SplitShellWords(value)));
     case Value::kPlain:
-    case Value::kNone:
       break;
   }
   return RedactWord(value);
