@@ -19,6 +19,7 @@ build_packages=(
 test_packages=(
   python3 curl openssl nginx-light wrk golang-go redis-server redis-tools memcached
   libmemcached-tools mariadb-server mariadb-client postgresql postgresql-contrib prometheus
+  libcap2-bin  # capsh: the capability tests
   podman buildah runc debootstrap
 )
 mapfile -t deploy_packages < <(grep -v '^\s*#' tests/deploy/REQUIRED_PACKAGES | grep -v '^\s*$')

@@ -2,6 +2,7 @@
 # Installs dependencies, builds, and runs the whole test suite: unit tests, fuzz smoke tests,
 # deploy validation, and the root-only end-to-end tests against real servers.
 set -euo pipefail
+source "$(dirname "$0")/as-root.sh"
 cd "$(dirname "$0")/.."
 ./scripts/install-deps.sh
 ./scripts/build.sh -DLOUPE_BUILD_TESTS=ON -DLOUPE_BUILD_BENCH=ON

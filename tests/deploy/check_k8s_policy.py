@@ -14,7 +14,8 @@ from pathlib import Path
 
 import yaml
 
-CAPS = {"BPF", "PERFMON", "NET_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH", "SYS_RESOURCE"}
+# docs/deploy.md "Capabilities": SYS_ADMIN because uprobes (HTTPS) need it on current kernels.
+CAPS = {"BPF", "PERFMON", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH", "SYS_RESOURCE"}
 CONFIG_KEYS = {"log_level", "listen_address", "series_budget_per_service", "exclude_processes",
                "otlp"}
 SECURITY_CONTEXT_KEYS = {"privileged", "allowPrivilegeEscalation", "readOnlyRootFilesystem",
@@ -171,7 +172,7 @@ def mutations():
 
     return [
         ("privileged", lambda o: ctr(o)["securityContext"].update(privileged=True)),
-        ("extra SYS_ADMIN", lambda o: ctr(o)["securityContext"]["capabilities"]["add"].append("SYS_ADMIN")),
+        ("extra SYS_MODULE", lambda o: ctr(o)["securityContext"]["capabilities"]["add"].append("SYS_MODULE")),
         ("missing BPF", lambda o: ctr(o)["securityContext"]["capabilities"]["add"].remove("BPF")),
         ("no drop ALL", lambda o: ctr(o)["securityContext"]["capabilities"].pop("drop")),
         ("typo readOnlyRootFileSystem", lambda o: ctr(o)["securityContext"].update(

@@ -19,7 +19,7 @@ if ! systemd-analyze security --offline=yes --threshold=40 "$tmp/loupe.service" 
   echo "FAIL: exposure above 4.0:"; tail -n 3 "$tmp/security.txt"; exit 1
 fi
 echo "ok   systemd-analyze security: $(grep -o 'exposure level.*' "$tmp/security.txt")"
-for cap in CAP_BPF CAP_PERFMON CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_SYS_RESOURCE; do
+for cap in CAP_BPF CAP_PERFMON CAP_SYS_ADMIN CAP_NET_ADMIN CAP_SYS_PTRACE CAP_DAC_READ_SEARCH CAP_SYS_RESOURCE; do
   grep -q "^CapabilityBoundingSet=.*\b$cap\b" "$unit" || { echo "FAIL: $cap missing from CapabilityBoundingSet"; exit 1; }
 done
 if grep -Eq '^(ProtectProc=invisible|ProcSubset=pid|PrivateNetwork=yes)' "$unit"; then

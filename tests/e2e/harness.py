@@ -83,12 +83,14 @@ def metric_sum(samples, name, **match):
 class Agent:
     """The real loupe binary, started as root with its embedded defaults."""
 
-    def __init__(self, extra_args=(), env=None):
+    def __init__(self, extra_args=(), env=None, wrapper=()):
+        """wrapper: a command prefix the agent runs under (e.g. capsh dropping capabilities); it
+        must exec the agent, so that signals reach it."""
         require(LOUPE and os.path.exists(LOUPE), "LOUPE_BIN is not set to the built agent")
         self.port = free_port()
         self.log_path = tempfile.mktemp(prefix="loupe-e2e-", suffix=".log")
         self.log = open(self.log_path, "w")
-        args = [LOUPE, f"--listen_address=127.0.0.1:{self.port}", *extra_args]
+        args = [*wrapper, LOUPE, f"--listen_address=127.0.0.1:{self.port}", *extra_args]
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=subprocess.STDOUT,
                                      env={**os.environ, **(env or {})})
         try:

@@ -74,7 +74,28 @@ class AgentLifecycleE2E(unittest.TestCase):
     def test_not_root_fails_fast(self):
         result = run_agent([f"--listen_address=127.0.0.1:{free_port()}"], user=65534)
         self.assertNotEqual(result.returncode, 0)
-        self.assertIn("must run as root", result.stderr)
+        self.assertIn("missing CAP_BPF and CAP_PERFMON", result.stderr)
+        self.assertIn("run it as root", result.stderr)
+
+    def test_stray_words_are_refused_not_ignored(self):
+        for words in (["doctr"], ["run"], [f"--listen_address=127.0.0.1:{free_port()}", "extra"]):
+            result = subprocess.run([LOUPE, *words], capture_output=True, text=True, timeout=10)
+            self.assertEqual(result.returncode, 2, (words, result.stderr))
+            lines = result.stderr.strip().splitlines()
+            self.assertEqual(len(lines), 1, result.stderr)
+            self.assertIn("unknown subcommand or argument", lines[0])
+        result = subprocess.run([LOUPE, "doctor", "--verbose"], capture_output=True, text=True,
+                                timeout=10)
+        self.assertEqual(result.returncode, 2, result.stderr)
+
+    def test_doctor_reports_every_feature_and_runs(self):
+        result = subprocess.run([LOUPE, "doctor"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stdout + result.stderr)
+        for feature in ("tp_btf", "raw_tracepoint", "process_exit_probe", "map_elem_iterator",
+                        "triggered_map_walk", "uprobes", "fentry", "sock_ops", "sk_msg"):
+            self.assertRegex(result.stdout, rf"\n  {feature}: (available|refused at \w+: .+ \(E\w+\))")
+        self.assertIn("verdict: Loupe runs here", result.stdout)
+        print("\nLOUPE DOCTOR:\n" + result.stdout, file=sys.stderr)
 
     def test_bad_flag_value_fails_fast(self):
         result = run_agent(["--ringbuf_mib=3", f"--listen_address=127.0.0.1:{free_port()}"])

@@ -3,6 +3,7 @@ learned (bpf/red_aggregate.bpf.h, userspace/kernel_red/). The counts, status cod
 duration buckets must be exactly what the record path reports, while most exchanges never reach
 the agent as records. Needs root (loads BPF); ctest label `root`."""
 import http.client
+import json
 import os
 import shutil
 import subprocess
@@ -34,32 +35,56 @@ def new_connections(port, path, n):
         keep_alive(port, [path])
 
 
+def timeout_pass(agent):
+    """The timeout pass the agent chose, from its "metrics-only mode" log line."""
+    for line in agent.logs().splitlines():
+        if '"metrics-only mode' in line:
+            return json.loads(line)["timeout_pass"]
+    raise AssertionError("no metrics-only log line:\n" + agent.logs())
+
+
 class MetricsOnlyE2E(unittest.TestCase):
+    """With the timeout pass the feature probe chooses: the map-element iterator where the kernel
+    allows it, else the triggered map walk."""
+    EXTRA_ARGS = []
+
     @classmethod
     def setUpClass(cls):
-        cls.agent = Agent(["--metrics_only", f"--pending_timeout_ms={PENDING_TIMEOUT_MS}"])
+        cls.agent = Agent(["--metrics_only", f"--pending_timeout_ms={PENDING_TIMEOUT_MS}",
+                           *cls.EXTRA_ARGS])
+
+    def test_timeout_pass_follows_the_feature_probe(self):
+        samples = self.agent.metrics()
+        iterator = metric_sum(samples, "loupe_kernel_feature_available",
+                              feature="map_elem_iterator")
+        expected = "map_elem_iterator" if iterator == 1 else "triggered_map_walk"
+        print(f"\nMETRICS-ONLY TIMEOUT PASS: {timeout_pass(self.agent)}", file=sys.stderr)
+        self.assertEqual(timeout_pass(self.agent), expected)
 
     @classmethod
     def tearDownClass(cls):
         code = cls.agent.stop()
         assert code == 0, f"agent exit code {code}\n{cls.agent.logs()}"
 
-    def counts(self, service, expected):
+    def counts(self, service, expected, port=None):
+        # The port keeps other nginx instances on the host (other tests) out of the count.
+        where = {"server_port": str(port)} if port else {}
         samples = self.agent.metrics()
         return {key: metric_sum(samples, DURATION + "_count", service_name=service,
-                                http_response_status_code=key[0], http_route=key[1])
+                                http_response_status_code=key[0], http_route=key[1], **where)
                 for key in expected}
 
-    def assert_exact(self, service, expected, timeout=15):
+    def assert_exact(self, service, expected, timeout=15, port=None):
         try:
-            wait_until(lambda: self.counts(service, expected) == expected, timeout=timeout,
+            wait_until(lambda: self.counts(service, expected, port) == expected, timeout=timeout,
                        what="exact counts")
         except AssertionError:
-            raise AssertionError(f"expected {expected}, got {self.counts(service, expected)}\n"
+            raise AssertionError(f"expected {expected}, got {self.counts(service, expected, port)}\n"
                                  + "\n".join(l for l in self.agent.metrics_text().splitlines()
                                              if "_count" in l or "loupe_" in l))
         time.sleep(PENDING_TIMEOUT_MS / 1000 * 3)  # late duplicates would show now
-        self.assertEqual(self.counts(service, expected), expected, "counts moved after settling")
+        self.assertEqual(self.counts(service, expected, port), expected,
+                         "counts moved after settling")
 
     def kernel_counted(self):
         return metric_sum(self.agent.metrics(), "loupe_kernel_red_exchanges_total")
@@ -83,7 +108,7 @@ class MetricsOnlyE2E(unittest.TestCase):
         keep_alive(nginx.port, paths * 150)
         new_connections(nginx.port, "/", 20)  # a key already learned: counted in the kernel too
         self.assert_exact("nginx", {("200", "/"): 171, ("404", "/missing/{id}"): 151,
-                                    ("500", "/status500"): 151})
+                                    ("500", "/status500"): 151}, port=nginx.port)
         self.assertEqual(nginx.served_requests(), 473)
         # Both ends are captured (nginx and this Python client): 940 exchanges after learning,
         # all of them under learned keys.
@@ -122,7 +147,7 @@ class MetricsOnlyE2E(unittest.TestCase):
         conn = keep_alive(nginx.port, ["/quiet"] * 30, idle_after=True)
         self.addCleanup(conn.close)
         # The connection stays open: its last exchange ends only by the timeout pass.
-        self.assert_exact("nginx", {("404", "/quiet"): 35})
+        self.assert_exact("nginx", {("404", "/quiet"): 35}, port=nginx.port)
 
     def test_wrk_load_matches_nginx_access_log(self):
         require(shutil.which("wrk") is not None, "wrk is not installed")
@@ -146,6 +171,18 @@ class MetricsOnlyE2E(unittest.TestCase):
         self.assertGreater(self.kernel_counted() - before, served,
                            "both ends of most requests should be counted in the kernel")
         self.assert_nothing_lost()
+
+
+class MetricsOnlyForcedWalkE2E(MetricsOnlyE2E):
+    """The same exact counts with the fallback forced, so both paths are proven on any kernel."""
+    EXTRA_ARGS = ["--disable_features=map_elem_iterator"]
+
+    def test_timeout_pass_follows_the_feature_probe(self):
+        self.assertEqual(timeout_pass(self.agent), "triggered_map_walk")
+        samples = self.agent.metrics()
+        self.assertEqual(metric_sum(samples, "loupe_kernel_feature_available",
+                                    feature="map_elem_iterator", reason="disabled"), 0)
+        self.assertIn('reason="disabled"', self.agent.metrics_text())
 
 
 if __name__ == "__main__":

@@ -52,7 +52,9 @@ class HealthHandler : public CivetHandler {
       case Kind::kReady: ok = health_->Ready(now); break;
       case Kind::kStartup: ok = health_->Started(); break;
     }
-    const std::string body = absl::StrCat("{\"status\":\"", ok ? "ok" : "unavailable",
+    const bool degraded = ok && !health_->degradations().empty();
+    const std::string body = absl::StrCat("{\"status\":\"",
+                                          !ok ? "unavailable" : degraded ? "degraded" : "ok",
                                           "\",\"detail\":", health_->Describe(now), "}\n");
     Reply(conn, ok ? 200 : 503, "application/json", body);
     return true;

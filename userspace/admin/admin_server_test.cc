@@ -72,12 +72,26 @@ TEST(HealthStateTest, ReadyNeedsProbes) {
 TEST(HealthStateTest, DescribeIsJson) {
   HealthState health;
   EXPECT_EQ(health.Describe(7 * kSec),
-            R"({"started":false,"probes_attached":false,"event_loop_age_seconds":-1})");
+            R"({"started":false,"probes_attached":false,"event_loop_age_seconds":-1,"degraded":[]})");
   health.SetStarted();
   health.SetProbesAttached(true);
   health.Heartbeat(5 * kSec);
   EXPECT_EQ(health.Describe(7 * kSec + kSec / 2),
-            R"({"started":true,"probes_attached":true,"event_loop_age_seconds":2.5})");
+            R"({"started":true,"probes_attached":true,"event_loop_age_seconds":2.5,"degraded":[]})");
+}
+
+TEST(HealthStateTest, DegradedStaysReadyAndListsEachFeatureOnce) {
+  HealthState health;
+  health.SetStarted();
+  health.SetProbesAttached(true);
+  health.Heartbeat(5 * kSec);
+  health.AddDegradation({"uprobes", "HTTPS \"not\" parsed", "grant CAP_SYS_ADMIN"});
+  health.AddDegradation({"uprobes", "again", "again"});
+  EXPECT_TRUE(health.Ready(5 * kSec));
+  EXPECT_EQ(health.degradations().size(), 1u);
+  EXPECT_EQ(health.Describe(5 * kSec),
+            R"({"started":true,"probes_attached":true,"event_loop_age_seconds":0,"degraded":[)"
+            R"({"feature":"uprobes","effect":"HTTPS \"not\" parsed","fix":"grant CAP_SYS_ADMIN"}]})");
 }
 
 TEST(HealthStateTest, MonotonicClockAdvances) {
@@ -190,6 +204,13 @@ TEST_F(AdminServerTest, HealthEndpointsFollowTheState) {
   EXPECT_EQ(ready.status, 200);
   EXPECT_THAT(ready.body, StartsWith(R"({"status":"ok","detail":{"started":true)"));
   EXPECT_EQ(Get(server_->port(), "/health/startup").status, 200);
+
+  // Degraded: still ready (200), but the status says so.
+  health_.AddDegradation({"uprobes", "HTTPS not parsed", "grant CAP_SYS_ADMIN"});
+  ready = Get(server_->port(), "/health/ready");
+  EXPECT_EQ(ready.status, 200);
+  EXPECT_THAT(ready.body, StartsWith(R"({"status":"degraded","detail":{"started":true)"));
+  EXPECT_THAT(ready.body, HasSubstr(R"("degraded":[{"feature":"uprobes")"));
 
   // The event loop stalled: neither live nor ready, still started.
   const uint64_t now = MonotonicNowNs();

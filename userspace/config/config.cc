@@ -75,6 +75,12 @@ absl::Status ApplyNode(const YAML::Node& root, Config* config) {
       status = ReadBool(value, key, &config->export_command_line);
     } else if (key == "observe_self") {
       status = ReadBool(value, key, &config->observe_self);
+    } else if (key == "disable_features") {
+      if (!value.IsSequence()) {
+        return absl::InvalidArgumentError("config key 'disable_features' must be a list");
+      }
+      config->disable_features.clear();
+      for (const auto& entry : value) config->disable_features.push_back(entry.as<std::string>());
     } else if (key == "exclude_processes") {
       if (!value.IsSequence()) {
         return absl::InvalidArgumentError("config key 'exclude_processes' must be a list");

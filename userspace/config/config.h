@@ -28,6 +28,9 @@ struct Config {
   bool metrics_only = false;
   uint32_t metrics_only_keys = 4096;
   bool force_raw_tracepoint = false;
+  // Kernel features treated as refused, so their fallback runs (names as `loupe doctor` prints
+  // them; checked against that list at start).
+  std::vector<std::string> disable_features;
   std::vector<std::string> exclude_processes;  // executable names whose traffic is ignored
   std::string otlp_endpoint;                   // base URL; empty = OTLP export off
   // process.command_line on resources (redacted); off: a redactor cannot know every secret.

@@ -1,11 +1,9 @@
 #include "userspace/daemon/agent.h"
 
-#include <linux/capability.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <climits>
-#include <filesystem>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -15,9 +13,11 @@
 #include "userspace/core/redact.h"
 #include "userspace/core/status_macros.h"
 #include "userspace/kernel_red/kernel_red_table.h"
+#include "userspace/daemon/degradations.h"
 #include "userspace/daemon/pipeline.h"
 #include "userspace/loader/capture_event.h"
 #include "userspace/loader/capture_probes.h"
+#include "userspace/loader/kernel_features.h"
 #include "userspace/loader/preexisting_connections.h"
 #include "userspace/loader/ring_reader.h"
 #include "userspace/logging/log.h"
@@ -35,24 +35,10 @@
 #include "exporters/otlp/otlp_metric_exporter.h"
 #include "exporters/otlp/otlp_span_exporter.h"
 
-#ifndef CAP_PERFMON
-#define CAP_PERFMON 38
-#endif
-#ifndef CAP_BPF
-#define CAP_BPF 39
-#endif
-
 namespace loupe {
 namespace {
 
 constexpr uint64_t kHousekeepingIntervalNs = 200'000'000;
-
-bool HasCapability(int cap) {
-  __user_cap_header_struct header{_LINUX_CAPABILITY_VERSION_3, 0};
-  __user_cap_data_struct data[2] = {};
-  if (syscall(SYS_capget, &header, data) != 0) return false;
-  return (data[cap / 32].effective & (1u << (cap % 32))) != 0;
-}
 
 std::string HostName() {
   char name[HOST_NAME_MAX + 1] = {};
@@ -96,18 +82,26 @@ void ApplyBaseEndpoint(const Config& config, OtlpConfig* otlp) {
 }  // namespace
 
 absl::Status CheckHostPrerequisites() {
-  if (geteuid() != 0 && !(HasCapability(CAP_BPF) && HasCapability(CAP_PERFMON))) {
-    return absl::PermissionDeniedError(
-        "loupe must run as root (or with CAP_BPF, CAP_PERFMON, CAP_SYS_PTRACE and "
-        "CAP_DAC_READ_SEARCH): try `sudo loupe`");
-  }
-  if (!std::filesystem::exists("/sys/kernel/btf/vmlinux")) {
-    return absl::FailedPreconditionError(
-        "kernel BTF not found at /sys/kernel/btf/vmlinux: Loupe needs a kernel built with "
-        "CONFIG_DEBUG_INFO_BTF=y (most distribution kernels since 5.8 are)");
-  }
-  return absl::OkStatus();
+  // Capabilities, not the uid: root with CAP_BPF dropped cannot load anything either.
+  LOUPE_RETURN_IF_ERROR(CheckCoreCapabilities(ReadHeldCapabilities()));
+  return CheckKernelBtf();
 }
+
+namespace {
+
+// The features the configuration switches off, as if the kernel refused them.
+std::vector<KernelFeature> DisabledFeatures(const Config& config) {
+  std::vector<KernelFeature> disabled;
+  for (const std::string& name : config.disable_features) {
+    if (absl::StatusOr<KernelFeature> feature = ParseKernelFeature(name); feature.ok()) {
+      disabled.push_back(*feature);
+    }
+  }
+  if (config.force_raw_tracepoint) disabled.push_back(KernelFeature::kTpBtf);
+  return disabled;
+}
+
+}  // namespace
 
 absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   auto registry = std::make_shared<prometheus::Registry>();
@@ -167,6 +161,11 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   ConnTracker tracker(tracker_options, &pipeline, &agent_metrics);
   EventDispatcher dispatcher(&tracker, &agent_metrics);
 
+  // Each optional kernel feature, probed on its own: what loads decides what the capture uses.
+  const KernelFeatures features = KernelFeatures::Probe(DisabledFeatures(config));
+  FeatureReport feature_report(*registry, &health);
+  feature_report.Publish(features);
+
   CaptureOptions capture_options;
   capture_options.max_connections = config.max_connections;
   capture_options.ringbuf_mib = config.ringbuf_mib;
@@ -174,12 +173,11 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   capture_options.observe_self = config.observe_self;
   capture_options.self_exports = otlp.traces_enabled() || otlp.metrics_enabled();
   capture_options.self_listen_port = static_cast<uint16_t>(admin->port());
-  capture_options.force_raw_tracepoint = config.force_raw_tracepoint;
   capture_options.kernel_red = config.metrics_only;
   capture_options.red_keys = config.metrics_only_keys;
   capture_options.red_timeout_ns = tracker_options.pending_timeout_ns;
   LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<CaptureProbes> probes,
-                         CaptureProbes::Create(capture_options));
+                         CaptureProbes::Create(capture_options, features));
   log::Info("tracefs not needed: syscalls are captured through BTF/raw tracepoints",
             {{"hook", HookKindName(probes->hook())}});
   agent_metrics.SetProbesAttached(HookKindName(probes->hook()),
@@ -197,7 +195,8 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
         [](uint32_t tgid) { return ProcessAlive("/proc", tgid); });
     pipeline.set_kernel_red(kernel_red.get());
     log::Info("metrics-only mode: learned HTTP/1 exchanges are counted in the kernel",
-              {{"keys", config.metrics_only_keys}});
+              {{"keys", config.metrics_only_keys},
+               {"timeout_pass", RedTimeoutPassName(probes->red_timeout_pass())}});
   }
   const PreexistingResult preexisting = LearnPreexistingConnections(
       probes->conns_fd(), capture_options.self_tgid, config.max_connections / 2);
@@ -212,10 +211,16 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   TlsAttacherOptions tls_options;
   tls_options.self_pid = getpid();
   absl::StatusOr<std::unique_ptr<TlsAttacher>> tls =
-      TlsAttacher::Create(probes->object(), &tls_metrics, tls_options);
-  if (!tls.ok()) {
-    log::Warn("TLS plaintext capture unavailable", {{"error", tls.status().message()}});
-  } else {
+      features.available(KernelFeature::kUprobes)
+          ? TlsAttacher::Create(probes->object(), &tls_metrics, tls_options)
+          : absl::FailedPreconditionError("uprobes refused (see the degradation above)");
+  if (!tls.ok() && features.available(KernelFeature::kUprobes)) {
+    feature_report.Degrade({"tls_attacher",
+                            absl::StrCat("TLS plaintext capture could not start (",
+                                         tls.status().message(),
+                                         "): HTTPS is counted as TLS connections, not parsed"),
+                            "see the error; `loupe doctor` checks uprobes"});
+  } else if (tls.ok()) {
     tracker.set_tls_observer(tls->get());
   }
   health.SetProbesAttached(true);

@@ -15,9 +15,12 @@
 #include "absl/flags/usage.h"
 #include "absl/flags/usage_config.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "userspace/config/config.h"
 #include "userspace/daemon/agent.h"
+#include "userspace/daemon/doctor.h"
+#include "userspace/loader/kernel_features.h"
 #include "userspace/logging/log.h"
 #include "userspace/slo/slo_command.h"
 #include "userspace/version.h"
@@ -45,6 +48,9 @@ ABSL_FLAG(bool, metrics_only, false,
           "bytes are known (cheaper; docs/architecture.md)");
 ABSL_FLAG(uint32_t, metrics_only_keys, 4096,
           "With --metrics_only: distinct (process, request bytes, status) keys the kernel counts");
+ABSL_FLAG(std::vector<std::string>, disable_features, {},
+          "Comma-separated kernel features to treat as refused, so their fallback runs (names as "
+          "`loupe doctor` prints them, e.g. map_elem_iterator,uprobes)");
 ABSL_FLAG(bool, force_raw_tracepoint, false,
           "Use raw tracepoints even where BTF tracepoints are available");
 ABSL_FLAG(std::string, otlp_endpoint, "",
@@ -118,8 +124,15 @@ absl::StatusOr<loupe::Config> BuildConfig() {
     config.export_command_line = absl::GetFlag(FLAGS_export_command_line);
   }
   if (Given("observe_self")) config.observe_self = absl::GetFlag(FLAGS_observe_self);
+  if (Given("disable_features")) config.disable_features = absl::GetFlag(FLAGS_disable_features);
   absl::Status valid = loupe::Validate(config);
   if (!valid.ok()) return valid;
+  for (const std::string& name : config.disable_features) {
+    if (auto feature = loupe::ParseKernelFeature(name); !feature.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--disable_features: ", feature.status().message()));
+    }
+  }
   return config;
 }
 
@@ -137,13 +150,17 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "slo") {
     return loupe::RunSloCommand(std::vector<std::string>(argv + 2, argv + argc));
   }
+  if (argc > 1 && std::string_view(argv[1]) == "doctor") {
+    return loupe::RunDoctorCommand(std::vector<std::string>(argv + 2, argv + argc));
+  }
   absl::SetProgramUsageMessage(
       "loupe [flags] — eBPF agent: RED metrics and traces for every HTTP and database call on "
       "this host, with no code change.\n"
       "Endpoints: /metrics, /health/live, /health/ready, /health/startup on --listen_address.\n"
       "Environment: OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,\n"
       "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS, OTEL_RESOURCE_ATTRIBUTES.\n"
-      "Subcommands: `loupe slo --help` generates SLO recording and alerting rules.");
+      "Subcommands: `loupe doctor` shows what this kernel and these capabilities allow;\n"
+      "`loupe slo --help` generates SLO recording and alerting rules.");
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view path) {
     return absl::StrContains(path, "userspace/daemon/main.cc");
@@ -151,7 +168,16 @@ int main(int argc, char** argv) {
   usage.version_string = [] { return std::string("loupe ") + loupe::kLoupeVersion + "\n"; };
   absl::SetFlagsUsageConfig(usage);
   RememberGivenFlags(argc, argv);
-  absl::ParseCommandLine(argc, argv);
+  // Anything that is not a flag was meant as a subcommand or a value: refuse it (exit 2, like
+  // any bad configuration) rather than start as if nothing had been said.
+  const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
+  if (positional.size() > 1) {
+    std::fprintf(stderr,
+                 "loupe: unknown subcommand or argument '%s' (subcommands: doctor, slo; settings "
+                 "are --flags: see `loupe --help`)\n",
+                 positional[1]);
+    return 2;
+  }
 
   absl::StatusOr<loupe::Config> config = BuildConfig();
   if (!config.ok()) return Fail(config.status());

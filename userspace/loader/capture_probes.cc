@@ -45,8 +45,9 @@ int LibbpfPrint(enum libbpf_print_level level, const char* format, va_list args)
   return 0;
 }
 
-// Which programs a load attempt includes: one of the two sys_exit programs, and the matching
-// process-exit program unless the kernel refused it (it needs bpf_loop, Linux 5.17).
+// Which programs a load attempt includes: one of the two sys_exit programs, the matching
+// process-exit program if the feature probe found bpf_loop usable, and with kernel_red the
+// timeout pass the probe chose.
 struct LoadPlan {
   HookKind hook = HookKind::kTpBtf;
   bool exit_probe = true;
@@ -69,6 +70,11 @@ std::vector<bpf_program*> PlannedPrograms(const capture* skel, const LoadPlan& p
   return programs;
 }
 
+bpf_program* RedTimeoutProgram(const capture* skel, RedTimeoutPass pass) {
+  return pass == RedTimeoutPass::kMapElemIterator ? skel->progs.loupe_red_timeouts
+                                                  : skel->progs.loupe_red_timeouts_walk;
+}
+
 // The inode of the agent's network namespace: a scrape of its port comes from the same one.
 uint32_t SelfNetnsInode() {
   struct stat st {};
@@ -77,7 +83,7 @@ uint32_t SelfNetnsInode() {
 
 // Opens, configures and loads the skeleton with exactly the programs of `plan`.
 absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, const RingLayout& rings,
-                                     const LoadPlan& plan) {
+                                     const LoadPlan& plan, RedTimeoutPass red_pass) {
   capture* skel = capture__open();
   if (skel == nullptr) {
     return absl::InternalError(absl::StrCat("opening the BPF object failed: ", strerror(errno)));
@@ -98,20 +104,28 @@ absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, const RingLa
   const uint32_t red_entries = options.kernel_red ? options.red_keys : 1;
   bpf_map__set_max_entries(skel->maps.red_keys, red_entries);
   bpf_map__set_max_entries(skel->maps.red_stats, red_entries);
+  // Every program not chosen stays out of the load (the TLS uprobes of bpf/tls.bpf.h always
+  // load: userspace/tls/ attaches them, or leaves them unattached where uprobes are refused).
   for (bpf_program* program :
        {skel->progs.loupe_sys_exit_btf, skel->progs.loupe_sys_exit_raw,
-        skel->progs.loupe_process_exit_btf, skel->progs.loupe_process_exit_raw}) {
+        skel->progs.loupe_process_exit_btf, skel->progs.loupe_process_exit_raw,
+        skel->progs.loupe_red_timeouts, skel->progs.loupe_red_timeouts_walk}) {
     bpf_program__set_autoload(program, false);
   }
-  bpf_program__set_autoload(skel->progs.loupe_red_timeouts, options.kernel_red);
-  for (bpf_program* program : PlannedPrograms(skel, plan)) {
-    bpf_program__set_autoload(program, true);
+  if (options.kernel_red) bpf_program__set_autoload(RedTimeoutProgram(skel, red_pass), true);
+  for (bpf_program* planned : PlannedPrograms(skel, plan)) {
+    bpf_program__set_autoload(planned, true);
   }
   int err = capture__load(skel);
   if (err != 0) {
     capture__destroy(skel);
-    return absl::InternalError(
-        absl::StrCat("loading BPF programs (", PlanName(plan), ") failed: ", strerror(-err)));
+    return absl::InternalError(absl::StrCat(
+        "loading the capture programs (", PlanName(plan),
+        options.kernel_red ? absl::StrCat(", kernel RED timeout pass: ", RedTimeoutPassName(red_pass))
+                           : std::string(),
+        ") failed: ", strerror(-err), " (", ErrnoName(-err),
+        "); the libbpf lines above name the program; `loupe doctor` shows what this kernel "
+        "accepts"));
   }
   return skel;
 }
@@ -125,8 +139,12 @@ absl::StatusOr<bpf_link*> AttachRedIterator(const capture* skel) {
   opts.link_info_len = sizeof(info);
   bpf_link* link = bpf_program__attach_iter(skel->progs.loupe_red_timeouts, &opts);
   if (link == nullptr) {
+    const int err = errno;
     return absl::InternalError(absl::StrCat(
-        "attaching the kernel RED timeout iterator failed (needs Linux 5.9): ", strerror(errno)));
+        "attaching the kernel RED timeout iterator (program loupe_red_timeouts, "
+        "iter/bpf_map_elem) failed: ",
+        strerror(err), " (", ErrnoName(err),
+        "); pass --disable_features=map_elem_iterator to use the triggered map walk"));
   }
   return link;
 }
@@ -160,27 +178,52 @@ const char* HookKindName(HookKind kind) {
   return kind == HookKind::kTpBtf ? "tp_btf" : "raw_tracepoint";
 }
 
+const char* RedTimeoutPassName(RedTimeoutPass pass) {
+  return pass == RedTimeoutPass::kMapElemIterator ? "map_elem_iterator" : "triggered_map_walk";
+}
+
 absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
-    const CaptureOptions& options) {
+    const CaptureOptions& options, const KernelFeatures& features) {
   libbpf_set_print(LibbpfPrint);
   if (options.ringbuf_mib == 0 || (options.ringbuf_mib & (options.ringbuf_mib - 1)) != 0) {
     return absl::InvalidArgumentError("--ringbuf_mib must be a power of two (e.g. 8, 16, 32)");
   }
+  if (!features.CanCapture()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no syscall hook loads on this kernel: tp_btf ",
+        features.result(KernelFeature::kTpBtf).Describe(), "; raw_tracepoint ",
+        features.result(KernelFeature::kRawTracepoint).Describe(), ". To change: ",
+        features.FixFor(KernelFeature::kRawTracepoint), " (`loupe doctor` has the details)"));
+  }
+  RedTimeoutPass red_pass = RedTimeoutPass::kMapElemIterator;
+  if (options.kernel_red) {
+    if (features.available(KernelFeature::kMapElemIterator)) {
+      red_pass = RedTimeoutPass::kMapElemIterator;
+    } else if (features.available(KernelFeature::kTriggeredMapWalk)) {
+      red_pass = RedTimeoutPass::kTriggeredMapWalk;
+    } else {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "--metrics_only needs a timeout pass and this kernel refuses both: map_elem_iterator ",
+          features.result(KernelFeature::kMapElemIterator).Describe(), "; triggered_map_walk ",
+          features.result(KernelFeature::kTriggeredMapWalk).Describe(),
+          ". Run without --metrics_only, or: ", features.FixFor(KernelFeature::kTriggeredMapWalk)));
+    }
+  }
 
-  // Capability probe, fastest first: BTF-typed tracepoints read syscall arguments directly;
-  // raw tracepoints work on any kernel with BPF. Neither needs tracefs. Without the process-exit
-  // probe (kernels before 5.17 lack bpf_loop) connections of processes that exit without
-  // close(2) are finalized by timeout and stay in the kernel map.
+  // The plans, in order: what the feature probe found, then without the process-exit probe in
+  // case the full program (more than the probe's) is refused where the probe was not.
+  // Neither needs tracefs.
+  const HookKind hook = features.available(KernelFeature::kTpBtf) ? HookKind::kTpBtf
+                                                                   : HookKind::kRawTracepoint;
   std::vector<LoadPlan> plans;
-  if (!options.force_raw_tracepoint) plans.push_back({HookKind::kTpBtf, true});
-  plans.push_back({HookKind::kRawTracepoint, true});
-  plans.push_back({HookKind::kRawTracepoint, false});
+  if (features.available(KernelFeature::kProcessExitProbe)) plans.push_back({hook, true});
+  plans.push_back({hook, false});
   const RingLayout ring_layout = PlanRings(options.ringbuf_mib, sysconf(_SC_NPROCESSORS_ONLN));
   absl::StatusOr<capture*> skel = absl::InternalError("no load attempted");
   LoadPlan plan;
   for (size_t i = 0; i < plans.size(); ++i) {
     plan = plans[i];
-    skel = OpenAndLoad(options, ring_layout, plan);
+    skel = OpenAndLoad(options, ring_layout, plan, red_pass);
     if (skel.ok()) break;
     if (i + 1 < plans.size()) {
       log::Warn("BPF load failed, falling back", {{"tried", PlanName(plan)},
@@ -196,7 +239,7 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
   }
 
   bpf_link* red_iterator = nullptr;
-  if (options.kernel_red) {
+  if (options.kernel_red && red_pass == RedTimeoutPass::kMapElemIterator) {
     absl::StatusOr<bpf_link*> attached = AttachRedIterator(*skel);
     if (!attached.ok()) {
       for (int fd : *ring_fds) close(fd);
@@ -216,7 +259,8 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
       for (int fd : *ring_fds) close(fd);
       capture__destroy(*skel);
       return absl::InternalError(absl::StrCat("attaching ", bpf_program__name(program),
-                                              " failed: ", strerror(err)));
+                                              " failed: ", strerror(err), " (", ErrnoName(err),
+                                              "); `loupe doctor` shows what this kernel accepts"));
     }
     links.push_back(link);
   }
@@ -227,11 +271,12 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
                                 {"rings", ring_layout.count},
                                 {"ring_bytes", ring_layout.bytes_each},
                                 {"kernel_red_aggregation", options.kernel_red},
+                                {"kernel_red_timeout_pass",
+                                 options.kernel_red ? RedTimeoutPassName(red_pass) : "none"},
                                 {"tracefs_required", false}});
-  return std::unique_ptr<CaptureProbes>(new CaptureProbes(*skel, PlannedPrograms(*skel, plan),
-                                                          std::move(links), plan.hook,
-                                                          std::move(*ring_fds),
-                                                          ring_layout.bytes_each, red_iterator));
+  return std::unique_ptr<CaptureProbes>(new CaptureProbes(
+      *skel, PlannedPrograms(*skel, plan), std::move(links), plan.hook, std::move(*ring_fds),
+      ring_layout.bytes_each, options.kernel_red, red_pass, red_iterator));
 }
 
 CaptureProbes::~CaptureProbes() {
@@ -245,10 +290,10 @@ CaptureProbes::~CaptureProbes() {
 int CaptureProbes::conns_fd() const { return bpf_map__fd(skel_->maps.conns); }
 bpf_object* CaptureProbes::object() const { return skel_->obj; }
 int CaptureProbes::red_keys_fd() const {
-  return red_iterator_ != nullptr ? bpf_map__fd(skel_->maps.red_keys) : -1;
+  return kernel_red_ ? bpf_map__fd(skel_->maps.red_keys) : -1;
 }
 int CaptureProbes::red_stats_fd() const {
-  return red_iterator_ != nullptr ? bpf_map__fd(skel_->maps.red_stats) : -1;
+  return kernel_red_ ? bpf_map__fd(skel_->maps.red_stats) : -1;
 }
 
 void CaptureProbes::DetachPrograms() {
@@ -257,11 +302,24 @@ void CaptureProbes::DetachPrograms() {
 }
 
 absl::Status CaptureProbes::RunRedTimeouts(bool all) const {
-  if (red_iterator_ == nullptr) return absl::OkStatus();
+  if (!kernel_red_) return absl::OkStatus();
   skel_->bss->red_flush_all = all ? 1 : 0;
+  if (red_pass_ == RedTimeoutPass::kTriggeredMapWalk) {
+    LIBBPF_OPTS(bpf_test_run_opts, run);
+    if (bpf_prog_test_run_opts(bpf_program__fd(skel_->progs.loupe_red_timeouts_walk), &run) != 0) {
+      const int err = errno;
+      return absl::InternalError(absl::StrCat(
+          "running the RED timeout walk (program loupe_red_timeouts_walk, BPF_PROG_TEST_RUN): ",
+          strerror(err), " (", ErrnoName(err), ")"));
+    }
+    return absl::OkStatus();
+  }
   const int fd = bpf_iter_create(bpf_link__fd(red_iterator_));
   if (fd < 0) {
-    return absl::InternalError(absl::StrCat("creating the RED timeout iterator: ", strerror(errno)));
+    const int err = errno;
+    return absl::InternalError(absl::StrCat(
+        "creating the RED timeout iterator (program loupe_red_timeouts): ", strerror(err), " (",
+        ErrnoName(err), ")"));
   }
   // The program prints nothing: one read runs it over every connection.
   char buffer[64];
@@ -270,7 +328,11 @@ absl::Status CaptureProbes::RunRedTimeouts(bool all) const {
   }
   const int err = errno;
   close(fd);
-  if (n < 0) return absl::InternalError(absl::StrCat("running the RED timeout iterator: ", strerror(err)));
+  if (n < 0) {
+    return absl::InternalError(absl::StrCat(
+        "running the RED timeout iterator (program loupe_red_timeouts): ", strerror(err), " (",
+        ErrnoName(err), ")"));
+  }
   return absl::OkStatus();
 }
 

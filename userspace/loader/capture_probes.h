@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "bpf/shared/loupe_abi.h"
+#include "userspace/loader/kernel_features.h"
 
 struct capture;  // generated skeleton (build/bpf/capture.skel.h)
 struct bpf_link;
@@ -32,7 +33,6 @@ struct CaptureOptions {
   bool self_exports = false;
   uint16_t self_listen_port = 0;
   uint64_t wakeup_bytes = 512 * 1024;
-  bool force_raw_tracepoint = false;  // skip the tp_btf capability probe
   // Kernel RED aggregation (bpf/red_aggregate.bpf.h): learned HTTP/1 keys are counted in kernel
   // maps with room for `red_keys` keys; their exchanges end after `red_timeout_ns` at the latest.
   bool kernel_red = false;
@@ -42,6 +42,13 @@ struct CaptureOptions {
 
 enum class HookKind { kTpBtf, kRawTracepoint };
 const char* HookKindName(HookKind kind);
+
+// How kernel-aggregated exchanges of quiet connections are counted (--metrics_only).
+enum class RedTimeoutPass {
+  kMapElemIterator,   // read(2) of an iter/bpf_map_elem link over `conns`
+  kTriggeredMapWalk,  // BPF_PROG_TEST_RUN of a program that walks `conns`
+};
+const char* RedTimeoutPassName(RedTimeoutPass pass);
 
 struct ProgramStats {
   uint64_t run_count = 0;
@@ -53,12 +60,17 @@ struct ProgramStats {
 
 class CaptureProbes {
  public:
-  static absl::StatusOr<std::unique_ptr<CaptureProbes>> Create(const CaptureOptions& options);
+  // Loads only programs `features` says this kernel accepts: the faster syscall hook, the
+  // process-exit probe if it loads, and with kernel_red the timeout pass that loads.
+  static absl::StatusOr<std::unique_ptr<CaptureProbes>> Create(const CaptureOptions& options,
+                                                               const KernelFeatures& features);
   ~CaptureProbes();
   CaptureProbes(const CaptureProbes&) = delete;
   CaptureProbes& operator=(const CaptureProbes&) = delete;
 
   HookKind hook() const { return hook_; }
+  bool process_exit_probe() const { return programs_.size() > 1; }
+  RedTimeoutPass red_timeout_pass() const { return red_pass_; }
   size_t attached_programs() const { return links_.size(); }
   // One ring buffer per online CPU; the object keeps ownership of the descriptors.
   const std::vector<int>& ring_fds() const { return ring_fds_; }
@@ -67,9 +79,8 @@ class CaptureProbes {
   // Kernel RED aggregation maps; -1 unless CaptureOptions::kernel_red.
   int red_keys_fd() const;
   int red_stats_fd() const;
-  // Counts the kernel-aggregated exchanges of quiet connections (one pass of an iterator over
-  // the connection map), or with `all` every one still in flight. A no-op unless
-  // CaptureOptions::kernel_red.
+  // Counts the kernel-aggregated exchanges of quiet connections (one pass over the connection
+  // map), or with `all` every one still in flight. A no-op unless CaptureOptions::kernel_red.
   absl::Status RunRedTimeouts(bool all = false) const;
   // Detaches the capture programs but keeps the maps readable (shutdown).
   void DetachPrograms();
@@ -84,14 +95,16 @@ class CaptureProbes {
 
  private:
   CaptureProbes(capture* skel, std::vector<bpf_program*> programs, std::vector<bpf_link*> links,
-                HookKind hook, std::vector<int> ring_fds, uint64_t ring_bytes,
-                bpf_link* red_iterator)
+                HookKind hook, std::vector<int> ring_fds, uint64_t ring_bytes, bool kernel_red,
+                RedTimeoutPass red_pass, bpf_link* red_iterator)
       : skel_(skel),
         programs_(std::move(programs)),
         links_(std::move(links)),
         hook_(hook),
         ring_fds_(std::move(ring_fds)),
         ring_bytes_(ring_bytes),
+        kernel_red_(kernel_red),
+        red_pass_(red_pass),
         red_iterator_(red_iterator) {}
 
   capture* skel_;
@@ -100,7 +113,9 @@ class CaptureProbes {
   HookKind hook_;
   std::vector<int> ring_fds_;
   uint64_t ring_bytes_;
-  bpf_link* red_iterator_;  // null unless kernel RED aggregation is on
+  bool kernel_red_;
+  RedTimeoutPass red_pass_;
+  bpf_link* red_iterator_;  // null unless kernel_red_ with the iterator pass
 };
 
 }  // namespace loupe
