@@ -12,4 +12,16 @@ const char* ParseStateName(ParseState state) {
   return "unknown";
 }
 
+const char* StreamLossName(StreamLoss loss) {
+  switch (loss) {
+    case StreamLoss::kTruncated: return "truncated";
+    case StreamLoss::kLost: return "lost";
+    case StreamLoss::kInvalid: return "invalid";
+    case StreamLoss::kHeadTooLarge: return "head_too_large";
+    case StreamLoss::kUpgraded: return "upgraded";
+    case StreamLoss::kNoParser: return "no_parser";
+  }
+  return "unknown";
+}
+
 }  // namespace loupe

@@ -64,6 +64,67 @@ class ConnectionParser {
   uint64_t unreported_ = 0;
 };
 
+// One direction of a connection's byte stream (stream mode, bpf/stream.bpf.h).
+enum class StreamDirection : uint8_t {
+  kRequest = 0,   // server: what it reads; client: what it writes
+  kResponse = 1,
+};
+
+// Why a stream direction stopped being parsed; its later bytes are counted under it.
+enum class StreamLoss : uint8_t {
+  kTruncated = 0,     // bytes the kernel moved but did not copy fell outside a body
+  kLost = 1,          // chunk records were lost (ring buffer full) outside a body
+  kInvalid = 2,       // the bytes are not this protocol's framing
+  kHeadTooLarge = 3,  // a message head longer than the parser buffers
+  kUpgraded = 4,      // the connection switched protocols (HTTP 101): not a loss
+  kNoParser = 5,      // the connection's protocol has no stream parser (or none was detected)
+};
+inline constexpr int kStreamLossCount = 6;
+const char* StreamLossName(StreamLoss loss);
+
+// Requests a stream parser could not report as records, since the last TakeCounts().
+struct StreamCounts {
+  // A response was parsed whose request's bytes were not (lost, truncated, or not kept): the
+  // server answered a request that is counted here instead of in a metric.
+  uint64_t request_not_captured = 0;
+  // A request was parsed whose response could not be (the response direction lost sync): its
+  // outcome is unknown.
+  uint64_t response_not_captured = 0;
+  // Requests with no response when the connection closed and no record (a server's requests it
+  // never answered — nginx at keepalive_requests drops the pipelined rest — or a client's
+  // requests past those kept for records).
+  uint64_t unanswered = 0;
+  // Bytes not parsed, by direction and by why their direction stopped being parsed.
+  uint64_t bytes_unparsed[2][kStreamLossCount] = {};
+};
+
+// Records of a stream, each with the thread that read (server) or wrote (client) its request.
+struct StreamOutput {
+  std::vector<Record> records;
+  std::vector<uint32_t> thread_ids;
+};
+
+// Parser for a connection in stream mode: the kernel sends every byte of both directions, in
+// order, each direction with its own offsets; bytes that moved but were not copied arrive as a
+// gap of known length. Untrusted bytes: never throws, counts what it cannot parse.
+class StreamParser {
+ public:
+  virtual ~StreamParser() = default;
+  // `bytes` directly follow the direction's previous bytes; ts_ns is when the syscall moved them.
+  virtual void OnData(StreamDirection direction, std::string_view bytes, uint64_t ts_ns,
+                      uint32_t tid, StreamOutput* out) = 0;
+  // `n` bytes moved in this direction and were not copied (`lost`: their records were lost).
+  virtual void OnGap(StreamDirection direction, uint64_t n, bool lost, uint64_t ts_ns,
+                     StreamOutput* out) = 0;
+  // The connection closed (or its process exited).
+  virtual void OnClose(StreamOutput* out) = 0;
+
+  StreamCounts TakeCounts() { return std::exchange(counts_, StreamCounts{}); }
+
+ protected:
+  StreamCounts counts_;
+};
+
 class Protocol {
  public:
   virtual ~Protocol() = default;
@@ -77,6 +138,13 @@ class Protocol {
   virtual Detection Detect(const Exchange& first, const ConnectionInfo& conn) const = 0;
 
   virtual std::unique_ptr<ConnectionParser> NewConnection(const ConnectionInfo& conn) const = 0;
+
+  // The parser for a connection the kernel switched to stream mode; null when the protocol has
+  // none (its stream bytes are then counted as unparsed). `tls`: the bytes are libssl plaintext.
+  virtual std::unique_ptr<StreamParser> NewStream(const ConnectionInfo& /*conn*/,
+                                                  bool /*tls*/) const {
+    return nullptr;
+  }
 };
 
 }  // namespace loupe

@@ -6,6 +6,7 @@
 #include "userspace/protocols/http1/http1_message.h"
 #include "userspace/protocols/http1/http1_record.h"
 #include "userspace/protocols/http1/http1_stitcher.h"
+#include "userspace/protocols/http1/http1_stream.h"
 
 namespace loupe {
 namespace {
@@ -30,18 +31,23 @@ class Http1Protocol final : public Protocol {
   std::string_view name() const override { return "http1"; }
   Detection Detect(const Exchange& first, const ConnectionInfo& conn) const override;
   std::unique_ptr<ConnectionParser> NewConnection(const ConnectionInfo& conn) const override;
+  std::unique_ptr<StreamParser> NewStream(const ConnectionInfo& conn, bool tls) const override;
 };
+
+http1::Endpoints EndpointsOf(const ConnectionInfo& conn) {
+  http1::Endpoints endpoints;
+  endpoints.role = conn.role;
+  endpoints.server_address = std::string(conn.server_address);
+  endpoints.server_port = conn.server_port;
+  endpoints.client_address = std::string(conn.client_address);
+  endpoints.client_port = conn.client_port;
+  endpoints.span_attributes = conn.span_attributes;
+  return endpoints;
+}
 
 class Http1ConnectionParser final : public ConnectionParser {
  public:
-  explicit Http1ConnectionParser(const ConnectionInfo& conn) {
-    endpoints_.role = conn.role;
-    endpoints_.server_address = std::string(conn.server_address);
-    endpoints_.server_port = conn.server_port;
-    endpoints_.client_address = std::string(conn.client_address);
-    endpoints_.client_port = conn.client_port;
-    endpoints_.span_attributes = conn.span_attributes;
-  }
+  explicit Http1ConnectionParser(const ConnectionInfo& conn) : endpoints_(EndpointsOf(conn)) {}
 
   ParseState Parse(const Exchange& exchange, std::vector<Record>* out) override;
 
@@ -63,6 +69,10 @@ Detection Http1Protocol::Detect(const Exchange& first, const ConnectionInfo& con
 
 std::unique_ptr<ConnectionParser> Http1Protocol::NewConnection(const ConnectionInfo& conn) const {
   return std::make_unique<Http1ConnectionParser>(conn);
+}
+
+std::unique_ptr<StreamParser> Http1Protocol::NewStream(const ConnectionInfo& conn, bool tls) const {
+  return std::make_unique<http1::Http1Stream>(EndpointsOf(conn), tls);
 }
 
 ParseState Http1ConnectionParser::Parse(const Exchange& exchange, std::vector<Record>* out) {
