@@ -373,7 +373,7 @@ static __always_inline void start_request(struct loupe_conn *c, __u32 tid, int k
   } else {
     c->req_len = 0;
   }
-  if ((__u64)ret > n) count(LOUPE_CNT_REQ_TRUNCATED, 1);
+  /* Bytes past the prefix: the caller streams them (stream.bpf.h) or counts them truncated. */
 }
 
 /* Some servers read the first bytes of a request on their own (Go's net/http does a 1-byte
@@ -422,6 +422,9 @@ static __always_inline void begin_response(__u32 tgid, int fd, struct loupe_conn
   scratch_output(c, e, sizeof(e->hdr) + req_len + n, now);
 }
 
+/* Stream mode for HTTP/1 requests that do not fit the exchange record. */
+#include "stream.bpf.h"
+
 /* Defined in tls.bpf.h: true when raw socket bytes are TLS ciphertext, never to be parsed. */
 static __always_inline bool tls_on_socket_data(__u64 pid_tgid, int fd, struct loupe_conn *c,
                                                long ret);
@@ -436,9 +439,15 @@ static __always_inline void on_data(__u64 pid_tgid, int fd, bool ingress, int ki
   __u64 now = bpf_ktime_get_ns();
   bool request_direction = (c->tuple.role == LOUPE_ROLE_SERVER) == ingress;
   __u32 phase = c->phase;
+  __u32 tid = (__u32)pid_tgid;
 
+  if (phase == LOUPE_PHASE_STREAM) {
+    stream_syscall(c, tgid, fd, tid, request_direction, kind, arg1, ret, now);
+    return;
+  }
   if (request_direction) {
     if (phase == LOUPE_PHASE_REQUEST) {
+      if (stream_on_request_more(c, tgid, fd, tid, kind, arg1, ret, now)) return;
       c->totals.req_bytes += ret;
       c->totals.req_end_ns = now;
       if (c->req_len < LOUPE_SMALL_HEAD) append_request(c, kind, arg1, ret);
@@ -455,7 +464,9 @@ static __always_inline void on_data(__u64 pid_tgid, int fd, bool ingress, int ki
       c->prev.resp_bytes = c->totals.resp_bytes;
       c->prev.resp_chunks = c->totals.resp_chunks;
     }
-    start_request(c, (__u32)pid_tgid, kind, arg1, ret, now);
+    start_request(c, tid, kind, arg1, ret, now);
+    if (stream_on_request_start(c, tgid, fd, tid, kind, arg1, ret, now)) return;
+    if ((__u64)ret > c->req_len) count(LOUPE_CNT_REQ_TRUNCATED, 1);
     return;
   }
 
@@ -467,6 +478,7 @@ static __always_inline void on_data(__u64 pid_tgid, int fd, bool ingress, int ki
     return;
   }
   if (phase == LOUPE_PHASE_REQUEST) {
+    if (stream_on_response_start(c, tgid, fd, tid, kind, arg1, ret, now)) return;
     begin_response(tgid, fd, c, kind, arg1, ret, now);
     return;
   }

@@ -23,6 +23,8 @@ enum loupe_event_kind {
   LOUPE_EV_PREV_END = 4, /* header only: the previous exchange (sent as a record) ended with
                           * the totals in `prev`; the new one is counted in the kernel
                           * (--metrics_only, bpf/red_aggregate.bpf.h) */
+  LOUPE_EV_CHUNK = 5,    /* streaming capture (bpf/stream.bpf.h): ordered bytes of one direction
+                          * of a connection in stream mode (struct loupe_chunk_event) */
 };
 
 enum loupe_role {
@@ -50,6 +52,9 @@ enum loupe_counter {
   /* Kernel RED aggregation (--metrics_only, bpf/red_aggregate.bpf.h) */
   LOUPE_CNT_RED_AGGREGATED = 16,    /* exchanges counted in red_stats instead of sent as records */
   LOUPE_CNT_RED_SLOT_MISSING = 17,  /* a learned key pointed past red_stats: exchange lost */
+  /* Streaming capture (bpf/stream.bpf.h) */
+  LOUPE_CNT_STREAM_SWITCHED = 18,       /* connections switched to stream mode */
+  LOUPE_CNT_STREAM_BYTES_TRUNCATED = 19, /* stream bytes moved past the per-syscall capture */
   /* The agent's own traffic seen from the other end, not tracked (bpf/self_traffic.bpf.h) */
   LOUPE_CNT_SELF_EXCLUDED = 20,
   LOUPE_CNT_MAX = 21,
@@ -68,6 +73,12 @@ enum loupe_counter {
  *   SYNC         | skip (count)                  | skip -> SYNC_BOUNDARY        | delete
  *   SYNC_BOUNDARY| start exchange -> REQUEST     | skip                         | delete
  *   CLOSED       | ignore                        | ignore                       | ignore
+ *   STREAM       | CHUNK records (request)       | CHUNK records (response)     | emit CLOSE, delete
+ *
+ * REQUEST/IDLE/RESPONSE -> STREAM (bpf/stream.bpf.h), HTTP/1 requests only: a request-direction
+ * syscall whose bytes do not all fit the request prefix, or, when the response begins, bytes
+ * after the first request head (a body or a pipelined request). The bytes of the exchange in
+ * progress go out as the stream's first chunks, so nothing before the switch is lost.
  *
  * Close deletes the entry, except when the fd number already holds another file by the time the
  * close's sys_exit runs (another thread reused it): then the entry becomes a CLOSED tombstone,
@@ -91,6 +102,11 @@ enum loupe_phase {
   LOUPE_PHASE_SYNC = 3,
   LOUPE_PHASE_SYNC_BOUNDARY = 4,
   LOUPE_PHASE_CLOSED = 5,
+  /* Stream mode (bpf/stream.bpf.h): every data syscall goes out as CHUNK records, in order. Set
+   * when an HTTP/1 request does not fit the exchange record (bytes past the prefix, a body or a
+   * second request after the first head); kept until close. totals.req_bytes / resp_bytes are
+   * then the stream offsets of the next byte in each direction. */
+  LOUPE_PHASE_STREAM = 6,
 };
 
 struct loupe_conn_key {
@@ -159,6 +175,38 @@ struct loupe_event_header {
 struct loupe_exchange_event {
   struct loupe_event_header hdr;
   __u8 data[LOUPE_REQ_CAP + LOUPE_RESP_CAP];
+};
+
+/* ---- streaming capture (bpf/stream.bpf.h) ----------------------------------------------------
+ *
+ * A connection in LOUPE_PHASE_STREAM sends each data syscall as one or more CHUNK records: the
+ * header (its `prev` ends the exchange userspace may still hold), then where the bytes sit in the
+ * direction's stream. Bytes [offset, offset + len) are in data; the `skipped` bytes right after
+ * them moved but were not copied (sendfile, or past LOUPE_STREAM_SYSCALL_CHUNKS chunks of one
+ * syscall). A record lost to a full ring shows up as an offset jump. */
+#define LOUPE_CHUNK_CAP 4096          /* a chunk carries at most LOUPE_CHUNK_CAP - 1 bytes */
+#define LOUPE_STREAM_SYSCALL_CHUNKS 16 /* chunks copied per syscall: ~64 KiB */
+#define LOUPE_STREAM_SEGMENTS 8        /* iovecs of one readv/writev/recvmsg/sendmsg walked */
+
+enum loupe_chunk_direction {
+  LOUPE_CHUNK_REQUEST = 0,  /* server: ingress; client: egress */
+  LOUPE_CHUNK_RESPONSE = 1,
+};
+
+struct loupe_chunk {
+  __u64 offset;   /* stream offset of data[0] in this direction */
+  __u64 ts_ns;    /* when the syscall moved the bytes (CLOCK_MONOTONIC) */
+  __u64 skipped;  /* bytes after data[0 .. len) moved but not copied */
+  __u32 len;      /* bytes in data */
+  __u32 tid;      /* the thread that made the syscall */
+  __u8 direction; /* enum loupe_chunk_direction */
+  __u8 pad0[7];
+};
+
+struct loupe_chunk_event {
+  struct loupe_event_header hdr; /* kind LOUPE_EV_CHUNK; req_len = resp_len = 0 */
+  struct loupe_chunk chunk;
+  __u8 data[LOUPE_CHUNK_CAP];
 };
 
 /* loupe_conn.flags */

@@ -145,9 +145,11 @@ class Window:
         return counters_delta(self.counters_before)
 
     def counter(self, name, **labels):
-        want = name + ("{" + ",".join(f"{k}={v}" for k, v in sorted(labels.items())) + "}"
-                       if labels else "")
-        return self.counters().get(want, 0)
+        """The change of `name` summed over every series whose labels include `labels` (a
+        series may carry more, e.g. loupe_requests_unreported_total's role and reason)."""
+        d = delta(agent_counters(), self.counters_before)
+        return sum(n for (n_name, n_labels), n in d.items()
+                   if n_name == name and set(labels.items()) <= set(n_labels))
 
     def wait_for(self, expected, exact=False, timeout=20):
         """Waits until every expected (system, op, collection, error_type) count is reached,

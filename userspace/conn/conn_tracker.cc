@@ -1,5 +1,6 @@
 #include "userspace/conn/conn_tracker.h"
 
+#include <algorithm>
 #include <cstring>
 #include <utility>
 
@@ -26,6 +27,12 @@ Exchange ExchangeFrom(const loupe_event_header& h) {
   ex.thread_id = h.totals.req_tid;
   ex.tls = (h.flags & LOUPE_EVF_TLS) != 0;
   return ex;
+}
+
+const char* RoleName(Role role) { return role == Role::kClient ? "client" : "server"; }
+
+StreamDirection DirectionOf(uint8_t direction) {
+  return direction == LOUPE_CHUNK_REQUEST ? StreamDirection::kRequest : StreamDirection::kResponse;
 }
 
 const char* InstrumentName(Instrument instrument) {
@@ -70,6 +77,8 @@ void ConnTracker::Forget(uint64_t conn_id, const char* reason) {
   auto it = conns_.find(conn_id);
   if (it == conns_.end()) return;
   if (it->second.pending.has_value()) Finalize(it->second, conn_id, "timeout");
+  // A stream forgotten before its close ends as if closed: what it holds is counted.
+  if (it->second.stream != nullptr) CloseStream(it->second, conn_id, nullptr);
   if (reason != nullptr) metrics_->ConnectionEvicted(reason);
   lru_.erase(it->second.lru);
   conns_.erase(it);
@@ -102,6 +111,10 @@ void ConnTracker::OnEvent(const CaptureEvent& event) {
     Conn* conn = FindOrCreate(h);
     conn->last_event_ns = h.totals.resp_start_ns;
     OnExchange(*conn, h.conn_id, event);
+  } else if (h.kind == LOUPE_EV_CHUNK) {
+    Conn* conn = FindOrCreate(h);
+    conn->last_event_ns = event.chunk->ts_ns;
+    OnChunk(*conn, h.conn_id, event);
   } else if (h.kind == LOUPE_EV_PREV_END) {
     // The next exchange is counted in the kernel (--metrics_only); this one ends here.
     if (auto it = conns_.find(h.conn_id); it != conns_.end()) {
@@ -208,7 +221,127 @@ void ConnTracker::OnClose(Conn& conn, uint64_t conn_id, const CaptureEvent& even
   const loupe_event_header& h = *event.header;
   const char* reason = (h.flags & LOUPE_EVF_EXIT) != 0 ? "process_exit" : "close";
   if (conn.pending.has_value()) FinalizeAtClose(conn, conn_id, h, reason);
+  if (conn.stream != nullptr) {
+    CloseStream(conn, conn_id, &h);
+    return;
+  }
   if (!event.request.empty()) ReportUnanswered(conn, conn_id, event, reason);
+}
+
+// A chunk of a connection in stream mode. The first one ends the exchange userspace may still
+// hold (its final totals ride in `prev`, as in an EXCHANGE record) and picks the stream parser.
+void ConnTracker::OnChunk(Conn& conn, uint64_t conn_id, const CaptureEvent& event) {
+  if (conn.pending.has_value()) FinalizeWithPrev(conn, conn_id, event.header->prev);
+  if (conn.stream == nullptr) StartStream(conn, event);
+  const loupe_chunk& chunk = *event.chunk;
+  const uint8_t d = chunk.direction;
+  uint64_t& next = conn.stream->next_offset[d];
+  std::string_view data = event.data;
+  uint64_t skipped = chunk.skipped;
+  StreamCatchUp(conn, d, chunk.offset, chunk.ts_ns);
+  if (chunk.offset < next) {
+    // Overlaps bytes already fed (never expected): only what lies past them is new.
+    uint64_t overlap = next - chunk.offset;
+    const uint64_t from_data = std::min<uint64_t>(overlap, data.size());
+    data.remove_prefix(static_cast<size_t>(from_data));
+    overlap -= from_data;
+    skipped -= std::min(overlap, skipped);
+  }
+  StreamParser* parser = conn.stream->parser.get();
+  if (!data.empty()) {
+    if (parser != nullptr) {
+      parser->OnData(DirectionOf(d), data, chunk.ts_ns, chunk.tid, &stream_out_);
+    } else {
+      metrics_->StreamBytesUnparsed(d == LOUPE_CHUNK_REQUEST ? "request" : "response",
+                                    StreamLossName(StreamLoss::kNoParser), data.size());
+    }
+  }
+  next += data.size();
+  if (skipped > 0) StreamGap(conn, d, skipped, /*lost=*/false, chunk.ts_ns);
+  EmitStream(conn, conn_id);
+}
+
+void ConnTracker::StartStream(Conn& conn, const CaptureEvent& event) {
+  conn.stream = std::make_unique<Conn::Stream>();
+  Exchange first;
+  first.role = conn.role;
+  first.tls = (event.header->flags & LOUPE_EVF_TLS) != 0;
+  if (event.chunk->direction == LOUPE_CHUNK_REQUEST) first.request = event.data;
+  if (!Classify(conn, first) || conn.protocol == nullptr) return;
+  conn.stream->parser = conn.protocol->NewStream(InfoOf(conn), first.tls);
+}
+
+void ConnTracker::StreamCatchUp(Conn& conn, uint8_t d, uint64_t offset, uint64_t ts_ns) {
+  const uint64_t next = conn.stream->next_offset[d];
+  if (offset > next) StreamGap(conn, d, offset - next, /*lost=*/true, ts_ns);
+}
+
+void ConnTracker::StreamGap(Conn& conn, uint8_t d, uint64_t n, bool lost, uint64_t ts_ns) {
+  conn.stream->next_offset[d] += n;
+  if (conn.stream->parser != nullptr) {
+    conn.stream->parser->OnGap(DirectionOf(d), n, lost, ts_ns, &stream_out_);
+  } else {
+    metrics_->StreamBytesUnparsed(d == LOUPE_CHUNK_REQUEST ? "request" : "response",
+                                  StreamLossName(StreamLoss::kNoParser), n);
+  }
+}
+
+// The connection closed: bytes past the last chunk (records lost at the end) are a gap, then
+// the parser decides what is left. `header` is null when the tracker forgets the connection.
+void ConnTracker::CloseStream(Conn& conn, uint64_t conn_id, const loupe_event_header* header) {
+  if (header != nullptr) {
+    StreamCatchUp(conn, LOUPE_CHUNK_REQUEST, header->totals.req_bytes, header->totals.req_end_ns);
+    StreamCatchUp(conn, LOUPE_CHUNK_RESPONSE, header->totals.resp_bytes,
+                  header->totals.resp_end_ns);
+  }
+  if (conn.stream->parser != nullptr) conn.stream->parser->OnClose(&stream_out_);
+  EmitStream(conn, conn_id);
+  conn.stream.reset();
+}
+
+void ConnTracker::EmitStream(Conn& conn, uint64_t conn_id) {
+  StreamParser* parser = conn.stream->parser.get();
+  if (parser == nullptr) return;
+  const std::string_view protocol = conn.protocol->name();
+  for (size_t i = 0; i < stream_out_.records.size(); ++i) {
+    metrics_->ExchangeParsed(protocol);
+    metrics_->ExchangeFinalized("stream");
+    RecordContext context;
+    context.tgid = conn.tgid;
+    context.tid = stream_out_.thread_ids[i];
+    context.conn_id = conn_id;
+    context.role = conn.role;
+    context.protocol = protocol;
+    context.comm = conn.comm;
+    context.local_address = conn.local_address;
+    context.local_port = conn.local_port;
+    context.remote_address = conn.remote_address;
+    context.remote_port = conn.remote_port;
+    Record& record = stream_out_.records[i];
+    metrics_->RecordEmitted(InstrumentName(record.instrument));
+    sink_->OnRecord(context, std::move(record));
+  }
+  stream_out_.records.clear();
+  stream_out_.thread_ids.clear();
+  const StreamCounts counts = parser->TakeCounts();
+  const char* role = RoleName(conn.role);
+  if (counts.request_not_captured > 0) {
+    metrics_->RequestsUnreported(protocol, role, "request_not_captured",
+                                 counts.request_not_captured);
+  }
+  if (counts.response_not_captured > 0) {
+    metrics_->RequestsUnreported(protocol, role, "response_not_captured",
+                                 counts.response_not_captured);
+  }
+  if (counts.unanswered > 0) metrics_->RequestsUnanswered(protocol, role, counts.unanswered);
+  for (int d = 0; d < 2; ++d) {
+    for (int loss = 0; loss < kStreamLossCount; ++loss) {
+      if (counts.bytes_unparsed[d][loss] == 0) continue;
+      metrics_->StreamBytesUnparsed(d == 0 ? "request" : "response",
+                                    StreamLossName(static_cast<StreamLoss>(loss)),
+                                    counts.bytes_unparsed[d][loss]);
+    }
+  }
 }
 
 // The request in progress when the connection closed never got a response byte: the parser
@@ -301,7 +434,9 @@ void ConnTracker::Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
       break;
     }
   }
-  if (unreported > 0) metrics_->RequestsUnreported(protocol, unreported);
+  if (unreported > 0) {
+    metrics_->RequestsUnreported(protocol, RoleName(conn.role), "exchange_prefix", unreported);
+  }
 }
 
 void ConnTracker::Sweep(uint64_t now_ns) {

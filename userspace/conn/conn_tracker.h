@@ -18,6 +18,15 @@
 //                                 |                                      |  parsed as final with no
 //                                 |                                      |  response; drop the conn
 //   Sweep (timer)                 | pending older than timeout -> final  | (reason timeout)
+//   CHUNK (stream mode)           | pending -> take its final totals     | bytes to the protocol's
+//                                 |   from `prev`, finalize it           |  StreamParser (gaps from
+//                                 |   (reason next_exchange)             |  offsets); its records;
+//                                 |                                      |  at CLOSE, its OnClose
+//
+// Stream mode (bpf/stream.bpf.h): once the kernel streams a connection, no EXCHANGE follows on
+// it. Each direction's next expected offset is kept: a chunk further on means records were lost
+// (a gap the parser skips inside a body, or loses sync on), a chunk's `skipped` bytes are a gap
+// too, and the CLOSE's totals are the final offsets.
 //
 // Exactly one finalization happens per exchange, so each request is reported at most once.
 #pragma once
@@ -106,6 +115,11 @@ class ConnTracker {
     int detection_attempts = 0;
     std::unique_ptr<ConnectionParser> parser;
     std::optional<Pending> pending;
+    struct Stream {
+      std::unique_ptr<StreamParser> parser;  // null: no stream parser, bytes counted unparsed
+      uint64_t next_offset[2] = {0, 0};      // by loupe_chunk_direction
+    };
+    std::unique_ptr<Stream> stream;  // set once the kernel streams the connection
     bool tls_seen = false;  // TLS: plaintext from libssl, or ciphertext skipped (SkipTls)
     uint64_t last_event_ns = 0;
     std::list<uint64_t>::iterator lru;
@@ -115,6 +129,14 @@ class ConnTracker {
   void Forget(uint64_t conn_id, const char* reason);
   void OnExchange(Conn& conn, uint64_t conn_id, const CaptureEvent& event);
   void OnClose(Conn& conn, uint64_t conn_id, const CaptureEvent& event);
+  void OnChunk(Conn& conn, uint64_t conn_id, const CaptureEvent& event);
+  void StartStream(Conn& conn, const CaptureEvent& event);
+  // Feeds a direction's bytes up to `offset` (a gap of records lost before it, if any).
+  void StreamCatchUp(Conn& conn, uint8_t direction, uint64_t offset, uint64_t ts_ns);
+  void StreamGap(Conn& conn, uint8_t direction, uint64_t n, bool lost, uint64_t ts_ns);
+  void CloseStream(Conn& conn, uint64_t conn_id, const loupe_event_header* header);
+  // Reports the stream's records and what it could not report.
+  void EmitStream(Conn& conn, uint64_t conn_id);
   // Ends the pending exchange with the final totals a later record carried.
   void FinalizeWithPrev(Conn& conn, uint64_t conn_id, const loupe_prev_response& prev);
   void FinalizeAtClose(Conn& conn, uint64_t conn_id, const loupe_event_header& header,
@@ -137,6 +159,7 @@ class ConnTracker {
   absl::flat_hash_map<uint64_t, Conn> conns_;
   std::list<uint64_t> lru_;  // front = most recently active
   std::vector<Record> scratch_records_;
+  StreamOutput stream_out_;
   TlsObserver* tls_observer_ = nullptr;
   size_t reported_connections_ = 0;  // last value given to the connections gauge
 };

@@ -717,6 +717,100 @@ TEST_F(ConnTrackerTest, PipelinedRequestsWithoutResponsesAreCountedUnreported) {
             1);
 }
 
+// A CHUNK as the kernel emits it in stream mode (bpf/stream.bpf.h): the header (its `prev`
+// ends the exchange userspace may hold), then where the bytes sit in their direction's stream.
+RawEvent MakeChunk(const ConnSpec& conn, uint8_t direction, uint64_t offset,
+                   std::string_view data, uint64_t skipped, uint64_t ts,
+                   const loupe_prev_response& prev = {}) {
+  RawEvent header = MakeRaw(LOUPE_EV_CHUNK, conn, Totals{}, {}, {}, prev, LOUPE_PHASE_STREAM);
+  loupe_chunk chunk{};
+  chunk.offset = offset;
+  chunk.ts_ns = ts;
+  chunk.skipped = skipped;
+  chunk.len = static_cast<uint32_t>(data.size());
+  chunk.tid = 5151;
+  chunk.direction = direction;
+  RawEvent raw;
+  raw.size = sizeof(loupe_event_header) + sizeof(chunk) + data.size();
+  raw.storage.assign((raw.size + 7) / 8, 0);
+  auto* bytes = reinterpret_cast<char*>(raw.storage.data());
+  std::memcpy(bytes, header.storage.data(), sizeof(loupe_event_header));
+  std::memcpy(bytes + sizeof(loupe_event_header), &chunk, sizeof(chunk));
+  if (!data.empty()) {
+    std::memcpy(bytes + sizeof(loupe_event_header) + sizeof(chunk), data.data(), data.size());
+  }
+  return raw;
+}
+
+TEST_F(ConnTrackerTest, StreamChunksEndThePendingExchangeAndReportEveryPipelinedRequest) {
+  const ConnSpec conn = DefaultConn(31);
+  Totals t;
+  // One exchange on the record path, waiting for its long response to end...
+  Feed(MakeExchange(conn, t, Request("/first"), kHeadOfLongResponse));
+  EXPECT_TRUE(sink_.records.empty());
+  // ...then the kernel streams the connection: the first chunk's prev ends it.
+  Totals done = t;
+  done.resp_bytes = kLongResponseBytes;
+  done.resp_end_ns = 1'700'000;
+  const std::string three = Request("/a") + Request("/b") + Request("/c");
+  Feed(MakeChunk(conn, LOUPE_CHUNK_REQUEST, 0, three, 0, 2'000'000, PrevOf(done)));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].Attr("url.path"), "/first");
+  // Responses: a head whose body went by sendfile (skipped), then two in one write.
+  const std::string head = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n";
+  Feed(MakeChunk(conn, LOUPE_CHUNK_RESPONSE, 0, head, 5, 2'100'000));
+  const std::string two = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n" +
+                          std::string(kCompleteResponse);
+  Feed(MakeChunk(conn, LOUPE_CHUNK_RESPONSE, head.size() + 5, two, 0, 2'200'000));
+  ASSERT_EQ(sink_.records.size(), 4u);
+  EXPECT_EQ(sink_.records[1].Attr("url.path"), "/a");
+  EXPECT_EQ(sink_.records[1].record.end_ns, 2'100'000u);
+  EXPECT_EQ(sink_.records[2].Attr("http.response.status_code"), "404");
+  EXPECT_EQ(sink_.records[3].Attr("url.path"), "/c");
+  EXPECT_EQ(sink_.records[3].tid, 5151u);
+  EXPECT_EQ(Finalized("stream"), 3);
+  // The close's totals are the final stream offsets: nothing missing, nothing unanswered.
+  Totals closing = t;
+  closing.req_bytes = three.size();
+  closing.resp_bytes = head.size() + 5 + two.size();
+  Feed(MakeClose(conn, closing, {}, LOUPE_PHASE_STREAM));
+  EXPECT_EQ(sink_.records.size(), 4u);
+  EXPECT_EQ(Metric("loupe_requests_unreported_total", {}, false), 0);
+  EXPECT_EQ(Metric("loupe_requests_unanswered_total", {}, false), 0);
+  EXPECT_EQ(tracker_->size(), 0u);
+}
+
+TEST_F(ConnTrackerTest, LostStreamRecordsAreGapsAndEveryAnsweredRequestIsCounted) {
+  const ConnSpec conn = DefaultConn(32);
+  Feed(MakeChunk(conn, LOUPE_CHUNK_REQUEST, 0, Request("/a") + "GET /b HT", 0, 1));
+  // Records lost (ring full): the next chunk starts 40 bytes further, inside a head.
+  const size_t after = Request("/a").size() + 9 + 40;
+  Feed(MakeChunk(conn, LOUPE_CHUNK_REQUEST, after, "\r\n", 0, 2));
+  for (int i = 0; i < 3; ++i) {
+    Feed(MakeChunk(conn, LOUPE_CHUNK_RESPONSE, i * 38,
+                   "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", 0, 3 + i));
+  }
+  Totals closing;
+  closing.req_bytes = after + 2;
+  closing.resp_bytes = 3 * 38;
+  Feed(MakeClose(conn, closing, {}, LOUPE_PHASE_STREAM));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(Metric("loupe_requests_unreported_total",
+                   {{"protocol", "http1"}, {"role", "server"}, {"reason", "request_not_captured"}}),
+            2);
+  EXPECT_EQ(Metric("loupe_stream_bytes_unparsed_total",
+                   {{"direction", "request"}, {"reason", "lost"}}),
+            9 + 40 + 2);
+}
+
+TEST_F(ConnTrackerTest, StreamOfAnUnknownProtocolIsCountedAsUnparsedBytes) {
+  const ConnSpec conn = DefaultConn(33);
+  Feed(MakeChunk(conn, LOUPE_CHUNK_REQUEST, 0, Garbage(3), 7, 1));
+  EXPECT_EQ(Metric("loupe_stream_bytes_unparsed_total", {{"reason", "no_parser"}}),
+            Garbage(3).size() + 7);
+  EXPECT_TRUE(sink_.records.empty());
+}
+
 TEST_F(ConnTrackerTest, FullTableEvictsLeastRecentlyUsedConnection) {
   ConnTrackerOptions options;
   options.max_connections = 2;

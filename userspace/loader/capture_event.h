@@ -14,6 +14,8 @@ struct CaptureEvent {
   const loupe_event_header* header = nullptr;
   std::string_view request;   // EXCHANGE; CLOSE of a connection with an unanswered request
   std::string_view response;  // empty unless kind == LOUPE_EV_EXCHANGE
+  const loupe_chunk* chunk = nullptr;  // LOUPE_EV_CHUNK: where `data` sits in its stream
+  std::string_view data;               // LOUPE_EV_CHUNK: chunk->len bytes
 };
 
 std::optional<CaptureEvent> DecodeCaptureEvent(const void* data, size_t size);

@@ -144,5 +144,32 @@ TEST(CaptureEventTest, LengthsBeyondTheRecordAreRejected) {
   EXPECT_EQ(event->response.size(), 6u);
 }
 
+TEST(CaptureEventTest, ChunkCarriesItsStreamPlaceAndBytes) {
+  // header, loupe_chunk, then chunk.len bytes (the record is cut after them)
+  Raw raw = MakeRaw(LOUPE_EV_CHUNK, 0, 0, sizeof(loupe_chunk) + 5);
+  auto* chunk = reinterpret_cast<loupe_chunk*>(raw.payload());
+  chunk->offset = 1000;
+  chunk->len = 5;
+  chunk->skipped = 17;
+  chunk->direction = LOUPE_CHUNK_RESPONSE;
+  std::memcpy(raw.payload() + sizeof(loupe_chunk), "HTTP/", 5);
+  const auto event = DecodeCaptureEvent(raw.storage.data(), raw.size);
+  ASSERT_TRUE(event.has_value());
+  ASSERT_NE(event->chunk, nullptr);
+  EXPECT_EQ(event->chunk->offset, 1000u);
+  EXPECT_EQ(event->chunk->skipped, 17u);
+  EXPECT_EQ(event->data, "HTTP/");
+  EXPECT_TRUE(event->request.empty());
+  // Shorter than its declared bytes, a bad direction, a length past the cap: malformed.
+  EXPECT_FALSE(DecodeCaptureEvent(raw.storage.data(), raw.size - 1).has_value());
+  chunk->direction = 2;
+  EXPECT_FALSE(DecodeCaptureEvent(raw.storage.data(), raw.size).has_value());
+  chunk->direction = LOUPE_CHUNK_REQUEST;
+  chunk->len = LOUPE_CHUNK_CAP;
+  EXPECT_FALSE(DecodeCaptureEvent(raw.storage.data(), raw.size).has_value());
+  // A header alone (a zero-length chunk must still carry its loupe_chunk) is malformed.
+  EXPECT_FALSE(DecodeCaptureEvent(raw.storage.data(), sizeof(loupe_event_header)).has_value());
+}
+
 }  // namespace
 }  // namespace loupe

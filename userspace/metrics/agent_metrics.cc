@@ -4,7 +4,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
+#include <map>
 #include <string>
 #include <utility>
 
@@ -58,8 +60,21 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
                    .Help("Valid exchanges not reported (handshakes, auth), by protocol")
                    .Register(r)),
       unreported_(BuildCounter().Name("loupe_requests_unreported_total")
-                      .Help("Requests seen but not reported individually, by protocol")
+                      .Help("Requests seen but not reported individually, by protocol, "
+                            "role and reason")
                       .Register(r)),
+      unanswered_(BuildCounter().Name("loupe_requests_unanswered_total")
+                      .Help("Stream mode: requests with no response when their connection "
+                            "closed, not reported, by protocol and role")
+                      .Register(r)),
+      stream_unparsed_(BuildCounter().Name("loupe_stream_bytes_unparsed_total")
+                           .Help("Stream mode: bytes not parsed after a direction lost sync, "
+                                 "by direction and reason")
+                           .Register(r)),
+      stream_truncated_(BuildCounter().Name("loupe_stream_bytes_truncated_total")
+                            .Help("Stream mode: bytes moved past the kernel's per-syscall "
+                                  "capture")
+                            .Register(r).Add({})),
       unclassified_{&BuildCounter().Name("loupe_exchanges_unclassified_total")
                          .Help("Exchanges on connections no protocol claimed")
                          .Register(r).Add({}),
@@ -97,7 +112,9 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
       parsed_children_(parsed_, "protocol"),
       failure_children_(parse_failures_, "protocol"),
       ignored_children_(ignored_, "protocol"),
-      unreported_children_(unreported_, "protocol"),
+      unreported_children_(unreported_, {"protocol", "role", "reason"}),
+      unanswered_children_(unanswered_, {"protocol", "role"}),
+      stream_unparsed_children_(stream_unparsed_, {"direction", "reason"}),
       finalized_children_(finalized_, "reason"),
       evicted_children_(evicted_, "reason"),
       records_children_(records_, "instrument"),
@@ -107,6 +124,7 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
   events_read_by_kind_[LOUPE_EV_EXCHANGE].counter = &events_read_.Add({{"kind", "exchange"}});
   events_read_by_kind_[LOUPE_EV_CLOSE].counter = &events_read_.Add({{"kind", "close"}});
   events_read_by_kind_[LOUPE_EV_PREV_END].counter = &events_read_.Add({{"kind", "prev_end"}});
+  events_read_by_kind_[LOUPE_EV_CHUNK].counter = &events_read_.Add({{"kind", "chunk"}});
   kernel_counters_[LOUPE_CNT_RINGBUF_FULL] = &events_dropped_.Add({{"reason", "ringbuf_full"}});
   kernel_counters_[LOUPE_CNT_CONN_TABLE_FULL] =
       &events_dropped_.Add({{"reason", "conn_table_full"}});
@@ -122,15 +140,20 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
   kernel_counters_[LOUPE_CNT_SYNC_SKIPPED] = &preexisting_skipped_;
   kernel_counters_[LOUPE_CNT_RED_SLOT_MISSING] =
       &events_dropped_.Add({{"reason", "kernel_red_slot_missing"}});
+  kernel_counters_[LOUPE_CNT_STREAM_SWITCHED] = &kernel_connections_.Add({{"event", "streamed"}});
+  kernel_counters_[LOUPE_CNT_STREAM_BYTES_TRUNCATED] = &stream_truncated_;
   start_time_.Set(NowUnixSeconds());
   for (const char* reason : {"table_full", "idle"}) evicted_children_.Create(reason);
   for (const std::string& protocol : protocols) {
     parsed_children_.Create(protocol);
     failure_children_.Create(protocol);
     ignored_children_.Create(protocol);
-    unreported_children_.Create(protocol);
+    for (const char* role : {"server", "client"}) {
+      unreported_children_.Add({protocol, role, "exchange_prefix"}, 0);
+    }
   }
-  for (const char* reason : {"complete", "close", "process_exit", "next_exchange", "timeout"}) {
+  for (const char* reason :
+       {"complete", "close", "process_exit", "next_exchange", "timeout", "stream"}) {
     finalized_children_.Create(reason);
   }
 }
@@ -159,6 +182,33 @@ void AgentMetrics::LabelledCounters::Flush() {
   for (Entry& entry : entries_) entry.counter.Flush();
 }
 
+AgentMetrics::MultiLabelCounters::MultiLabelCounters(
+    prometheus::Family<prometheus::Counter>& family, std::vector<std::string> labels)
+    : family_(&family), labels_(std::move(labels)) {}
+
+void AgentMetrics::MultiLabelCounters::Add(std::initializer_list<std::string_view> values,
+                                           uint64_t n) {
+  for (Entry& entry : entries_) {
+    if (std::equal(entry.values.begin(), entry.values.end(), values.begin(), values.end())) {
+      entry.counter.pending += n;
+      return;
+    }
+  }
+  std::map<std::string, std::string> labels;
+  std::vector<std::string> owned;
+  size_t i = 0;
+  for (std::string_view value : values) {
+    owned.emplace_back(value);
+    if (i < labels_.size()) labels.emplace(labels_[i++], std::string(value));
+  }
+  prometheus::Counter& counter = family_->Add(labels);
+  entries_.push_back(Entry{std::move(owned), PendingCounter{&counter, n}});
+}
+
+void AgentMetrics::MultiLabelCounters::Flush() {
+  for (Entry& entry : entries_) entry.counter.Flush();
+}
+
 void AgentMetrics::EventRead(uint32_t kind) {
   if (kind < events_read_by_kind_.size() && events_read_by_kind_[kind].counter != nullptr) {
     ++events_read_by_kind_[kind].pending;
@@ -168,8 +218,16 @@ void AgentMetrics::EventMalformed() { ++malformed_.pending; }
 void AgentMetrics::ExchangeParsed(std::string_view p) { parsed_children_.Add(p, 1); }
 void AgentMetrics::ParseFailure(std::string_view p) { failure_children_.Add(p, 1); }
 void AgentMetrics::ExchangeIgnored(std::string_view p) { ignored_children_.Add(p, 1); }
-void AgentMetrics::RequestsUnreported(std::string_view p, uint64_t n) {
-  unreported_children_.Add(p, n);
+void AgentMetrics::RequestsUnreported(std::string_view p, std::string_view role,
+                                      std::string_view reason, uint64_t n) {
+  unreported_children_.Add({p, role, reason}, n);
+}
+void AgentMetrics::RequestsUnanswered(std::string_view p, std::string_view role, uint64_t n) {
+  unanswered_children_.Add({p, role}, n);
+}
+void AgentMetrics::StreamBytesUnparsed(std::string_view direction, std::string_view reason,
+                                       uint64_t n) {
+  stream_unparsed_children_.Add({direction, reason}, n);
 }
 void AgentMetrics::ExchangeUnclassified() { ++unclassified_.pending; }
 void AgentMetrics::ExchangeFinalized(std::string_view reason) {
@@ -190,6 +248,8 @@ void AgentMetrics::FlushPending() {
   failure_children_.Flush();
   ignored_children_.Flush();
   unreported_children_.Flush();
+  unanswered_children_.Flush();
+  stream_unparsed_children_.Flush();
   finalized_children_.Flush();
   evicted_children_.Flush();
   records_children_.Flush();

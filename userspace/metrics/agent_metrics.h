@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <initializer_list>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -35,7 +36,15 @@ class AgentMetrics {
   void ExchangeParsed(std::string_view protocol);
   void ParseFailure(std::string_view protocol);
   void ExchangeIgnored(std::string_view protocol);
-  void RequestsUnreported(std::string_view protocol, uint64_t n);
+  // Requests seen but not reported as records, by why (docs/metrics.md): `exchange_prefix`
+  // (exchange record: past the captured prefix, or no response in the first chunk),
+  // `request_not_captured` / `response_not_captured` (stream mode: one direction lost sync).
+  void RequestsUnreported(std::string_view protocol, std::string_view role,
+                          std::string_view reason, uint64_t n);
+  // Stream mode: requests with no response when their connection closed, not reported.
+  void RequestsUnanswered(std::string_view protocol, std::string_view role, uint64_t n);
+  // Stream mode: bytes of a direction that lost sync, by direction and reason.
+  void StreamBytesUnparsed(std::string_view direction, std::string_view reason, uint64_t n);
   void ExchangeUnclassified();
   void ExchangeFinalized(std::string_view reason);
   void ConnectionEvicted(std::string_view reason);
@@ -94,6 +103,24 @@ class AgentMetrics {
     std::vector<Entry> entries_;
   };
 
+  // Like LabelledCounters, for a family with several labels (values given in label order).
+  class MultiLabelCounters {
+   public:
+    MultiLabelCounters(prometheus::Family<prometheus::Counter>& family,
+                       std::vector<std::string> labels);
+    void Add(std::initializer_list<std::string_view> values, uint64_t n);
+    void Flush();
+
+   private:
+    struct Entry {
+      std::vector<std::string> values;
+      PendingCounter counter;
+    };
+    prometheus::Family<prometheus::Counter>* family_;
+    std::vector<std::string> labels_;
+    std::vector<Entry> entries_;
+  };
+
   prometheus::Counter& OverflowChild(std::string_view service, std::string_view instrument);
 
   prometheus::Family<prometheus::Counter>& events_read_;
@@ -107,6 +134,9 @@ class AgentMetrics {
   prometheus::Family<prometheus::Counter>& parse_failures_;
   prometheus::Family<prometheus::Counter>& ignored_;
   prometheus::Family<prometheus::Counter>& unreported_;
+  prometheus::Family<prometheus::Counter>& unanswered_;
+  prometheus::Family<prometheus::Counter>& stream_unparsed_;
+  prometheus::Counter& stream_truncated_;
   PendingCounter unclassified_;
   prometheus::Family<prometheus::Counter>& finalized_;
   prometheus::Family<prometheus::Counter>& evicted_;
@@ -122,12 +152,14 @@ class AgentMetrics {
   prometheus::Gauge& process_cache_entries_;
 
   // Indexed by event kind; a null counter is a kind that is not counted.
-  std::array<PendingCounter, 5> events_read_by_kind_{};
+  std::array<PendingCounter, 6> events_read_by_kind_{};
   PendingCounter malformed_;
   LabelledCounters parsed_children_;
   LabelledCounters failure_children_;
   LabelledCounters ignored_children_;
-  LabelledCounters unreported_children_;
+  MultiLabelCounters unreported_children_;
+  MultiLabelCounters unanswered_children_;
+  MultiLabelCounters stream_unparsed_children_;
   LabelledCounters finalized_children_;
   LabelledCounters evicted_children_;
   LabelledCounters records_children_;

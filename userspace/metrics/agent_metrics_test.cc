@@ -152,8 +152,8 @@ TEST_F(AgentMetricsTest, LabelledCountersAreCachedPerValue) {
   metrics_.ExchangeParsed("redis");
   metrics_.ParseFailure("mysql");
   metrics_.ExchangeIgnored("postgresql");
-  metrics_.RequestsUnreported("http1", 5);
-  metrics_.RequestsUnreported("http1", 2);
+  metrics_.RequestsUnreported("http1", "server", "exchange_prefix", 5);
+  metrics_.RequestsUnreported("http1", "server", "exchange_prefix", 2);
   metrics_.ExchangeFinalized("tail");
   metrics_.ExchangeFinalized("weird");
   metrics_.ConnectionEvicted("idle");
@@ -188,7 +188,7 @@ TEST(AgentMetricsFlushTest, CountsReachPrometheusOnlyOnFlushAndOnce) {
   const Labels http1 = {{"protocol", "http1"}};
   metrics.ExchangeParsed("http1");
   metrics.ExchangeParsed("http1");
-  metrics.RequestsUnreported("http1", 3);
+  metrics.RequestsUnreported("http1", "server", "exchange_prefix", 3);
   metrics.EventRead(LOUPE_EV_EXCHANGE);
   metrics.EventMalformed();
   metrics.ExchangeUnclassified();
