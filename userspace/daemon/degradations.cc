@@ -55,6 +55,11 @@ void FeatureReport::Publish(const KernelFeatures& features) {
   log::Field features_field("features", "");
   features_field.json = object + "}";
   log::Info("kernel features probed", {features_field});
+  // Every feature that can degrade has its series from the start (0 = fine), so that an alert
+  // or a dashboard tells "not degraded" from "not reported".
+  for (const char* feature : {"uprobes", "process_exit_probe", "tls_attacher"}) {
+    degraded_.Add({{"feature", feature}}).Set(0);
+  }
   for (const Degradation& degradation : DegradationsFor(features)) Degrade(degradation);
 }
 
