@@ -3,12 +3,15 @@
 #include <curl/curl.h>
 
 #include <mutex>
+#include <string>
+#include <system_error>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "userspace/core/redact.h"
 
 namespace loupe {
 namespace {
@@ -40,6 +43,36 @@ size_t ReadHeader(char* data, size_t size, size_t nitems, void* user) {
     state->response.retry_after = ParseRetryAfter({value.data(), value.size()});
   }
   return size * nitems;
+}
+
+// The status code for a failed transfer, as HttpTransport::Post documents it.
+absl::StatusCode CodeFor(CURLcode result) {
+  switch (result) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      return absl::StatusCode::kNotFound;
+    case CURLE_OPERATION_TIMEDOUT:
+      return absl::StatusCode::kDeadlineExceeded;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+    case CURLE_SSL_ISSUER_ERROR:
+    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS:
+    case CURLE_SSL_CRL_BADFILE:
+    case CURLE_USE_SSL_FAILED:
+      return absl::StatusCode::kUnauthenticated;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+      return absl::StatusCode::kUnavailable;
+    default:
+      return absl::StatusCode::kUnknown;
+  }
 }
 
 }  // namespace
@@ -96,13 +129,26 @@ absl::StatusOr<HttpResponse> CurlTransport::Post(const std::string& url, std::st
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &state);
   curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, ReadHeader);
   curl_easy_setopt(curl, CURLOPT_HEADERDATA, &state);
+  // The precise cause ("Failed to connect to 127.0.0.1 port 4318 after 0 ms: Connection
+  // refused"); curl_easy_strerror alone gives only the class ("Couldn't connect to server").
+  char error[CURL_ERROR_SIZE] = {};
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
 
   CURLcode result = curl_easy_perform(curl);
+  curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, nullptr);
   curl_slist_free_all(header_list);
   if (result != CURLE_OK) {
-    // curl's message names the URL's host at most, never our headers.
-    return absl::UnavailableError(
-        absl::StrFormat("POST %s failed: %s", url, curl_easy_strerror(result)));
+    // curl's message names the URL's host at most, never our headers. The system's own error
+    // ("Connection refused", "No route to host") is added when there was one.
+    std::string cause = error[0] != '\0' ? error : curl_easy_strerror(result);
+    long os_errno = 0;
+    if (curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno != 0) {
+      absl::StrAppend(&cause, " (",
+                      std::error_code(static_cast<int>(os_errno), std::generic_category()).message(),
+                      ")");
+    }
+    return absl::Status(CodeFor(result), absl::StrFormat("POST %s failed: %s",
+                                                         RedactUrlCredentials(url), cause));
   }
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);

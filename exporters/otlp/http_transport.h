@@ -23,8 +23,12 @@ using HttpHeaders = std::vector<std::pair<std::string, std::string>>;
 class HttpTransport {
  public:
   virtual ~HttpTransport() = default;
-  // POSTs `body` as application/x-protobuf. A non-OK status means no HTTP response was had
-  // (connection refused, timeout, DNS...). Implementations never log header values.
+  // POSTs `body` as application/x-protobuf. A non-OK status means no HTTP response was had; its
+  // message gives the cause as the HTTP library reported it, and its code the kind of cause
+  // (TransportFailureReason): kUnavailable the connection could not be made or broke,
+  // kNotFound the host name did not resolve, kUnauthenticated the TLS handshake or certificate
+  // check failed, kDeadlineExceeded the timeout passed, anything else another failure.
+  // Implementations never put header values or URL credentials in a message.
   virtual absl::StatusOr<HttpResponse> Post(const std::string& url, std::string_view body,
                                             const HttpHeaders& headers,
                                             absl::Duration timeout) = 0;

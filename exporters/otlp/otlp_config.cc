@@ -1,5 +1,6 @@
 #include "exporters/otlp/otlp_config.h"
 
+#include <algorithm>
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
@@ -9,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "userspace/core/redact.h"
 
 namespace loupe {
 namespace {
@@ -19,20 +21,6 @@ std::optional<std::string> NonEmpty(const EnvLookup& getenv, std::string_view na
   std::string trimmed(absl::StripAsciiWhitespace(*value));
   if (trimmed.empty()) return std::nullopt;
   return trimmed;
-}
-
-absl::Status CheckUrl(std::string_view var, absl::string_view url) {
-  if (!absl::StartsWith(url, "http://") && !absl::StartsWith(url, "https://")) {
-    return absl::InvalidArgumentError(absl::StrFormat(
-        "%s must be an http:// or https:// URL (e.g. http://localhost:4318), got \"%s\"", var,
-        url));
-  }
-  absl::string_view rest = url.substr(url.find("://") + 3);
-  if (rest.empty() || rest.front() == '/') {
-    return absl::InvalidArgumentError(
-        absl::StrFormat("%s has no host: \"%s\"", var, url));
-  }
-  return absl::OkStatus();
 }
 
 // Parses "k=v,k2=v2" (W3C baggage-like). `secret_values` keeps values out of error messages.
@@ -93,6 +81,68 @@ std::optional<std::string> PercentDecode(std::string_view in) {
   return out;
 }
 
+absl::Status CheckOtlpEndpoint(std::string_view what, std::string_view url_view) {
+  const absl::string_view url(url_view.data(), url_view.size());
+  const std::string shown = RedactUrlCredentials(url_view);
+  absl::string_view rest = url;
+  if (!absl::ConsumePrefix(&rest, "http://") && !absl::ConsumePrefix(&rest, "https://")) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s must be an http:// or https:// URL (e.g. http://localhost:4318), got \"%s\"", what,
+        shown));
+  }
+  // The authority ends at the path, query or fragment; credentials before '@' are no host.
+  absl::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (const size_t at = authority.rfind('@'); at != absl::string_view::npos) {
+    authority.remove_prefix(at + 1);
+  }
+  absl::string_view host = authority;
+  std::optional<absl::string_view> port;
+  if (absl::StartsWith(authority, "[")) {  // [IPv6]
+    const size_t close = authority.find(']');
+    if (close == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s has an IPv6 host without its closing ']': \"%s\"", what, shown));
+    }
+    host = authority.substr(1, close - 1);
+    absl::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        return absl::InvalidArgumentError(absl::StrFormat(
+            "%s has text after the IPv6 host that is not a :port: \"%s\"", what, shown));
+      }
+      port = after.substr(1);
+    }
+  } else if (const size_t colon = authority.find(':'); colon != absl::string_view::npos) {
+    host = authority.substr(0, colon);
+    port = authority.substr(colon + 1);
+  }
+  if (host.empty()) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s has no host (e.g. http://localhost:4318): \"%s\"", what, shown));
+  }
+  for (char c : host) {
+    if (absl::ascii_isspace(static_cast<unsigned char>(c)) ||
+        absl::ascii_iscntrl(static_cast<unsigned char>(c))) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s has a space or control character in its host: \"%s\"", what, shown));
+    }
+  }
+  if (port.has_value()) {
+    int number = 0;
+    const bool digits = !port->empty() && port->size() <= 5 &&
+                        std::all_of(port->begin(), port->end(), [](char c) {
+                          return absl::ascii_isdigit(static_cast<unsigned char>(c));
+                        });
+    if (!digits || !absl::SimpleAtoi(*port, &number) || number < 1 || number > 65535) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "%s has port \"%s\": the port must be a number from 1 to 65535 (e.g. "
+          "http://localhost:4318), in \"%s\"",
+          what, *port, shown));
+    }
+  }
+  return absl::OkStatus();
+}
+
 std::optional<std::string> ProcessEnvLookup(std::string_view name) {
   const char* value = std::getenv(std::string(name).c_str());
   if (value == nullptr) return std::nullopt;
@@ -103,7 +153,7 @@ absl::StatusOr<OtlpConfig> OtlpConfigFromEnv(const EnvLookup& getenv) {
   OtlpConfig config;
 
   if (std::optional<std::string> base = NonEmpty(getenv, "OTEL_EXPORTER_OTLP_ENDPOINT")) {
-    absl::Status status = CheckUrl("OTEL_EXPORTER_OTLP_ENDPOINT", *base);
+    absl::Status status = CheckOtlpEndpoint("OTEL_EXPORTER_OTLP_ENDPOINT", *base);
     if (!status.ok()) return status;
     absl::string_view trimmed = *base;
     while (absl::ConsumeSuffix(&trimmed, "/")) {
@@ -117,7 +167,7 @@ absl::StatusOr<OtlpConfig> OtlpConfigFromEnv(const EnvLookup& getenv) {
   };
   for (auto [var, field] : signal_endpoints) {
     if (std::optional<std::string> url = NonEmpty(getenv, var)) {
-      absl::Status status = CheckUrl(var, *url);
+      absl::Status status = CheckOtlpEndpoint(var, *url);
       if (!status.ok()) return status;
       *field = *url;
     }

@@ -39,6 +39,12 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view)>;
 // give InvalidArgument naming the variable and what to fix (never echoing header values).
 absl::StatusOr<OtlpConfig> OtlpConfigFromEnv(const EnvLookup& getenv);
 
+// Checks an OTLP/HTTP endpoint URL before anything is started: the scheme is http or https, the
+// host is not empty, and a port, when one is given, is a number from 1 to 65535. `what` names
+// where the URL came from (a variable or setting); the message says what to fix and shows the
+// URL with any credentials redacted.
+absl::Status CheckOtlpEndpoint(std::string_view what, std::string_view url);
+
 // The process environment, for production use with OtlpConfigFromEnv.
 std::optional<std::string> ProcessEnvLookup(std::string_view name);
 

@@ -130,6 +130,31 @@ TEST(OtlpConfigTest, BadEndpointsAreRejected) {
       OtlpConfigFromEnv(Env({{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "localhost:4318"}})).ok());
 }
 
+// Issue 20: these passed the scheme check and failed only at every export.
+TEST(OtlpConfigTest, EndpointsNeedAHostAndAPortInRange) {
+  for (std::string bad : {"http://127.0.0.1:notaport", "http://127.0.0.1:99999",
+                          "http://127.0.0.1:0", "http://:4318/", "https://[::1]:70000"}) {
+    for (const char* var : {"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                            "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"}) {
+      auto result = OtlpConfigFromEnv(Env({{var, bad}}));
+      ASSERT_FALSE(result.ok()) << var << "=" << bad;
+      EXPECT_EQ(result.status().code(), absl::StatusCode::kInvalidArgument);
+      EXPECT_THAT(result.status().message(), HasSubstr(var));
+      EXPECT_THAT(result.status().message(), HasSubstr(bad));
+    }
+  }
+  for (std::string ok : {"http://127.0.0.1:4318", "http://[::1]:4318/v1/traces",
+                         "https://collector", "http://collector:1/otlp?x=y#z"}) {
+    EXPECT_TRUE(CheckOtlpEndpoint("X", ok).ok()) << ok;
+  }
+  const absl::Status port = CheckOtlpEndpoint("X", "http://127.0.0.1:notaport");
+  EXPECT_THAT(port.message(), HasSubstr("\"notaport\""));
+  EXPECT_THAT(port.message(), HasSubstr("1 to 65535"));
+  EXPECT_THAT(CheckOtlpEndpoint("X", "http://").message(), HasSubstr("no host"));
+  EXPECT_THAT(CheckOtlpEndpoint("X", "http://user:pw@:1").message(),
+              ::testing::AllOf(HasSubstr("no host"), ::testing::Not(HasSubstr("pw"))));
+}
+
 TEST(PercentDecodeTest, Decodes) {
   EXPECT_EQ(PercentDecode("a%20b%2c%2C"), "a b,,");
   EXPECT_EQ(PercentDecode("plain"), "plain");

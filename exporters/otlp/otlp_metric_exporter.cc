@@ -5,7 +5,7 @@
 #include "absl/strings/str_format.h"
 #include "exporters/otlp/curl_transport.h"
 #include "exporters/otlp/metric_conversion.h"
-#include "spdlog/spdlog.h"
+#include "userspace/logging/log.h"
 
 namespace loupe {
 namespace {
@@ -69,8 +69,8 @@ absl::Status OtlpMetricExporter::Start() {
 
 void OtlpMetricExporter::Run() {
   while (!gate_.WaitForShutdown(options_.interval)) {
-    absl::Status status = ExportOnce();
-    if (!status.ok()) spdlog::warn("OTLP metric export: {}", status.ToString());
+    // A failed export was logged with its cause by SendWithRetry and counted.
+    (void)ExportOnce();
   }
 }
 
@@ -88,12 +88,15 @@ absl::Status OtlpMetricExporter::ExportOnce() {
   SendRequest request{&config_.metrics_endpoint, body, &config_.headers,
                       gate_.CapToDeadline(config_.timeout)};
   SendResult result = SendWithRetry(*transport_, request, options_.retry, retry_clock_, rng_,
-                                    [this] { metrics_.export_failures.Increment(); });
+                                    [this](std::string_view reason) {
+                                      metrics_.export_failures.Increment(reason);
+                                    });
   if (result.outcome != SendOutcome::kSuccess) {
     metrics_.points_dropped_export_failed.Increment(n);
-    return absl::UnavailableError(absl::StrFormat(
-        "%d data points not exported after %d attempt(s), last HTTP status %d",
-        converted.data_points, result.attempts, result.last_status));
+    return absl::UnavailableError(absl::StrFormat("%d data points not exported after %d "
+                                                  "attempt(s), the last failed with: %s",
+                                                  converted.data_points, result.attempts,
+                                                  result.last_error));
   }
   double rejected = 0;
   opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceResponse response;
@@ -102,8 +105,10 @@ absl::Status OtlpMetricExporter::ExportOnce() {
     rejected = std::clamp(
         static_cast<double>(response.partial_success().rejected_data_points()), 0.0, n);
     if (rejected > 0) {
-      spdlog::warn("OTLP endpoint rejected {} of {} metric points: {}", rejected, n,
-                   response.partial_success().error_message());
+      log::Warn("OTLP endpoint rejected metric points",
+                {{"rejected", rejected},
+                 {"sent", n},
+                 {"error", response.partial_success().error_message()}});
     }
   }
   metrics_.points_dropped_rejected.Increment(rejected);
@@ -118,8 +123,7 @@ void OtlpMetricExporter::Shutdown(absl::Duration timeout) {
   gate_.BeginShutdown(timeout);
   if (worker_.joinable()) worker_.join();
   // The last values since the previous interval would otherwise never leave the host.
-  absl::Status status = ExportOnce();
-  if (!status.ok()) spdlog::warn("OTLP final metric export: {}", status.ToString());
+  (void)ExportOnce();  // a failure is logged with its cause by SendWithRetry
 }
 
 }  // namespace loupe

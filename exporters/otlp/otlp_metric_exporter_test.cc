@@ -11,18 +11,28 @@ namespace {
 
 using ::testing::IsEmpty;
 
+// The sum of the series of `name` with a label of value `label_value` (all series when empty),
+// and, when given, a second one of value `other_value`.
 double CounterValue(prometheus::Registry& registry, const std::string& name,
-                    const std::string& label_value = "") {
+                    const std::string& label_value = "", const std::string& other_value = "") {
+  bool found = false;
+  double sum = 0;
   for (const auto& family : registry.Collect()) {
     if (family.name != name) continue;
     for (const auto& metric : family.metric) {
       bool match = label_value.empty();
-      for (const auto& label : metric.label) match |= label.value == label_value;
-      if (match) return metric.counter.value;
+      bool other = other_value.empty();
+      for (const auto& label : metric.label) {
+        match |= label.value == label_value;
+        other |= label.value == other_value;
+      }
+      if (!match || !other) continue;
+      found = true;
+      sum += metric.counter.value;
     }
   }
-  ADD_FAILURE() << "no metric " << name;
-  return -1;
+  if (!found) ADD_FAILURE() << "no metric " << name;
+  return sum;
 }
 
 class OtlpMetricExporterTest : public ::testing::Test {
@@ -80,8 +90,29 @@ TEST_F(OtlpMetricExporterTest, FailedExportIsCounted) {
   EXPECT_EQ(receiver_->RequestCount(), 3);  // default max_attempts for metrics
   EXPECT_EQ(CounterValue(self_, "loupe_metric_points_dropped_total", "export_failed"), 1);
   EXPECT_EQ(CounterValue(self_, "loupe_otlp_export_failures_total", "metrics"), 3);
+  EXPECT_EQ(CounterValue(self_, "loupe_otlp_export_failures_total", "metrics", "http_5xx"), 3);
   receiver_->ClearFailures();
   (*exporter)->Shutdown(absl::Seconds(2));
+}
+
+// Issue 20: a collector that is not there was reported as "last HTTP status 0".
+TEST_F(OtlpMetricExporterTest, UnreachableCollectorGivesTheCauseAndReason) {
+  receiver_.reset();  // its port is closed now
+  options_.retry.max_attempts = 2;
+  auto exporter = OtlpMetricExporter::Create(config_, source_, self_, options_);
+  ASSERT_TRUE(exporter.ok());
+  testing::internal::CaptureStdout();
+  const absl::Status status = (*exporter)->ExportOnce();
+  const std::string logged = testing::internal::GetCapturedStdout();
+  EXPECT_THAT(status.message(), ::testing::AllOf(::testing::HasSubstr("Connection refused"),
+                                                 ::testing::Not(::testing::HasSubstr("status 0"))));
+  EXPECT_THAT(logged, ::testing::AllOf(::testing::HasSubstr("Connection refused"),
+                                       ::testing::HasSubstr("\"reason\":\"connection\"")));
+  EXPECT_EQ(CounterValue(self_, "loupe_otlp_export_failures_total", "metrics", "connection"), 2);
+  EXPECT_EQ(CounterValue(self_, "loupe_otlp_export_failures_total", "metrics", "http_5xx"), 0);
+  testing::internal::CaptureStdout();
+  (*exporter)->Shutdown(absl::Seconds(1));
+  testing::internal::GetCapturedStdout();
 }
 
 TEST_F(OtlpMetricExporterTest, PeriodicAndFinalExportWithSelfMetricsInSameRegistry) {

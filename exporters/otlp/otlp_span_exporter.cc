@@ -5,7 +5,7 @@
 #include "exporters/otlp/curl_transport.h"
 #include "exporters/otlp/span_mapping.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "spdlog/spdlog.h"
+#include "userspace/logging/log.h"
 
 namespace loupe {
 
@@ -123,7 +123,9 @@ void OtlpSpanExporter::ExportBatch(std::vector<Span>& batch) {
   SendRequest request{&config_.traces_endpoint, body, &config_.headers,
                       gate_.CapToDeadline(config_.timeout)};
   SendResult result = SendWithRetry(*transport_, request, options_.retry, retry_clock_, rng_,
-                                    [this] { metrics_.export_failures.Increment(); });
+                                    [this](std::string_view reason) {
+                                      metrics_.export_failures.Increment(reason);
+                                    });
   if (result.outcome != SendOutcome::kSuccess) {
     metrics_.dropped_export_failed.Increment(n);
     return;
@@ -134,8 +136,10 @@ void OtlpSpanExporter::ExportBatch(std::vector<Span>& batch) {
       response.has_partial_success()) {
     rejected = std::clamp(static_cast<double>(response.partial_success().rejected_spans()), 0.0, n);
     if (rejected > 0) {
-      spdlog::warn("OTLP endpoint rejected {} of {} spans: {}", rejected, n,
-                   response.partial_success().error_message());
+      log::Warn("OTLP endpoint rejected spans",
+                {{"rejected", rejected},
+                 {"sent", n},
+                 {"error", response.partial_success().error_message()}});
     }
   }
   // Rejected spans are lost after an export attempt: they count as export_failed.

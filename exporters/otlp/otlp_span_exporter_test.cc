@@ -54,20 +54,24 @@ struct FakeRetryTime {
   }
 };
 
+// The sum of the series of `name` with a label of value `label_value` (all when empty).
 double Value(prometheus::Registry& registry, const std::string& name,
              const std::string& label_value = "") {
+  bool found = false;
+  double sum = 0;
   for (const auto& family : registry.Collect()) {
     if (family.name != name) continue;
     for (const auto& metric : family.metric) {
       bool match = label_value.empty();
       for (const auto& label : metric.label) match |= label.value == label_value;
       if (!match) continue;
-      return family.type == prometheus::MetricType::Gauge ? metric.gauge.value
+      found = true;
+      sum += family.type == prometheus::MetricType::Gauge ? metric.gauge.value
                                                           : metric.counter.value;
     }
   }
-  ADD_FAILURE() << "no metric " << name << " " << label_value;
-  return -1;
+  if (!found) ADD_FAILURE() << "no metric " << name << " " << label_value;
+  return sum;
 }
 
 class OtlpSpanExporterTest : public ::testing::Test {

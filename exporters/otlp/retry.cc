@@ -3,9 +3,32 @@
 #include <algorithm>
 #include <cmath>
 
-#include "spdlog/spdlog.h"
+#include "absl/strings/str_cat.h"
+#include "userspace/core/redact.h"
+#include "userspace/logging/log.h"
 
 namespace loupe {
+
+std::string_view TransportFailureReason(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+      return "connection";
+    case absl::StatusCode::kNotFound:
+      return "dns";
+    case absl::StatusCode::kUnauthenticated:
+      return "tls";
+    case absl::StatusCode::kDeadlineExceeded:
+      return "timeout";
+    default:
+      return "other";
+  }
+}
+
+std::string_view HttpFailureReason(int status) {
+  if (status >= 400 && status < 500) return "http_4xx";
+  if (status >= 500 && status < 600) return "http_5xx";
+  return "http_other";
+}
 
 bool IsRetryableStatus(int status) {
   return status == 429 || status == 502 || status == 503 || status == 504;
@@ -19,7 +42,8 @@ absl::Duration BackoffFor(const RetryOptions& options, int retry) {
 
 SendResult SendWithRetry(HttpTransport& transport, const SendRequest& request,
                          const RetryOptions& options, const RetryClock& clock,
-                         absl::BitGen& rng, const std::function<void()>& on_failed_attempt) {
+                         absl::BitGen& rng,
+                         const std::function<void(std::string_view reason)>& on_failed_attempt) {
   SendResult result;
   const absl::Time start = clock.now();
   for (int attempt = 1;; ++attempt) {
@@ -31,20 +55,28 @@ SendResult SendWithRetry(HttpTransport& transport, const SendRequest& request,
       result.last_status = response->status;
       if (response->status >= 200 && response->status < 300) {
         result.outcome = SendOutcome::kSuccess;
+        result.last_error.clear();
+        result.last_reason = {};
         result.response_body = std::move(response->body);
         return result;
       }
-      on_failed_attempt();
+      result.last_error = absl::StrCat("HTTP status ", response->status);
+      result.last_reason = HttpFailureReason(response->status);
+      on_failed_attempt(result.last_reason);
       if (!IsRetryableStatus(response->status)) {
-        spdlog::warn("OTLP export to {} rejected with HTTP {}; not retrying", *request.url,
-                     response->status);
+        log::Warn("OTLP export rejected; not retrying",
+                  {{"endpoint", RedactUrlCredentials(*request.url)},
+                   {"http_status", response->status},
+                   {"reason", result.last_reason}});
         result.outcome = SendOutcome::kPermanentFailure;
         return result;
       }
       retry_after = response->retry_after;
     } else {
       result.last_status = 0;
-      on_failed_attempt();
+      result.last_error = std::string(response.status().message());
+      result.last_reason = TransportFailureReason(response.status());
+      on_failed_attempt(result.last_reason);
     }
 
     if (attempt >= options.max_attempts) break;
@@ -58,8 +90,11 @@ SendResult SendWithRetry(HttpTransport& transport, const SendRequest& request,
     if (clock.now() + wait - start > options.max_elapsed) break;
     if (!clock.sleep(wait)) break;
   }
-  spdlog::warn("OTLP export to {} failed after {} attempt(s) (last HTTP status {})", *request.url,
-               result.attempts, result.last_status);
+  log::Warn("OTLP export failed",
+            {{"endpoint", RedactUrlCredentials(*request.url)},
+             {"attempts", result.attempts},
+             {"error", result.last_error},
+             {"reason", result.last_reason}});
   result.outcome = SendOutcome::kGaveUp;
   return result;
 }

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 
 #include "absl/random/random.h"
 #include "absl/time/time.h"
@@ -40,8 +41,21 @@ struct SendResult {
   SendOutcome outcome = SendOutcome::kGaveUp;
   int attempts = 0;
   int last_status = 0;  // 0 when the last attempt had no HTTP response
+  // Why the last attempt failed: the transport's message ("... Connection refused") or the HTTP
+  // status; and its label in kExportFailureReasons. Empty when it succeeded.
+  std::string last_error;
+  std::string_view last_reason;
   std::string response_body;  // of the successful response
 };
+
+// The bounded `reason` label of loupe_otlp_export_failures_total (docs/metrics.md).
+inline constexpr std::string_view kExportFailureReasons[] = {
+    "connection", "dns", "tls", "timeout", "other", "http_4xx", "http_5xx", "http_other"};
+
+// The reason of an attempt that had no HTTP response, from the status code the transport chose
+// (HttpTransport::Post), and of one answered with a non-2xx HTTP status.
+std::string_view TransportFailureReason(const absl::Status& status);
+std::string_view HttpFailureReason(int status);
 
 bool IsRetryableStatus(int status);
 
@@ -56,9 +70,11 @@ struct SendRequest {
 };
 
 // Sends `request`, retrying as described above. `on_failed_attempt` runs after every attempt
-// that did not succeed (for the export-failure counter).
+// that did not succeed, with its reason (for the export-failure counter). A request given up
+// or refused is logged once, with the cause of its last failure.
 SendResult SendWithRetry(HttpTransport& transport, const SendRequest& request,
                          const RetryOptions& options, const RetryClock& clock,
-                         absl::BitGen& rng, const std::function<void()>& on_failed_attempt);
+                         absl::BitGen& rng,
+                         const std::function<void(std::string_view reason)>& on_failed_attempt);
 
 }  // namespace loupe

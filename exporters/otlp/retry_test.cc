@@ -1,7 +1,12 @@
 #include "exporters/otlp/retry.h"
 
+#include <algorithm>
 #include <deque>
+#include <iterator>
+#include <string>
+#include <vector>
 
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace loupe {
@@ -44,7 +49,10 @@ class RetryTest : public ::testing::Test {
  protected:
   SendResult Send(const RetryOptions& options) {
     return SendWithRetry(transport_, SendRequest{&url_, "body", &headers_, absl::Seconds(1)},
-                         options, time_.clock(), rng_, [this] { ++failures_; });
+                         options, time_.clock(), rng_, [this](std::string_view reason) {
+                           ++failures_;
+                           reasons_.emplace_back(reason);
+                         });
   }
   ScriptedTransport transport_;
   FakeTime time_;
@@ -52,6 +60,7 @@ class RetryTest : public ::testing::Test {
   std::string url_ = "http://127.0.0.1:1/v1/traces";
   HttpHeaders headers_;
   int failures_ = 0;
+  std::vector<std::string> reasons_;
 };
 
 TEST_F(RetryTest, RetryableStatuses) {
@@ -131,9 +140,67 @@ TEST_F(RetryTest, StopsWhenSleepIsCutShort) {
   transport_.script = {Status(503), Status(200)};
   RetryClock clock{[] { return absl::Now(); }, [](absl::Duration) { return false; }};
   SendRequest request{&url_, "b", &headers_, absl::Seconds(1)};
-  SendResult result = SendWithRetry(transport_, request, RetryOptions{}, clock, rng_, [] {});
+  SendResult result =
+      SendWithRetry(transport_, request, RetryOptions{}, clock, rng_, [](std::string_view) {});
   EXPECT_EQ(result.outcome, SendOutcome::kGaveUp);
   EXPECT_EQ(transport_.calls, 1);
+}
+
+// Issue 20: a failure without an HTTP response was logged as "last HTTP status 0", hiding why.
+TEST_F(RetryTest, FailuresCarryTheirCauseAndABoundedReason) {
+  transport_.script = {absl::NotFoundError("POST x failed: Could not resolve host: collector"),
+                       absl::DeadlineExceededError("POST x failed: Operation timed out"),
+                       absl::UnauthenticatedError("POST x failed: SSL certificate problem"),
+                       absl::InternalError("POST x failed: something else"), Status(503),
+                       Status(429),
+                       absl::UnavailableError(
+                           "POST x failed: Failed to connect (Connection refused)")};
+  RetryOptions options;
+  options.max_attempts = 7;
+  options.max_elapsed = absl::Hours(1);
+  testing::internal::CaptureStdout();
+  SendResult result = Send(options);
+  const std::string logged = testing::internal::GetCapturedStdout();
+  EXPECT_EQ(result.outcome, SendOutcome::kGaveUp);
+  EXPECT_THAT(reasons_, ::testing::ElementsAre("dns", "timeout", "tls", "other", "http_5xx",
+                                               "http_4xx", "connection"));
+  EXPECT_EQ(result.last_error, "POST x failed: Failed to connect (Connection refused)");
+  EXPECT_EQ(result.last_reason, "connection");
+  // One JSON line from the project's logger, with the cause, never "status 0".
+  EXPECT_THAT(logged, ::testing::AllOf(::testing::HasSubstr("\"msg\":\"OTLP export failed\""),
+                                       ::testing::HasSubstr("Connection refused"),
+                                       ::testing::HasSubstr("\"reason\":\"connection\""),
+                                       ::testing::HasSubstr("\"attempts\":7"),
+                                       ::testing::Not(::testing::HasSubstr("status 0"))));
+  EXPECT_EQ(std::count(logged.begin(), logged.end(), '\n'), 1) << logged;
+}
+
+TEST_F(RetryTest, RejectedRequestIsLoggedWithItsStatus) {
+  transport_.script = {Status(400)};
+  testing::internal::CaptureStdout();
+  SendResult result = Send(RetryOptions{});
+  const std::string logged = testing::internal::GetCapturedStdout();
+  EXPECT_EQ(result.last_error, "HTTP status 400");
+  EXPECT_THAT(reasons_, ::testing::ElementsAre("http_4xx"));
+  EXPECT_THAT(logged, ::testing::AllOf(::testing::HasSubstr("\"http_status\":400"),
+                                       ::testing::HasSubstr("\"reason\":\"http_4xx\"")));
+}
+
+TEST(ExportFailureReasonTest, EveryReasonIsInTheBoundedSet) {
+  const std::vector<std::string_view> known(std::begin(kExportFailureReasons),
+                                            std::end(kExportFailureReasons));
+  for (absl::StatusCode code :
+       {absl::StatusCode::kUnavailable, absl::StatusCode::kNotFound,
+        absl::StatusCode::kUnauthenticated, absl::StatusCode::kDeadlineExceeded,
+        absl::StatusCode::kInternal, absl::StatusCode::kUnknown}) {
+    EXPECT_THAT(known, ::testing::Contains(TransportFailureReason(absl::Status(code, "x"))));
+  }
+  for (int status : {100, 301, 400, 404, 429, 500, 503, 599, 600, 999}) {
+    EXPECT_THAT(known, ::testing::Contains(HttpFailureReason(status))) << status;
+  }
+  EXPECT_EQ(HttpFailureReason(302), "http_other");
+  EXPECT_EQ(HttpFailureReason(429), "http_4xx");
+  EXPECT_EQ(HttpFailureReason(502), "http_5xx");
 }
 
 }  // namespace

@@ -1,5 +1,9 @@
 #include "exporters/otlp/self_metrics.h"
 
+#include <string>
+
+#include "exporters/otlp/retry.h"
+
 namespace loupe {
 namespace {
 
@@ -8,11 +12,32 @@ namespace {
 prometheus::Family<prometheus::Counter>& ExportFailures(prometheus::Registry& registry) {
   return prometheus::BuildCounter()
       .Name("loupe_otlp_export_failures_total")
-      .Help("Failed OTLP export attempts (retried or not)")
+      .Help("Failed OTLP export attempts (retried or not), by signal and reason")
       .Register(registry);
 }
 
 }  // namespace
+
+ExportFailureCounter::ExportFailureCounter(prometheus::Registry& registry,
+                                           std::string_view signal) {
+  auto& family = ExportFailures(registry);
+  for (std::string_view reason : kExportFailureReasons) {
+    by_reason_.emplace_back(reason, &family.Add({{"signal", std::string(signal)},
+                                                 {"reason", std::string(reason)}}));
+  }
+}
+
+void ExportFailureCounter::Increment(std::string_view reason) {
+  prometheus::Counter* other = nullptr;
+  for (auto& [name, counter] : by_reason_) {
+    if (name == reason) {
+      counter->Increment();
+      return;
+    }
+    if (name == "other") other = counter;
+  }
+  other->Increment();
+}
 
 OtlpSpanMetrics::OtlpSpanMetrics(prometheus::Registry& registry)
     : exported(prometheus::BuildCounter()
@@ -35,7 +60,7 @@ OtlpSpanMetrics::OtlpSpanMetrics(prometheus::Registry& registry)
                            .Help("Spans lost before the OTLP endpoint accepted them")
                            .Register(registry)
                            .Add({{"reason", "shutdown"}})),
-      export_failures(ExportFailures(registry).Add({{"signal", "traces"}})),
+      export_failures(registry, "traces"),
       queue_spans(prometheus::BuildGauge()
                       .Name("loupe_otlp_queue_spans")
                       .Help("Spans waiting in the OTLP exporter's queue")
@@ -58,6 +83,6 @@ OtlpMetricMetrics::OtlpMetricMetrics(prometheus::Registry& registry)
                                   .Help("Metric data points lost")
                                   .Register(registry)
                                   .Add({{"reason", "rejected"}})),
-      export_failures(ExportFailures(registry).Add({{"signal", "metrics"}})) {}
+      export_failures(registry, "metrics") {}
 
 }  // namespace loupe

@@ -2,13 +2,15 @@
 
 #include <yaml-cpp/yaml.h>
 
-#include <fstream>
-#include <iterator>
-#include <set>
+#include <sys/stat.h>
 
-#include "absl/strings/match.h"
+#include <fstream>
+#include <set>
+#include <sstream>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "exporters/otlp/otlp_config.h"
 
 namespace loupe {
 namespace {
@@ -40,11 +42,23 @@ absl::Status ReadBool(const YAML::Node& node, absl::string_view key, bool* out) 
   return absl::OkStatus();
 }
 
+// yaml-cpp keeps every entry of a mapping, duplicates included, and a lookup would silently take
+// one of them: a key given twice is refused, so that the value in effect is never a guess.
+absl::Status CheckNotDuplicate(const std::string& key, std::set<std::string>* seen) {
+  if (!seen->insert(key).second) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config key '", key, "' is given more than once; keep one"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ApplyNode(const YAML::Node& root, Config* config) {
   if (root.IsNull()) return absl::OkStatus();
   if (!root.IsMap()) return absl::InvalidArgumentError("config file must be a YAML mapping");
+  std::set<std::string> seen;
   for (const auto& item : root) {
     const std::string key = item.first.as<std::string>();
+    if (absl::Status status = CheckNotDuplicate(key, &seen); !status.ok()) return status;
     const YAML::Node& value = item.second;
     absl::Status status;
     if (key == "listen_address") {
@@ -89,8 +103,12 @@ absl::Status ApplyNode(const YAML::Node& root, Config* config) {
       for (const auto& entry : value) config->exclude_processes.push_back(entry.as<std::string>());
     } else if (key == "otlp") {
       if (!value.IsMap()) return absl::InvalidArgumentError("config key 'otlp' must be a mapping");
+      std::set<std::string> seen_sub;
       for (const auto& sub : value) {
         const std::string subkey = sub.first.as<std::string>();
+        if (absl::Status status = CheckNotDuplicate("otlp." + subkey, &seen_sub); !status.ok()) {
+          return status;
+        }
         if (subkey != "endpoint") {
           return absl::InvalidArgumentError(
               absl::StrCat("unknown config key 'otlp.", subkey, "' (known: otlp.endpoint)"));
@@ -118,11 +136,22 @@ absl::Status ApplyYaml(std::string_view yaml_text, Config* config) {
 }
 
 absl::Status ApplyYamlFile(const std::string& path, Config* config) {
+  // A directory opens as a stream on Linux; reading it would throw from inside libstdc++.
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config file '", path, "' is a directory: give the path of a YAML file"));
+  }
   std::ifstream in(path);
   if (!in) {
     return absl::NotFoundError(absl::StrCat("cannot read config file '", path, "'"));
   }
-  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::ostringstream buffer;
+  buffer << in.rdbuf();  // a read error sets failbit here instead of throwing
+  if (in.bad() || buffer.fail()) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read config file '", path, "'"));
+  }
+  const std::string text = buffer.str();
   absl::Status status = ApplyYaml(text, config);
   if (!status.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(path, ": ", status.message()));
@@ -176,10 +205,10 @@ absl::Status Validate(const Config& config) {
   if (config.process_cache_size < 16) {
     return absl::InvalidArgumentError("process_cache_size must be at least 16");
   }
-  if (!config.otlp_endpoint.empty() && !absl::StartsWith(config.otlp_endpoint, "http://") &&
-      !absl::StartsWith(config.otlp_endpoint, "https://")) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "OTLP endpoint '", config.otlp_endpoint, "' must start with http:// or https://"));
+  if (!config.otlp_endpoint.empty()) {
+    return CheckOtlpEndpoint("the OTLP endpoint (--otlp_endpoint, otlp.endpoint or "
+                             "OTEL_EXPORTER_OTLP_ENDPOINT)",
+                             config.otlp_endpoint);
   }
   return absl::OkStatus();
 }

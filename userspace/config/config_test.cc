@@ -3,9 +3,11 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <string>
+#include <utility>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -198,6 +200,43 @@ TEST(ConfigYamlTest, FileIsReadAndErrorsNameTheFile) {
   EXPECT_THAT(Message(status), HasSubstr(path));
 }
 
+// Issue 20: a directory opened as a stream, and reading it threw std::ios_base::failure out of
+// main (exit 134).
+TEST(ConfigYamlTest, DirectoryIsAClearError) {
+  char dir[] = "/tmp/loupe_config_dir_XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  Config config;
+  const absl::Status status = ApplyYamlFile(dir, &config);
+  rmdir(dir);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(Message(status), AllOf(HasSubstr(dir), HasSubstr("is a directory")));
+  EXPECT_EQ(Message(status).find('\n'), std::string::npos) << "one line";
+}
+
+// Issue 20: yaml-cpp keeps both entries of a duplicated key and the last one used to win.
+TEST(ConfigYamlTest, DuplicateKeysAreRefusedByName) {
+  struct Case {
+    const char* yaml;
+    const char* key;
+  };
+  const Case cases[] = {
+      {"max_connections: 100\nmax_connections: 200\n", "'max_connections'"},
+      {"log_level: warn\nmax_connections: 100\nlog_level: debug\n", "'log_level'"},
+      {"otlp:\n  endpoint: http://a:1\n  endpoint: http://b:2\n", "'otlp.endpoint'"},
+      {"otlp:\n  endpoint: http://a:1\notlp:\n  endpoint: http://b:2\n", "'otlp'"},
+      {"print_spans: true\n\"print_spans\": false\n", "'print_spans'"},
+  };
+  for (const Case& c : cases) {
+    Config config;
+    const absl::Status status = ApplyYaml(c.yaml, &config);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << c.yaml;
+    EXPECT_THAT(Message(status), AllOf(HasSubstr(c.key), HasSubstr("more than once"))) << c.yaml;
+  }
+  Config config;
+  EXPECT_TRUE(ApplyYaml("max_connections: 100\notlp:\n  endpoint: http://a:1\n", &config).ok())
+      << "the same name in different mappings is no duplicate";
+}
+
 TEST(ConfigEnvironmentTest, OtlpEndpointComesFromTheEnvironment) {
   std::map<std::string, std::string> env = {
       {"OTEL_EXPORTER_OTLP_ENDPOINT", "https://collector.example:4318"}};
@@ -344,9 +383,42 @@ TEST_F(ConfigValidateTest, OtlpEndpointScheme) {
   }
   for (const char* bad : {"127.0.0.1:4318", "grpc://collector:4317", "HTTP://x"}) {
     config_.otlp_endpoint = bad;
-    ExpectInvalid(config_, "must start with http:// or https://");
+    ExpectInvalid(config_, "must be an http:// or https:// URL");
     ExpectInvalid(config_, bad);
   }
+}
+
+// Issue 20: these were accepted at start and failed only at every export.
+TEST_F(ConfigValidateTest, OtlpEndpointNeedsAHostAndAValidPort) {
+  for (const char* ok : {"http://collector", "http://127.0.0.1:1", "http://127.0.0.1:65535",
+                         "http://[::1]:4318", "https://gw.example/otlp?x=1",
+                         "https://user:pw@gw.example:443/otlp"}) {
+    config_.otlp_endpoint = ok;
+    ExpectValid(config_);
+  }
+  const std::pair<const char*, const char*> bad[] = {
+      {"http://", "has no host"},
+      {"https:///v1", "has no host"},
+      {"http://:4318", "has no host"},
+      {"http://user@:4318/", "has no host"},
+      {"http://127.0.0.1:notaport", "port must be a number from 1 to 65535"},
+      {"http://127.0.0.1:99999", "port must be a number from 1 to 65535"},
+      {"http://127.0.0.1:0", "port must be a number from 1 to 65535"},
+      {"http://127.0.0.1:", "port must be a number from 1 to 65535"},
+      {"http://127.0.0.1:+80", "port must be a number from 1 to 65535"},
+      {"http://[::1]:123456", "port must be a number from 1 to 65535"},
+      {"http://[::1", "closing ']'"},
+      {"http://coll ector:4318", "space or control character"},
+  };
+  for (const auto& [url, fragment] : bad) {
+    config_.otlp_endpoint = url;
+    ExpectInvalid(config_, fragment);
+    ExpectInvalid(config_, "OTLP endpoint");
+  }
+  // Credentials in the URL are not repeated in the message.
+  config_.otlp_endpoint = "http://user:secret@collector:notaport";
+  ExpectInvalid(config_, "port must be a number");
+  EXPECT_THAT(Message(Validate(config_)), ::testing::Not(HasSubstr("secret")));
 }
 
 }  // namespace

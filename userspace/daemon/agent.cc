@@ -268,7 +268,13 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   log::Info("shutting down: draining events");
   agent_metrics.SetReady(false);
   health.SetProbesAttached(false);
-  if (tls.ok()) tls->reset();  // the uprobes' links go before the object holding the programs
+  if (tls.ok()) {
+    // The uprobes' links go before the object holding their programs, so the attacher goes now;
+    // the tracker calls it as its TLS observer while it drains below, so it forgets it first
+    // (issue 20: a use-after-free on every stop with TLS traffic).
+    tracker.set_tls_observer(nullptr);
+    tls->reset();
+  }
   probes->DetachPrograms();  // first, so no new events arrive while we drain
   if (kernel_red) {
     // Count what is still in flight before the maps go away with the probes.

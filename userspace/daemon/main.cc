@@ -17,6 +17,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "exporters/otlp/otlp_config.h"
 #include "userspace/config/config.h"
 #include "userspace/daemon/agent.h"
 #include "userspace/daemon/doctor.h"
@@ -133,14 +134,24 @@ absl::StatusOr<loupe::Config> BuildConfig() {
           absl::StrCat("--disable_features: ", feature.status().message()));
     }
   }
+  // The exporters read the other OTEL_EXPORTER_OTLP_* variables when they start; a malformed one
+  // is a configuration error like the rest, so it is found here, before anything starts.
+  if (auto otlp = loupe::OtlpConfigFromEnv(loupe::ProcessEnvLookup); !otlp.ok()) {
+    return otlp.status();
+  }
   return config;
 }
 
-int Fail(const absl::Status& status) {
+// Exit codes (docs/configuration.md): a configuration error is the user's to fix before any
+// restart helps; a run-time failure (privileges, kernel, a taken port) may be the host's.
+constexpr int kExitRunTimeFailure = 1;
+constexpr int kExitBadConfiguration = 2;
+
+int Fail(const absl::Status& status, int exit_code) {
   // One line on stderr a human reads, and the same as a JSON log line.
   std::fprintf(stderr, "loupe: %s\n", std::string(status.message()).c_str());
-  loupe::log::Error("fatal", {{"error", status.message()}});
-  return 1;
+  loupe::log::Error("fatal", {{"error", status.message()}, {"exit_code", exit_code}});
+  return exit_code;
 }
 
 }  // namespace
@@ -180,9 +191,13 @@ int main(int argc, char** argv) {
   }
 
   absl::StatusOr<loupe::Config> config = BuildConfig();
-  if (!config.ok()) return Fail(config.status());
-  if (absl::Status s = loupe::log::SetLevel(config->log_level); !s.ok()) return Fail(s);
-  if (absl::Status s = loupe::CheckHostPrerequisites(); !s.ok()) return Fail(s);
+  if (!config.ok()) return Fail(config.status(), kExitBadConfiguration);
+  if (absl::Status s = loupe::log::SetLevel(config->log_level); !s.ok()) {
+    return Fail(s, kExitBadConfiguration);
+  }
+  if (absl::Status s = loupe::CheckHostPrerequisites(); !s.ok()) {
+    return Fail(s, kExitRunTimeFailure);
+  }
 
   struct sigaction action {};
   action.sa_handler = OnSignal;
@@ -192,7 +207,7 @@ int main(int argc, char** argv) {
 
   loupe::log::Info("loupe starting", {{"version", loupe::kLoupeVersion}, {"pid", getpid()}});
   absl::Status status = loupe::RunAgent(*config, &g_stop);
-  if (!status.ok()) return Fail(status);
+  if (!status.ok()) return Fail(status, kExitRunTimeFailure);
   loupe::log::Info("loupe stopped cleanly");
   return 0;
 }
