@@ -71,6 +71,8 @@ absl::Status ApplyNode(const YAML::Node& root, Config* config) {
       status = ReadUint(value, key, &config->ringbuf_mib);
     } else if (key == "series_budget_per_service") {
       status = ReadUint(value, key, &config->series_budget_per_service);
+    } else if (key == "max_series") {
+      status = ReadUint(value, key, &config->max_series);
     } else if (key == "pending_timeout_ms") {
       status = ReadUint(value, key, &config->pending_timeout_ms);
     } else if (key == "poll_interval_ms") {
@@ -188,6 +190,9 @@ absl::Status Validate(const Config& config) {
   }
   if (config.series_budget_per_service == 0) {
     return absl::InvalidArgumentError("series_budget_per_service must be at least 1");
+  }
+  if (config.max_series < 16 || config.max_series > 1'000'000) {
+    return absl::InvalidArgumentError("max_series must be between 16 and 1000000");
   }
   if (config.poll_interval_ms == 0 || config.poll_interval_ms > 1000) {
     return absl::InvalidArgumentError("poll_interval_ms must be between 1 and 1000");

@@ -16,9 +16,17 @@ namespace loupe {
 struct Config {
   std::string listen_address = "0.0.0.0:9400";
   std::string log_level = "info";
-  uint32_t max_connections = 16384;   // kernel and userspace connection tables
-  uint32_t ringbuf_mib = 16;          // power of two
+  // Kernel and userspace connection tables. 8192, not 16384: ~0.7 KiB of heap per connection
+  // held, and the kernel map preallocates ~1.2 KiB per slot (docs/memory.md).
+  uint32_t max_connections = 8192;
+  // Power of two. 8, not 16: userspace maps each ring's data twice (to read across the wrap), so
+  // a ring of N MiB is 2N MiB of the agent's RSS (docs/memory.md).
+  uint32_t ringbuf_mib = 8;
   uint32_t series_budget_per_service = 500;
+  // RED series of all services and instruments together; past it, new label sets go to one
+  // overflow series per instrument (docs/memory.md: each series is ~1.4 KiB of heap, ~3.6 KiB of
+  // /metrics text and ~9 KiB of RSS while a scrape is built).
+  uint32_t max_series = 700;
   uint32_t pending_timeout_ms = 2000;
   uint32_t poll_interval_ms = 20;
   uint32_t process_cache_size = 4096;

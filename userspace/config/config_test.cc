@@ -38,6 +38,7 @@ log_level: debug
 max_connections: 1234
 ringbuf_mib: 64
 series_budget_per_service: 77
+max_series: 4000
 pending_timeout_ms: 3500
 poll_interval_ms: 50
 process_cache_size: 128
@@ -53,6 +54,7 @@ otlp:
   EXPECT_EQ(config.max_connections, 1234u);
   EXPECT_EQ(config.ringbuf_mib, 64u);
   EXPECT_EQ(config.series_budget_per_service, 77u);
+  EXPECT_EQ(config.max_series, 4000u);
   EXPECT_EQ(config.pending_timeout_ms, 3500u);
   EXPECT_EQ(config.poll_interval_ms, 50u);
   EXPECT_EQ(config.process_cache_size, 128u);
@@ -336,6 +338,26 @@ TEST_F(ConfigValidateTest, SeriesBudget) {
   ExpectValid(config_);
   config_.series_budget_per_service = 0;
   ExpectInvalid(config_, "series_budget_per_service must be at least 1");
+}
+
+TEST_F(ConfigValidateTest, MaxSeries) {
+  for (uint32_t ok : {16u, 1000u, 1'000'000u}) {
+    config_.max_series = ok;
+    ExpectValid(config_);
+  }
+  for (uint32_t bad : {0u, 15u, 1'000'001u}) {
+    config_.max_series = bad;
+    ExpectInvalid(config_, "max_series must be between 16 and 1000000");
+  }
+}
+
+// docs/memory.md: the defaults are what the 64 MiB worst case was measured with.
+TEST(ConfigDefaultsTest, MemoryBoundingDefaults) {
+  const Config defaults;
+  EXPECT_EQ(defaults.ringbuf_mib, 8u);
+  EXPECT_EQ(defaults.max_series, 700u);
+  EXPECT_EQ(defaults.series_budget_per_service, 500u);
+  EXPECT_EQ(defaults.max_connections, 8192u);
 }
 
 TEST_F(ConfigValidateTest, PollInterval) {

@@ -3,6 +3,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <malloc.h>
+
 #include <climits>
 #include <memory>
 
@@ -39,6 +41,20 @@ namespace loupe {
 namespace {
 
 constexpr uint64_t kHousekeepingIntervalNs = 200'000'000;
+// Memory bounds of the span path (docs/memory.md): a buffered or queued span with its
+// attributes is about 1.6 KiB of heap (20000 buffered and 4096 queued spans were 35 MiB).
+constexpr size_t kSpanAssemblerBuffer = 4096;
+constexpr size_t kSpanQueueCapacity = 2048;
+// How the agent's heap gives memory back (docs/memory.md). A scrape or an OTLP metric export
+// builds a few MB and frees it; glibc would keep it: per thread arena (at most kMallocArenas
+// here, instead of 8 per CPU), and above the mmap threshold, which glibc otherwise raises to
+// 32 MiB as large blocks are freed. Fixed at 256 KiB, large blocks go back to the kernel when
+// freed; the rest is trimmed every kHeapTrimIntervalNs. Measured in the combined worst case:
+// RSS peak 106.6 MiB with glibc's defaults, 67.5 with two arenas, 58.7 with the fixed thresholds.
+constexpr int kMallocArenas = 2;
+constexpr int kMallocMmapThreshold = 256 << 10;
+constexpr int kMallocTrimThreshold = 1 << 20;
+constexpr uint64_t kHeapTrimIntervalNs = 5'000'000'000;
 
 std::string HostName() {
   char name[HOST_NAME_MAX + 1] = {};
@@ -104,6 +120,9 @@ std::vector<KernelFeature> DisabledFeatures(const Config& config) {
 }  // namespace
 
 absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
+  mallopt(M_ARENA_MAX, kMallocArenas);  // before any thread starts
+  mallopt(M_MMAP_THRESHOLD, kMallocMmapThreshold);
+  mallopt(M_TRIM_THRESHOLD, kMallocTrimThreshold);
   auto registry = std::make_shared<prometheus::Registry>();
   std::vector<std::string> protocol_names;
   for (const auto& protocol : AllProtocols()) protocol_names.emplace_back(protocol->name());
@@ -125,7 +144,10 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
     log::Info("spans not exported: --metrics_only builds none",
               {{"endpoint", RedactUrlCredentials(otlp.traces_endpoint)}});
   } else if (otlp.traces_enabled()) {
-    LOUPE_ASSIGN_OR_RETURN(span_exporter, OtlpSpanExporter::Create(otlp, *registry));
+    OtlpSpanExporterOptions span_export_options;
+    span_export_options.queue_capacity = kSpanQueueCapacity;
+    LOUPE_ASSIGN_OR_RETURN(span_exporter,
+                           OtlpSpanExporter::Create(otlp, *registry, span_export_options));
     log::Info("exporting spans over OTLP", {{"endpoint", RedactUrlCredentials(otlp.traces_endpoint)}});
   }
   std::unique_ptr<JsonLinesSpanSink> span_printer;
@@ -137,12 +159,14 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
   MonotonicToUnix clock;
   SpanAssemblerOptions assembler_options;
   assembler_options.window_ns = uint64_t{config.pending_timeout_ms} * 1'000'000 + 500'000'000;
+  assembler_options.max_buffered = kSpanAssemblerBuffer;
   std::unique_ptr<SpanAssembler> assembler;
   if (!span_sinks.empty()) {
     assembler = std::make_unique<SpanAssembler>(assembler_options, &span_sink, *registry, &clock);
   }
 
-  RedMetrics red_metrics(*registry, &agent_metrics, config.series_budget_per_service);
+  RedMetrics red_metrics(*registry, &agent_metrics, config.series_budget_per_service,
+                         config.max_series);
   ProcessInfoCache processes(HostName(), config.process_cache_size, ReadProcessFacts,
                              otlp.resource_attributes, config.export_command_line);
   Pipeline pipeline(&processes, &red_metrics, config.exclude_processes, assembler.get());
@@ -230,6 +254,7 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
       RingReader::Create(probes->ring_fds(), probes->ring_bytes(), &dispatcher));
 
   uint64_t next_housekeeping = 0;
+  uint64_t next_heap_trim = 0;
   bool started = false;
   while (!stop->load()) {
     absl::StatusOr<int> read = reader->PollAndDrain(static_cast<int>(config.poll_interval_ms));
@@ -260,6 +285,19 @@ absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
       agent_metrics.SetProbeRecursionMisses(probes->ReadProgramStats().recursion_misses);
       tls_metrics.UpdateKernelCounters(kernel_counters);
       agent_metrics.SetRingbufFill(reader->FillRatio());
+      for (const auto& [instrument, name] :
+           {std::pair{Instrument::kHttpServer, "http_server"},
+            std::pair{Instrument::kHttpClient, "http_client"},
+            std::pair{Instrument::kDbClient, "db_client"}}) {
+        agent_metrics.SetMetricSeries(name, red_metrics.series(instrument),
+                                      red_metrics.services(instrument));
+      }
+      agent_metrics.SetSpansBuffered(assembler ? assembler->buffered() : 0);
+      agent_metrics.UpdateLogCounters();
+      if (now >= next_heap_trim) {
+        next_heap_trim = now + kHeapTrimIntervalNs;
+        malloc_trim(0);
+      }
       agent_metrics.SetProcessCacheEntries(processes.size());
       if (tls.ok()) (*tls)->Poll(now);  // picks up new libssl files (rescans /proc every 2 s)
     }

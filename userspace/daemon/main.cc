@@ -30,12 +30,17 @@ ABSL_FLAG(std::string, config, "", "Path of a YAML config file (keys as the flag
 ABSL_FLAG(std::string, listen_address, "0.0.0.0:9400",
           "HOST:PORT of the /metrics and /health/* endpoint");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error (JSON logs on stdout)");
-ABSL_FLAG(uint32_t, max_connections, 16384,
+ABSL_FLAG(uint32_t, max_connections, 8192,
           "Connections tracked at once (kernel map and userspace table); more are counted as "
           "loupe_events_dropped_total{reason=\"conn_table_full\"}");
-ABSL_FLAG(uint32_t, ringbuf_mib, 16, "Kernel-to-agent ring buffer size in MiB (power of two)");
+ABSL_FLAG(uint32_t, ringbuf_mib, 8,
+          "Kernel-to-agent ring buffer size in MiB (power of two; counts twice in the RSS, "
+          "docs/memory.md)");
 ABSL_FLAG(uint32_t, series_budget_per_service, 500,
           "Label sets per service and instrument before new ones go to the overflow series");
+ABSL_FLAG(uint32_t, max_series, 700,
+          "RED series of all services together before new label sets go to one overflow series "
+          "per instrument (each ~1.4 KiB of heap, ~3.6 KiB of /metrics; docs/memory.md)");
 ABSL_FLAG(uint32_t, pending_timeout_ms, 2000,
           "How long a response whose end is unknown may wait before it is reported");
 ABSL_FLAG(uint32_t, poll_interval_ms, 20,
@@ -108,6 +113,7 @@ absl::StatusOr<loupe::Config> BuildConfig() {
   if (Given("series_budget_per_service")) {
     config.series_budget_per_service = absl::GetFlag(FLAGS_series_budget_per_service);
   }
+  if (Given("max_series")) config.max_series = absl::GetFlag(FLAGS_max_series);
   if (Given("pending_timeout_ms")) config.pending_timeout_ms = absl::GetFlag(FLAGS_pending_timeout_ms);
   if (Given("poll_interval_ms")) config.poll_interval_ms = absl::GetFlag(FLAGS_poll_interval_ms);
   if (Given("process_cache_size")) config.process_cache_size = absl::GetFlag(FLAGS_process_cache_size);

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
+#include <mutex>
 #include <string>
 #include <string_view>
 
@@ -34,9 +36,44 @@ struct Field {
 
 enum class Level { kDebug, kInfo, kWarn, kError };
 
+// A token bucket of log lines: refilled at `lines_per_second`, holding at most `burst`, so that no
+// level (debug above all: libbpf's loader, per-file TLS detail) can write without bound. At 20
+// lines a second after a burst of 5000 (the loader's debug output at start is about 2,100 lines),
+// a day of the worst flood is about 1.7 M lines — tens of MB, not the hundreds of MB a minute an
+// unbounded debug log reached. Thread-safe.
+class LineBudget {
+ public:
+  LineBudget(double lines_per_second, double burst);
+  // True if one more line may be written at `now_ns` (any monotonic clock; it must not go back).
+  bool Take(uint64_t now_ns);
+
+ private:
+  std::mutex mu_;
+  double rate_per_ns_;
+  double burst_;
+  double tokens_;
+  uint64_t last_ns_ = 0;
+  bool started_ = false;
+};
+
+inline constexpr double kLogLinesPerSecond = 20;
+inline constexpr double kLogBurstLines = 5000;
+
 // Sets the minimum level; "debug", "info", "warn", "error".
 absl::Status SetLevel(std::string_view level);
+// Writes one line unless the line budget is spent; then the line is counted as suppressed, and the
+// next line written is preceded by a warning saying how many were. Error lines are never
+// suppressed.
 void Write(Level level, std::string_view msg, std::initializer_list<Field> fields);
+
+// Lines of `level` not written because the budget was spent, since the start
+// (loupe_log_lines_suppressed_total).
+uint64_t SuppressedLines(Level level);
+const char* LevelName(Level level);
+
+// Test hook: a new budget and the clock Write reads (CLOCK_MONOTONIC when null).
+void SetLineBudgetForTest(double lines_per_second, double burst,
+                          std::function<uint64_t()> clock);
 
 inline void Debug(std::string_view msg, std::initializer_list<Field> fields = {}) {
   Write(Level::kDebug, msg, fields);

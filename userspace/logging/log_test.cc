@@ -120,5 +120,62 @@ TEST(LogWriteTest, MessageIsEscapedToo) {
   EXPECT_THAT(lines[0], StartsWith("{"));
 }
 
+TEST(LineBudgetTest, BurstThenSteadyRate) {
+  LineBudget budget(/*lines_per_second=*/10, /*burst=*/3);
+  const uint64_t t0 = 1'000'000'000;
+  EXPECT_TRUE(budget.Take(t0));
+  EXPECT_TRUE(budget.Take(t0));
+  EXPECT_TRUE(budget.Take(t0));
+  EXPECT_FALSE(budget.Take(t0)) << "burst spent";
+  EXPECT_FALSE(budget.Take(t0 + 50'000'000)) << "half a token after 50 ms";
+  EXPECT_TRUE(budget.Take(t0 + 100'000'000)) << "one token after 100 ms";
+  EXPECT_FALSE(budget.Take(t0 + 100'000'000));
+  // A long quiet spell refills to the burst, never beyond it.
+  int taken = 0;
+  while (budget.Take(t0 + 3'600'000'000'000)) ++taken;
+  EXPECT_EQ(taken, 3);
+}
+
+TEST(LineBudgetTest, ClockGoingBackGrantsNothing) {
+  LineBudget budget(1000, 1);
+  EXPECT_TRUE(budget.Take(5'000'000'000));
+  EXPECT_FALSE(budget.Take(1'000'000'000));
+  EXPECT_FALSE(budget.Take(5'000'000'000));
+  EXPECT_TRUE(budget.Take(5'001'000'000));
+}
+
+TEST(LogWriteTest, FloodIsSuppressedCountedAndAnnounced) {
+  ASSERT_TRUE(SetLevel("debug").ok());
+  uint64_t now = 1'000'000'000;
+  SetLineBudgetForTest(/*lines_per_second=*/1, /*burst=*/5, [&now] { return now; });
+  const uint64_t debug_before = SuppressedLines(Level::kDebug);
+  const uint64_t info_before = SuppressedLines(Level::kInfo);
+  auto lines = CaptureLines([] {
+    for (int i = 0; i < 10000; ++i) Debug("per event detail", {{"i", i}});
+    Info("also over budget");
+    Error("errors are never suppressed");
+  });
+  ASSERT_EQ(lines.size(), 7u);
+  for (int i = 0; i < 5; ++i) EXPECT_THAT(lines[i], HasSubstr(R"("msg":"per event detail")"));
+  // The first line written after a suppression says how many were lost.
+  EXPECT_THAT(lines[5], HasSubstr(R"("level":"warn","msg":"log lines suppressed by the rate limit","suppressed":9996)"));
+  EXPECT_THAT(lines[6], HasSubstr(R"("level":"error","msg":"errors are never suppressed")"));
+  EXPECT_EQ(SuppressedLines(Level::kDebug) - debug_before, 9995u);
+  EXPECT_EQ(SuppressedLines(Level::kInfo) - info_before, 1u);
+
+  now += 2'000'000'000;  // tokens again; nothing suppressed since the announcement
+  lines = CaptureLines([] {
+    Warn("after the flood");
+    Info("and another");
+    Info("over budget again");
+  });
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_THAT(lines[0], HasSubstr(R"("msg":"after the flood")"));
+  EXPECT_THAT(lines[1], HasSubstr(R"("msg":"and another")"));
+
+  SetLineBudgetForTest(kLogLinesPerSecond, kLogBurstLines, nullptr);
+  ASSERT_TRUE(SetLevel("info").ok());
+}
+
 }  // namespace
 }  // namespace loupe::log

@@ -1,5 +1,6 @@
 #include "userspace/metrics/agent_metrics.h"
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "userspace/core/absl_compat.h"
+#include "userspace/logging/log.h"
 #include "userspace/metrics/counter_mirror.h"
 #include "userspace/version.h"
 
@@ -143,6 +145,30 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
   kernel_counters_[LOUPE_CNT_STREAM_SWITCHED] = &kernel_connections_.Add({{"event", "streamed"}});
   kernel_counters_[LOUPE_CNT_STREAM_BYTES_TRUNCATED] = &stream_truncated_;
   start_time_.Set(NowUnixSeconds());
+  auto& series = BuildGauge().Name("loupe_metric_series")
+                     .Help("RED histogram series held, by instrument (bounded by max_series)")
+                     .Register(r);
+  auto& services = BuildGauge().Name("loupe_metric_services")
+                       .Help("Services with RED series, by instrument").Register(r);
+  for (const char* instrument : {"http_server", "http_client", "db_client"}) {
+    series_gauges_.push_back({instrument, &series.Add({{"instrument", instrument}})});
+    services_gauges_.push_back({instrument, &services.Add({{"instrument", instrument}})});
+  }
+  spans_buffered_ = &BuildGauge().Name("loupe_spans_buffered")
+                         .Help("Spans the span assembler holds for their relatives to arrive")
+                         .Register(r).Add({});
+  auto& heap = BuildGauge().Name("loupe_heap_bytes")
+                   .Help("The agent's malloc heap: in_use, and free but not yet returned")
+                   .Register(r);
+  heap_in_use_ = &heap.Add({{"state", "in_use"}});
+  heap_free_ = &heap.Add({{"state", "free"}});
+  auto& suppressed = BuildCounter().Name("loupe_log_lines_suppressed_total")
+                         .Help("Log lines not written because the log's rate limit was spent")
+                         .Register(r);
+  for (log::Level level : {log::Level::kDebug, log::Level::kInfo, log::Level::kWarn}) {
+    log_suppressed_[static_cast<size_t>(level)] =
+        &suppressed.Add({{"level", log::LevelName(level)}});
+  }
   for (const char* reason : {"table_full", "idle"}) evicted_children_.Create(reason);
   for (const std::string& protocol : protocols) {
     parsed_children_.Create(protocol);
@@ -304,7 +330,30 @@ void AgentMetrics::SetProbeRecursionMisses(uint64_t total) {
   AdvanceCounterTo(probe_skipped_, total, &probe_skipped_last_);
 }
 
+void AgentMetrics::SetMetricSeries(std::string_view instrument, size_t series, size_t services) {
+  for (NamedGauge& g : series_gauges_) {
+    if (g.value == instrument) g.gauge->Set(static_cast<double>(series));
+  }
+  for (NamedGauge& g : services_gauges_) {
+    if (g.value == instrument) g.gauge->Set(static_cast<double>(services));
+  }
+}
+
+void AgentMetrics::SetSpansBuffered(size_t n) { spans_buffered_->Set(static_cast<double>(n)); }
+
+void AgentMetrics::UpdateLogCounters() {
+  for (size_t level = 0; level < log_suppressed_.size(); ++level) {
+    if (log_suppressed_[level] == nullptr) continue;
+    AdvanceCounterTo(*log_suppressed_[level],
+                     log::SuppressedLines(static_cast<log::Level>(level)),
+                     &log_suppressed_last_[level]);
+  }
+}
+
 void AgentMetrics::UpdateProcessMetrics() {
+  const struct mallinfo2 heap = mallinfo2();
+  heap_in_use_->Set(static_cast<double>(heap.uordblks + heap.hblkhd));
+  heap_free_->Set(static_cast<double>(heap.fordblks));
   std::ifstream statm("/proc/self/statm");
   uint64_t size_pages = 0, resident_pages = 0;
   if (statm >> size_pages >> resident_pages) {

@@ -67,8 +67,16 @@ class AgentMetrics {
   // The kernel's count of probe runs skipped because the program was already running on that
   // CPU (bpf_prog_info.recursion_misses): syscalls never seen.
   void SetProbeRecursionMisses(uint64_t total);
-  // RSS and CPU time of the agent from /proc/self.
+  // RSS and CPU time of the agent from /proc/self, and the allocator's heap (in use, and free
+  // but not yet returned to the kernel).
   void UpdateProcessMetrics();
+
+  // Sizes of the agent's bounded tables (docs/memory.md); call from the event loop.
+  // `instrument`: http_server, http_client or db_client.
+  void SetMetricSeries(std::string_view instrument, size_t series, size_t services);
+  void SetSpansBuffered(size_t n);
+  // Mirrors log::SuppressedLines into loupe_log_lines_suppressed_total{level}.
+  void UpdateLogCounters();
 
  private:
   // A Prometheus counter and the increments not yet added to it.
@@ -172,6 +180,19 @@ class AgentMetrics {
   prometheus::Counter& probe_skipped_;
   uint64_t probe_skipped_last_ = 0;
   double cpu_seconds_last_ = 0;
+
+  // Table sizes and the log's suppressed lines (set up in the constructor's body).
+  struct NamedGauge {
+    std::string value;
+    prometheus::Gauge* gauge = nullptr;
+  };
+  std::vector<NamedGauge> series_gauges_;
+  std::vector<NamedGauge> services_gauges_;
+  prometheus::Gauge* spans_buffered_ = nullptr;
+  prometheus::Gauge* heap_in_use_ = nullptr;
+  prometheus::Gauge* heap_free_ = nullptr;
+  std::array<prometheus::Counter*, 4> log_suppressed_{};  // by log::Level
+  std::array<uint64_t, 4> log_suppressed_last_{};
 };
 
 }  // namespace loupe

@@ -11,6 +11,7 @@
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
 #include "prometheus/text_serializer.h"
+#include "userspace/logging/log.h"
 
 namespace loupe {
 namespace {
@@ -277,6 +278,36 @@ TEST_F(AgentMetricsTest, ProcessCacheSizeIsAGauge) {
   EXPECT_EQ(Value("loupe_process_cache_entries"), 7);
 }
 
+TEST_F(AgentMetricsTest, TableSizesAreGauges) {
+  metrics_.SetMetricSeries("http_server", 501, 2);
+  metrics_.SetMetricSeries("db_client", 7, 1);
+  metrics_.SetSpansBuffered(4096);
+  EXPECT_EQ(Value("loupe_metric_series", {{"instrument", "http_server"}}), 501);
+  EXPECT_EQ(Value("loupe_metric_services", {{"instrument", "http_server"}}), 2);
+  EXPECT_EQ(Value("loupe_metric_series", {{"instrument", "db_client"}}), 7);
+  EXPECT_EQ(Value("loupe_metric_series", {{"instrument", "http_client"}}), 0);
+  EXPECT_EQ(Value("loupe_spans_buffered"), 4096);
+  metrics_.SetMetricSeries("http_server", 3, 1);
+  EXPECT_EQ(Value("loupe_metric_series", {{"instrument", "http_server"}}), 3);
+}
+
+TEST_F(AgentMetricsTest, SuppressedLogLinesAreMirrored) {
+  ASSERT_TRUE(log::SetLevel("debug").ok());
+  uint64_t now = 1'000'000'000;
+  log::SetLineBudgetForTest(/*lines_per_second=*/1, /*burst=*/2, [&now] { return now; });
+  metrics_.UpdateLogCounters();
+  const double before = Value("loupe_log_lines_suppressed_total", {{"level", "debug"}});
+  ::testing::internal::CaptureStdout();
+  for (int i = 0; i < 50; ++i) log::Debug("flood");
+  ::testing::internal::GetCapturedStdout();
+  metrics_.UpdateLogCounters();
+  EXPECT_EQ(Value("loupe_log_lines_suppressed_total", {{"level", "debug"}}) - before, 48);
+  metrics_.UpdateLogCounters();  // nothing new: the counter stays
+  EXPECT_EQ(Value("loupe_log_lines_suppressed_total", {{"level", "debug"}}) - before, 48);
+  log::SetLineBudgetForTest(log::kLogLinesPerSecond, log::kLogBurstLines, nullptr);
+  ASSERT_TRUE(log::SetLevel("info").ok());
+}
+
 TEST_F(AgentMetricsTest, ProcessMetricsAreSet) {
   const double now = static_cast<double>(std::time(nullptr));
   const double start = Value("loupe_process_start_time_seconds");
@@ -288,6 +319,9 @@ TEST_F(AgentMetricsTest, ProcessMetricsAreSet) {
   EXPECT_GT(rss, 1024 * 1024) << "a running gtest binary holds more than 1 MiB";
   EXPECT_LT(rss, 16.0 * 1024 * 1024 * 1024);
   EXPECT_EQ(static_cast<uint64_t>(rss) % static_cast<uint64_t>(sysconf(_SC_PAGESIZE)), 0u);
+  EXPECT_GT(Value("loupe_heap_bytes", {{"state", "in_use"}}), 0);
+  EXPECT_LT(Value("loupe_heap_bytes", {{"state", "in_use"}}), rss * 4)
+      << "in-use heap is of the order of the RSS, not a garbage value";
 
   // Burn some CPU: the counter follows and never decreases.
   const double cpu_before = Value("loupe_process_cpu_seconds_total");
@@ -310,7 +344,8 @@ TEST_F(AgentMetricsTest, ExpositionHasTheDocumentedNames) {
         "loupe_ringbuf_fill_ratio", "loupe_connections_tracked",
         "loupe_exchanges_unclassified_total", "loupe_exchanges_finalized_total",
         "loupe_process_resident_memory_bytes", "loupe_process_cpu_seconds_total",
-        "loupe_process_start_time_seconds", "loupe_process_cache_entries"}) {
+        "loupe_process_start_time_seconds", "loupe_metric_series", "loupe_metric_services",
+        "loupe_spans_buffered", "loupe_heap_bytes", "loupe_log_lines_suppressed_total", "loupe_process_cache_entries"}) {
     EXPECT_NE(text.find(std::string("\n") + name), std::string::npos) << name;
   }
 }

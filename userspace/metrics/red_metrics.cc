@@ -53,8 +53,10 @@ const std::vector<std::string>& LabelSchema(Instrument instrument) {
 }
 
 RedMetrics::RedMetrics(prometheus::Registry& registry, AgentMetrics* agent_metrics,
-                       size_t series_budget_per_service)
-    : agent_metrics_(agent_metrics), budget_(series_budget_per_service) {
+                       size_t series_budget_per_service, size_t max_series)
+    : agent_metrics_(agent_metrics),
+      budget_(series_budget_per_service),
+      max_series_(max_series) {
   instruments_[static_cast<size_t>(Instrument::kHttpServer)].family =
       &prometheus::BuildHistogram()
            .Name("http_server_request_duration_seconds")
@@ -91,10 +93,14 @@ RedMetrics::Resolved RedMetrics::SeriesFor(InstrumentState& state, Instrument in
     BuildSeriesKey(service, schema, record, &key_scratch_);
     if (auto it = state.series.find(key_scratch_); it != state.series.end()) return found(*it);
   }
+  // Past the global cap, a new label set of any service goes to the instrument's one series
+  // labelled "_overflow_" throughout: budgets bound each service, the cap bounds them together.
+  const bool capped = total_series() >= max_series_;
+  if (capped) service = kOverflowValue;
   auto [budget_it, new_service] = state.series_per_service.try_emplace(std::string(service), 0);
   if (new_service) agent_metrics_->ServiceSeen(service, InstrumentLabel(instrument));
   size_t& used = budget_it->second;
-  const bool over_budget = used >= budget_;
+  const bool over_budget = capped || used >= budget_;
   prometheus::Labels labels{{"service_name", std::string(service)}};
   if (over_budget) {
     key_scratch_.assign(service);
@@ -113,6 +119,20 @@ RedMetrics::Resolved RedMetrics::SeriesFor(InstrumentState& state, Instrument in
   // Everything the "_overflow_" service records is there because of the service cap.
   series.overflow = over_budget || service == kOverflowValue;
   return found(*state.series.emplace(key_scratch_, series).first);
+}
+
+size_t RedMetrics::series(Instrument instrument) const {
+  return instruments_[static_cast<size_t>(instrument)].series.size();
+}
+
+size_t RedMetrics::services(Instrument instrument) const {
+  return instruments_[static_cast<size_t>(instrument)].series_per_service.size();
+}
+
+size_t RedMetrics::total_series() const {
+  size_t total = 0;
+  for (const InstrumentState& state : instruments_) total += state.series.size();
+  return total;
 }
 
 prometheus::Histogram* RedMetrics::Observe(std::string_view service_name, const Record& record) {

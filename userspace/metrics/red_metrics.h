@@ -30,7 +30,7 @@ inline constexpr size_t kMaxServicesPerInstrument = 1000;
 class RedMetrics {
  public:
   RedMetrics(prometheus::Registry& registry, AgentMetrics* agent_metrics,
-             size_t series_budget_per_service);
+             size_t series_budget_per_service, size_t max_series = SIZE_MAX);
 
   // Counts the record in its series. Every observation that lands in an overflow series (the
   // service's budget-overflow series, or any series of the "_overflow_" service past the service
@@ -39,6 +39,15 @@ class RedMetrics {
   // the same kind into; null if its instrument has none or if it is an overflow series (whose
   // observations must all pass here to be counted).
   prometheus::Histogram* Observe(std::string_view service_name, const Record& record);
+
+  // `max_series` (constructor) bounds the series of all services and instruments together
+  // (--max_series, docs/memory.md): past it, a new label set of any service goes to the
+  // instrument's one series whose labels, service_name included, are all "_overflow_", so at most
+  // max_series + 3 series exist.
+  // Series (overflow series included) and services of one instrument.
+  size_t series(Instrument instrument) const;
+  size_t services(Instrument instrument) const;
+  size_t total_series() const;
 
  private:
   struct Series {
@@ -61,6 +70,7 @@ class RedMetrics {
 
   AgentMetrics* agent_metrics_;
   size_t budget_;
+  size_t max_series_;
   std::array<InstrumentState, 4> instruments_;
   std::string key_scratch_;
 };

@@ -332,5 +332,39 @@ TEST_F(RedMetricsTest, OverflowServiceBudgetCountsDistinctSeries) {
             4);
 }
 
+TEST_F(RedMetricsTest, GlobalCapBoundsTheSeriesOfAllServicesTogether) {
+  RedMetrics red(registry_, &agent_, /*series_budget_per_service=*/500, /*max_series=*/10);
+  // Four services of 4 routes each: 16 label sets, more than the cap, none over its budget.
+  for (int service = 0; service < 4; ++service) {
+    for (int route = 0; route < 4; ++route) {
+      red.Observe(absl::StrCat("svc", service),
+                  HttpServerRecord("GET", "200", absl::StrCat("/r", route), "80", 1'000));
+    }
+  }
+  EXPECT_EQ(red.total_series(), 11u) << "10 label sets, then the one overflow series";
+  EXPECT_EQ(red.series(Instrument::kHttpServer), 11u);
+  EXPECT_EQ(SeriesCount(registry_, "http_server_request_duration_seconds"), 11u);
+  auto overflow = Series(registry_, "http_server_request_duration_seconds",
+                         ServerLabels("_overflow_", "_overflow_", "_overflow_", "_overflow_",
+                                      "_overflow_", "_overflow_"));
+  ASSERT_TRUE(overflow.has_value());
+  EXPECT_EQ(overflow->histogram.sample_count, 6u) << "16 observations, 10 in their own series";
+  // A label set that already has its series keeps it past the cap.
+  red.Observe("svc0", HttpServerRecord("GET", "200", "/r0", "80", 1'000));
+  auto kept = Series(registry_, "http_server_request_duration_seconds",
+                     ServerLabels("svc0", "GET", "200", "/r0", "80"));
+  ASSERT_TRUE(kept.has_value());
+  EXPECT_EQ(kept->histogram.sample_count, 2u);
+  // Other instruments share the cap: their new label sets go to their own overflow series.
+  Record db;
+  db.instrument = Instrument::kDbClient;
+  db.metric_labels = {{"db_system_name", "redis"}, {"db_operation_name", "GET"}};
+  red.Observe("svc0", db);
+  EXPECT_EQ(red.series(Instrument::kDbClient), 1u);
+  EXPECT_EQ(red.services(Instrument::kDbClient), 1u) << "the _overflow_ service";
+  EXPECT_EQ(red.total_series(), 12u);
+  EXPECT_EQ(SeriesCount(registry_, "db_client_operation_duration_seconds"), 1u);
+}
+
 }  // namespace
 }  // namespace loupe
