@@ -299,6 +299,21 @@ void ConnTracker::CloseStream(Conn& conn, uint64_t conn_id, const loupe_event_he
   conn.stream.reset();
 }
 
+RecordContext ConnTracker::ContextFor(const Conn& conn, uint64_t conn_id, uint32_t thread_id) {
+  RecordContext context;
+  context.tgid = conn.tgid;
+  context.tid = thread_id;
+  context.conn_id = conn_id;
+  context.role = conn.role;
+  context.protocol = conn.protocol->name();
+  context.comm = conn.comm;
+  context.local_address = conn.local_address;
+  context.local_port = conn.local_port;
+  context.remote_address = conn.remote_address;
+  context.remote_port = conn.remote_port;
+  return context;
+}
+
 void ConnTracker::EmitStream(Conn& conn, uint64_t conn_id) {
   StreamParser* parser = conn.stream->parser.get();
   if (parser == nullptr) return;
@@ -306,17 +321,7 @@ void ConnTracker::EmitStream(Conn& conn, uint64_t conn_id) {
   for (size_t i = 0; i < stream_out_.records.size(); ++i) {
     metrics_->ExchangeParsed(protocol);
     metrics_->ExchangeFinalized("stream");
-    RecordContext context;
-    context.tgid = conn.tgid;
-    context.tid = stream_out_.thread_ids[i];
-    context.conn_id = conn_id;
-    context.role = conn.role;
-    context.protocol = protocol;
-    context.comm = conn.comm;
-    context.local_address = conn.local_address;
-    context.local_port = conn.local_port;
-    context.remote_address = conn.remote_address;
-    context.remote_port = conn.remote_port;
+    RecordContext context = ContextFor(conn, conn_id, stream_out_.thread_ids[i]);
     Record& record = stream_out_.records[i];
     metrics_->RecordEmitted(InstrumentName(record.instrument));
     sink_->OnRecord(context, std::move(record));
@@ -411,17 +416,7 @@ void ConnTracker::Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
     case ParseState::kOk: {
       metrics_->ExchangeParsed(protocol);
       metrics_->ExchangeFinalized(final_reason == nullptr ? "complete" : final_reason);
-      RecordContext context;
-      context.tgid = conn.tgid;
-      context.tid = exchange.thread_id;
-      context.conn_id = conn_id;
-      context.role = conn.role;
-      context.protocol = protocol;
-      context.comm = conn.comm;
-      context.local_address = conn.local_address;
-      context.local_port = conn.local_port;
-      context.remote_address = conn.remote_address;
-      context.remote_port = conn.remote_port;
+      RecordContext context = ContextFor(conn, conn_id, exchange.thread_id);
       // The kernel may count this key's later exchanges only if this one made exactly one
       // record (KernelRedTable::Learn checks that its labels follow from the key alone).
       if (red_key.has_value() && scratch_records_.size() == 1 && unreported == 0) {

@@ -136,6 +136,8 @@ class ConnTracker {
   void StreamGap(Conn& conn, uint8_t direction, uint64_t n, bool lost, uint64_t ts_ns);
   void CloseStream(Conn& conn, uint64_t conn_id, const loupe_event_header* header);
   // Reports the stream's records and what it could not report.
+  // Who a record of `conn` came from (the connection's protocol must be known).
+  static RecordContext ContextFor(const Conn& conn, uint64_t conn_id, uint32_t thread_id);
   void EmitStream(Conn& conn, uint64_t conn_id);
   // Ends the pending exchange with the final totals a later record carried.
   void FinalizeWithPrev(Conn& conn, uint64_t conn_id, const loupe_prev_response& prev);
