@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "userspace/daemon/degradations.h"
+#include "userspace/loader/capture_probes.h"
 
 namespace loupe {
 namespace {
@@ -73,14 +74,16 @@ int PrintDoctorReport(const KernelFeatures& features, const absl::Status& btf,
     out << "Loupe runs here, degraded (/health/ready stays 200 and lists these):\n";
     for (const Degradation& d : degraded) out << "  - " << d.feature << ": " << d.effect << "\n";
   }
-  const bool red_ok = features.available(KernelFeature::kMapElemIterator) ||
-                      features.available(KernelFeature::kTriggeredMapWalk);
-  out << "--metrics_only: "
-      << (red_ok ? (features.available(KernelFeature::kMapElemIterator)
-                        ? "available (timeout pass: map-element iterator)"
-                        : "available (timeout pass: triggered map walk)")
-                 : "cannot start (neither timeout pass loads)")
-      << "\n";
+  // The same choice the capture loader makes.
+  const std::optional<RedTimeoutPass> red_pass = ChooseRedTimeoutPass(features);
+  out << "--metrics_only: ";
+  if (!red_pass.has_value()) {
+    out << "cannot start (neither timeout pass loads)\n";
+  } else if (*red_pass == RedTimeoutPass::kMapElemIterator) {
+    out << "available (timeout pass: map-element iterator)\n";
+  } else {
+    out << "available (timeout pass: triggered map walk)\n";
+  }
   return 0;
 }
 

@@ -182,6 +182,12 @@ const char* RedTimeoutPassName(RedTimeoutPass pass) {
   return pass == RedTimeoutPass::kMapElemIterator ? "map_elem_iterator" : "triggered_map_walk";
 }
 
+std::optional<RedTimeoutPass> ChooseRedTimeoutPass(const KernelFeatures& features) {
+  if (features.available(KernelFeature::kMapElemIterator)) return RedTimeoutPass::kMapElemIterator;
+  if (features.available(KernelFeature::kTriggeredMapWalk)) return RedTimeoutPass::kTriggeredMapWalk;
+  return std::nullopt;
+}
+
 absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
     const CaptureOptions& options, const KernelFeatures& features) {
   libbpf_set_print(LibbpfPrint);
@@ -195,20 +201,16 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
         features.result(KernelFeature::kRawTracepoint).Describe(), ". To change: ",
         features.FixFor(KernelFeature::kRawTracepoint), " (`loupe doctor` has the details)"));
   }
-  RedTimeoutPass red_pass = RedTimeoutPass::kMapElemIterator;
-  if (options.kernel_red) {
-    if (features.available(KernelFeature::kMapElemIterator)) {
-      red_pass = RedTimeoutPass::kMapElemIterator;
-    } else if (features.available(KernelFeature::kTriggeredMapWalk)) {
-      red_pass = RedTimeoutPass::kTriggeredMapWalk;
-    } else {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "--metrics_only needs a timeout pass and this kernel refuses both: map_elem_iterator ",
-          features.result(KernelFeature::kMapElemIterator).Describe(), "; triggered_map_walk ",
-          features.result(KernelFeature::kTriggeredMapWalk).Describe(),
-          ". Run without --metrics_only, or: ", features.FixFor(KernelFeature::kTriggeredMapWalk)));
-    }
+  const std::optional<RedTimeoutPass> chosen_pass = ChooseRedTimeoutPass(features);
+  if (options.kernel_red && !chosen_pass.has_value()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "--metrics_only needs a timeout pass and this kernel refuses both: map_elem_iterator ",
+        features.result(KernelFeature::kMapElemIterator).Describe(), "; triggered_map_walk ",
+        features.result(KernelFeature::kTriggeredMapWalk).Describe(),
+        ". Run without --metrics_only, or: ", features.FixFor(KernelFeature::kTriggeredMapWalk)));
   }
+  // Without kernel_red neither pass loads; the value only names one in messages.
+  const RedTimeoutPass red_pass = chosen_pass.value_or(RedTimeoutPass::kMapElemIterator);
 
   // The plans, in order: what the feature probe found, then without the process-exit probe in
   // case the full program (more than the probe's) is refused where the probe was not.

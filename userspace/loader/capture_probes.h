@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -49,6 +50,9 @@ enum class RedTimeoutPass {
   kTriggeredMapWalk,  // BPF_PROG_TEST_RUN of a program that walks `conns`
 };
 const char* RedTimeoutPassName(RedTimeoutPass pass);
+// The pass the capture uses on a kernel with `features`: the iterator where it loads, else the
+// triggered walk; none when both are refused (--metrics_only cannot start).
+std::optional<RedTimeoutPass> ChooseRedTimeoutPass(const KernelFeatures& features);
 
 struct ProgramStats {
   uint64_t run_count = 0;
