@@ -123,8 +123,7 @@ absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, const RingLa
         "loading the capture programs (", PlanName(plan),
         options.kernel_red ? absl::StrCat(", kernel RED timeout pass: ", RedTimeoutPassName(red_pass))
                            : std::string(),
-        ") failed: ", strerror(-err), " (", ErrnoName(-err),
-        "); the libbpf lines above name the program; `loupe doctor` shows what this kernel "
+        ") failed: ", ErrnoText(-err), "; the libbpf lines above name the program; `loupe doctor` shows what this kernel "
         "accepts"));
   }
   return skel;
@@ -143,8 +142,7 @@ absl::StatusOr<bpf_link*> AttachRedIterator(const capture* skel) {
     return absl::InternalError(absl::StrCat(
         "attaching the kernel RED timeout iterator (program loupe_red_timeouts, "
         "iter/bpf_map_elem) failed: ",
-        strerror(err), " (", ErrnoName(err),
-        "); pass --disable_features=map_elem_iterator to use the triggered map walk"));
+        ErrnoText(err), "; pass --disable_features=map_elem_iterator to use the triggered map walk"));
   }
   return link;
 }
@@ -261,8 +259,8 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
       for (int fd : *ring_fds) close(fd);
       capture__destroy(*skel);
       return absl::InternalError(absl::StrCat("attaching ", bpf_program__name(program),
-                                              " failed: ", strerror(err), " (", ErrnoName(err),
-                                              "); `loupe doctor` shows what this kernel accepts"));
+                                              " failed: ", ErrnoText(err),
+                                              "; `loupe doctor` shows what this kernel accepts"));
     }
     links.push_back(link);
   }
@@ -312,7 +310,7 @@ absl::Status CaptureProbes::RunRedTimeouts(bool all) const {
       const int err = errno;
       return absl::InternalError(absl::StrCat(
           "running the RED timeout walk (program loupe_red_timeouts_walk, BPF_PROG_TEST_RUN): ",
-          strerror(err), " (", ErrnoName(err), ")"));
+          ErrnoText(err)));
     }
     return absl::OkStatus();
   }
@@ -320,8 +318,7 @@ absl::Status CaptureProbes::RunRedTimeouts(bool all) const {
   if (fd < 0) {
     const int err = errno;
     return absl::InternalError(absl::StrCat(
-        "creating the RED timeout iterator (program loupe_red_timeouts): ", strerror(err), " (",
-        ErrnoName(err), ")"));
+        "creating the RED timeout iterator (program loupe_red_timeouts): ", ErrnoText(err)));
   }
   // The program prints nothing: one read runs it over every connection.
   char buffer[64];
@@ -332,8 +329,7 @@ absl::Status CaptureProbes::RunRedTimeouts(bool all) const {
   close(fd);
   if (n < 0) {
     return absl::InternalError(absl::StrCat(
-        "running the RED timeout iterator (program loupe_red_timeouts): ", strerror(err), " (",
-        ErrnoName(err), ")"));
+        "running the RED timeout iterator (program loupe_red_timeouts): ", ErrnoText(err)));
   }
   return absl::OkStatus();
 }

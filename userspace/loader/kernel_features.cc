@@ -378,6 +378,10 @@ std::string ErrnoName(int error) {
   }
 }
 
+std::string ErrnoText(int error) {
+  return absl::StrCat(strerror(error), " (", ErrnoName(error), ")");
+}
+
 std::string FeatureProbeResult::Describe() const {
   switch (outcome) {
     case ProbeOutcome::kAvailable:
@@ -387,7 +391,7 @@ std::string FeatureProbeResult::Describe() const {
     case ProbeOutcome::kRefused:
       break;
   }
-  return absl::StrCat("refused at ", step, ": ", strerror(error), " (", ErrnoName(error), ")");
+  return absl::StrCat("refused at ", step, ": ", ErrnoText(error));
 }
 
 std::string FeatureProbeResult::Reason() const {

@@ -113,5 +113,7 @@ absl::Status CheckCoreCapabilities(const HeldCapabilities& held);
 
 // errno's symbolic name ("EPERM"), or "E<number>" for one this table does not know.
 std::string ErrnoName(int error);
+// "Operation not permitted (EPERM)": what error messages and `loupe doctor` print.
+std::string ErrnoText(int error);
 
 }  // namespace loupe
