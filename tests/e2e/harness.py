@@ -137,7 +137,9 @@ class Agent:
 class Nginx:
     """nginx from Debian on a loopback port, with a static file, a 404 and a 500 location."""
 
-    def __init__(self):
+    def __init__(self, keepalive_requests=100000, http_extra="", server_extra=""):
+        """http_extra / server_extra: more directives for the http and server blocks, with
+        @DIR@ standing for this instance's directory."""
         require(shutil.which("nginx") is not None, "nginx is not installed")
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="loupe-nginx-")
@@ -157,11 +159,13 @@ events {{ worker_connections 1024; }}
 http {{
   access_log {self.dir}/logs/access.log;
   sendfile on;
-  keepalive_requests 100000;
+  keepalive_requests {keepalive_requests};
+{http_extra.replace("@DIR@", self.dir)}
   server {{
     listen 127.0.0.1:{self.port};
     root {self.dir}/html;
     location = /status500 {{ return 500; }}
+{server_extra.replace("@DIR@", self.dir)}
   }}
 }}
 """)

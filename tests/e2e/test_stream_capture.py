@@ -8,78 +8,31 @@ exchange record could not see: one huge pipelined write that nginx answers only 
 (Content-Length and chunked), and requests larger than the captured request prefix.
 Needs root (loads BPF); ctest label `root`."""
 import os
-import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from harness import Agent, free_port, metric_sum, require, wait_until  # noqa: E402
+from harness import Agent, Nginx, free_port, metric_sum, require, wait_until  # noqa: E402
 
 DURATION = "http_server_request_duration_seconds_count"
 
 
-class StreamNginx:
-    """nginx on loopback with the settings a shape needs, and its access log."""
+class StreamNginx(Nginx):
+    """nginx on loopback with the settings the shapes need (large heads, request bodies, a
+    /echo location answering any method), and its access log."""
 
     def __init__(self, keepalive_requests=100000):
-        require(shutil.which("nginx") is not None, "nginx is not installed")
-        self.port = free_port()
-        self.dir = tempfile.mkdtemp(prefix="loupe-stream-nginx-")
-        os.chmod(self.dir, 0o755)
-        os.makedirs(os.path.join(self.dir, "html"))
-        os.makedirs(os.path.join(self.dir, "logs"))
-        with open(os.path.join(self.dir, "html", "index.html"), "w") as f:
-            f.write("hello from nginx\n")
-        conf = os.path.join(self.dir, "nginx.conf")
-        with open(conf, "w") as f:
-            f.write(f"""
-worker_processes 1;
-daemon off;
-pid {self.dir}/nginx.pid;
-error_log {self.dir}/logs/error.log;
-events {{ worker_connections 1024; }}
-http {{
-  access_log {self.dir}/logs/access.log;
-  sendfile on;
-  keepalive_requests {keepalive_requests};
-  large_client_header_buffers 4 16k;
-  client_body_temp_path {self.dir}/body;
-  server {{
-    listen 127.0.0.1:{self.port};
-    root {self.dir}/html;
-    location = /echo {{ return 200 "ok\\n"; }}
-  }}
-}}
-""")
-        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", self.dir],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(self._up, what="nginx to listen")
-
-    def _up(self):
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                return True
-        except OSError:
-            return False
+        super().__init__(keepalive_requests=keepalive_requests,
+                         http_extra="  large_client_header_buffers 4 16k;\n"
+                                    "  client_body_temp_path @DIR@/body;",
+                         server_extra='    location = /echo { return 200 "ok\\n"; }')
 
     def served(self):
-        with open(os.path.join(self.dir, "logs", "access.log")) as f:
-            return sum(1 for _ in f)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        return self.served_requests()
 
 
 def exchange(port, writes, pause=0.0):
