@@ -54,6 +54,12 @@ class ConfigErrorsE2E(unittest.TestCase):
         self.assert_bad_configuration(run_agent([f"--config={self.yaml('bogus: 1')}"]), "'bogus'")
         self.assert_bad_configuration(run_agent(["--ringbuf_mib=3"]), "ringbuf_mib")
 
+    def test_unknown_kernel_feature_names_the_known_ones(self):
+        self.assert_bad_configuration(run_agent(["--disable_features=map_iterator"]),
+                                      "'map_iterator'", "map_elem_iterator")
+        path = self.yaml("disable_features: [uprobes, fentri]\n")
+        self.assert_bad_configuration(run_agent([f"--config={path}"]), "'fentri'")
+
     def test_malformed_otlp_endpoints(self):
         for url, fragment in [("http://", "no host"),
                               ("http://127.0.0.1:notaport", "1 to 65535"),
