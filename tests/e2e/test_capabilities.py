@@ -164,6 +164,28 @@ class CapabilitiesE2E(unittest.TestCase):
         self.count_http(agent, server, "e2e-caps")
         RESULTS.append((" ".join(caps), f"ready, degraded (uprobes); HTTP {REQUESTS}/{REQUESTS}"))
 
+    def test_disabled_features_take_their_fallbacks_and_say_so(self):
+        # The fallbacks of features this kernel has, forced by the setting: the capture without
+        # the process-exit probe and without uprobes still counts plain HTTP exactly.
+        agent = Agent(extra_args=["--disable_features=process_exit_probe,uprobes"])
+        self.addCleanup(agent.stop)
+        status, body = ready_body(agent)
+        self.assertEqual(status, 200)
+        self.assertIn('"status":"degraded"', body)
+        self.assertIn('"feature":"uprobes"', body)
+        self.assertIn('"feature":"process_exit_probe"', body)
+        self.assertIn("remove process_exit_probe from --disable_features", body)
+        text = agent.metrics_text()
+        samples = agent.metrics()
+        for feature in ("uprobes", "process_exit_probe"):
+            self.assertIn(f'loupe_kernel_feature_available{{feature="{feature}",reason="disabled"}} 0',
+                          text)
+            self.assertEqual(metric_sum(samples, "loupe_feature_degraded", feature=feature), 1)
+        self.assertIn('"process_exit_probe":false', agent.logs().replace(" ", ""))
+        server = PythonServer("status_server.py", "e2e-caps")
+        self.addCleanup(server.stop)
+        self.count_http(agent, server, "e2e-caps")
+
     def test_without_bpf_capabilities_it_refuses_with_one_clear_line(self):
         caps = [c for c in self.daemonset if c not in ("BPF", "PERFMON", "SYS_ADMIN")]
         started = time.monotonic()
