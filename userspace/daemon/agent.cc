@@ -7,6 +7,8 @@
 
 #include <climits>
 #include <memory>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "userspace/admin/admin_server.h"
@@ -33,7 +35,6 @@
 #include "userspace/spans/fan_out_sink.h"
 #include "userspace/spans/span_assembler.h"
 #include "exporters/otlp/json_lines_span_sink.h"
-#include "exporters/otlp/otlp_config.h"
 #include "exporters/otlp/otlp_metric_exporter.h"
 #include "exporters/otlp/otlp_span_exporter.h"
 
@@ -55,6 +56,15 @@ constexpr int kMallocArenas = 2;
 constexpr int kMallocMmapThreshold = 256 << 10;
 constexpr int kMallocTrimThreshold = 1 << 20;
 constexpr uint64_t kHeapTrimIntervalNs = 5'000'000'000;
+// Past every timeout: what is still pending at the stop is reported now.
+constexpr uint64_t kEndOfTime = UINT64_MAX / 2;
+constexpr absl::Duration kExporterShutdownTimeout = absl::Seconds(5);
+
+void TuneHeap() {
+  mallopt(M_ARENA_MAX, kMallocArenas);  // before any thread starts
+  mallopt(M_MMAP_THRESHOLD, kMallocMmapThreshold);
+  mallopt(M_TRIM_THRESHOLD, kMallocTrimThreshold);
+}
 
 std::string HostName() {
   char name[HOST_NAME_MAX + 1] = {};
@@ -62,8 +72,66 @@ std::string HostName() {
   return name;
 }
 
+uint64_t PendingTimeoutNs(const Config& config) {
+  return uint64_t{config.pending_timeout_ms} * 1'000'000;
+}
+
+std::vector<std::string> ProtocolNames() {
+  std::vector<std::string> names;
+  for (const auto& protocol : AllProtocols()) names.emplace_back(protocol->name());
+  return names;
+}
+
+// A flag or config-file endpoint overrides OTEL_EXPORTER_OTLP_ENDPOINT (already folded into
+// config.otlp_endpoint) but not the per-signal variables, which are more specific.
+void ApplyBaseEndpoint(const Config& config, OtlpConfig* otlp) {
+  if (config.otlp_endpoint.empty()) return;
+  std::string base = config.otlp_endpoint;
+  while (!base.empty() && base.back() == '/') base.pop_back();
+  if (!ProcessEnvLookup("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
+    otlp->traces_endpoint = base + "/v1/traces";
+  }
+  if (!ProcessEnvLookup("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")) {
+    otlp->metrics_endpoint = base + "/v1/metrics";
+  }
+}
+
+// The features the configuration switches off, as if the kernel refused them.
+std::vector<KernelFeature> DisabledFeatures(const Config& config) {
+  std::vector<KernelFeature> disabled;
+  for (const std::string& name : config.disable_features) {
+    if (absl::StatusOr<KernelFeature> feature = ParseKernelFeature(name); feature.ok()) {
+      disabled.push_back(*feature);
+    }
+  }
+  if (config.force_raw_tracepoint) disabled.push_back(KernelFeature::kTpBtf);
+  return disabled;
+}
+
+CaptureOptions CaptureOptionsFor(const Config& config, const OtlpConfig& otlp, int admin_port) {
+  CaptureOptions options;
+  options.max_connections = config.max_connections;
+  options.ringbuf_mib = config.ringbuf_mib;
+  options.self_tgid = static_cast<uint32_t>(getpid());
+  options.observe_self = config.observe_self;
+  options.self_exports = otlp.traces_enabled() || otlp.metrics_enabled();
+  options.self_listen_port = static_cast<uint16_t>(admin_port);
+  options.kernel_red = config.metrics_only;
+  options.red_keys = config.metrics_only_keys;
+  options.red_timeout_ns = PendingTimeoutNs(config);
+  return options;
+}
+
+}  // namespace
+
+absl::Status CheckHostPrerequisites() {
+  // Capabilities, not the uid: root with CAP_BPF dropped cannot load anything either.
+  LOUPE_RETURN_IF_ERROR(CheckCoreCapabilities(ReadHeldCapabilities()));
+  return CheckKernelBtf();
+}
+
 // Decodes ring-buffer records and feeds the tracker; runs on the event thread.
-class EventDispatcher : public RawEventHandler {
+class Agent::EventDispatcher : public RawEventHandler {
  public:
   EventDispatcher(ConnTracker* tracker, AgentMetrics* metrics)
       : tracker_(tracker), metrics_(metrics) {}
@@ -81,254 +149,269 @@ class EventDispatcher : public RawEventHandler {
   AgentMetrics* metrics_;
 };
 
-// A flag or config-file endpoint overrides OTEL_EXPORTER_OTLP_ENDPOINT (already folded into
-// config.otlp_endpoint) but not the per-signal variables, which are more specific.
-void ApplyBaseEndpoint(const Config& config, OtlpConfig* otlp) {
-  if (config.otlp_endpoint.empty()) return;
-  std::string base = config.otlp_endpoint;
-  while (!base.empty() && base.back() == '/') base.pop_back();
-  if (!ProcessEnvLookup("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) {
-    otlp->traces_endpoint = base + "/v1/traces";
+// The TLS attacher, the tracker's TLS observer for exactly as long as it lives: the tracker
+// calls it while it drains, so it forgets it before the attacher goes (issue 20).
+class Agent::TlsCapture {
+ public:
+  TlsCapture(std::unique_ptr<TlsAttacher> attacher, ConnTracker* tracker)
+      : tracker_(tracker), attacher_(std::move(attacher)) {
+    tracker_->set_tls_observer(attacher_.get());
   }
-  if (!ProcessEnvLookup("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT")) {
-    otlp->metrics_endpoint = base + "/v1/metrics";
-  }
+  ~TlsCapture() { tracker_->set_tls_observer(nullptr); }
+
+  // Picks up new libssl files (rescans /proc every 2 s).
+  void Poll(uint64_t now_ns) { attacher_->Poll(now_ns); }
+
+ private:
+  ConnTracker* tracker_;
+  std::unique_ptr<TlsAttacher> attacher_;
+};
+
+Agent::Agent(const Config& config)
+    : config_(config),
+      registry_(std::make_shared<prometheus::Registry>()),
+      agent_metrics_(std::make_unique<AgentMetrics>(*registry_, ProtocolNames())),
+      health_(std::make_unique<HealthState>()) {}
+
+Agent::~Agent() = default;
+
+absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const Config& config) {
+  TuneHeap();
+  std::unique_ptr<Agent> agent(new Agent(config));
+  LOUPE_RETURN_IF_ERROR(agent->StartAdmin());
+  LOUPE_RETURN_IF_ERROR(agent->ResolveOtlpConfig());
+  LOUPE_RETURN_IF_ERROR(agent->BuildSpanOutput());
+  agent->BuildRecordPath();
+  LOUPE_RETURN_IF_ERROR(agent->StartMetricExport());
+  agent->BuildTracker();
+  LOUPE_RETURN_IF_ERROR(agent->StartCapture());
+  return agent;
 }
 
-}  // namespace
-
-absl::Status CheckHostPrerequisites() {
-  // Capabilities, not the uid: root with CAP_BPF dropped cannot load anything either.
-  LOUPE_RETURN_IF_ERROR(CheckCoreCapabilities(ReadHeldCapabilities()));
-  return CheckKernelBtf();
-}
-
-namespace {
-
-// The features the configuration switches off, as if the kernel refused them.
-std::vector<KernelFeature> DisabledFeatures(const Config& config) {
-  std::vector<KernelFeature> disabled;
-  for (const std::string& name : config.disable_features) {
-    if (absl::StatusOr<KernelFeature> feature = ParseKernelFeature(name); feature.ok()) {
-      disabled.push_back(*feature);
-    }
-  }
-  if (config.force_raw_tracepoint) disabled.push_back(KernelFeature::kTpBtf);
-  return disabled;
-}
-
-}  // namespace
-
-absl::Status RunAgent(const Config& config, const std::atomic<bool>* stop) {
-  mallopt(M_ARENA_MAX, kMallocArenas);  // before any thread starts
-  mallopt(M_MMAP_THRESHOLD, kMallocMmapThreshold);
-  mallopt(M_TRIM_THRESHOLD, kMallocTrimThreshold);
-  auto registry = std::make_shared<prometheus::Registry>();
-  std::vector<std::string> protocol_names;
-  for (const auto& protocol : AllProtocols()) protocol_names.emplace_back(protocol->name());
-  AgentMetrics agent_metrics(*registry, protocol_names);
-  HealthState health;
-
+absl::Status Agent::StartAdmin() {
+  AgentMetrics* agent_metrics = agent_metrics_.get();
   LOUPE_ASSIGN_OR_RETURN(
-      std::unique_ptr<AdminServer> admin,
-      AdminServer::Create(config.listen_address, registry, &health,
-                          [&agent_metrics] { agent_metrics.UpdateProcessMetrics(); }));
+      admin_, AdminServer::Create(config_.listen_address, registry_, health_.get(),
+                                  [agent_metrics] { agent_metrics->UpdateProcessMetrics(); }));
+  return absl::OkStatus();
+}
 
-  LOUPE_ASSIGN_OR_RETURN(OtlpConfig otlp, OtlpConfigFromEnv(ProcessEnvLookup));
-  ApplyBaseEndpoint(config, &otlp);
+absl::Status Agent::ResolveOtlpConfig() {
+  LOUPE_ASSIGN_OR_RETURN(otlp_, OtlpConfigFromEnv(ProcessEnvLookup));
+  ApplyBaseEndpoint(config_, &otlp_);
+  return absl::OkStatus();
+}
 
-  // Span sinks: OTLP when an endpoint is configured, JSON lines with --print_spans, else none
-  // (then no span is assembled at all).
-  std::unique_ptr<OtlpSpanExporter> span_exporter;
-  if (config.metrics_only && otlp.traces_enabled()) {
+// Span sinks: OTLP when an endpoint is configured, JSON lines with --print_spans, else none
+// (then no span is assembled at all).
+absl::Status Agent::BuildSpanOutput() {
+  if (config_.metrics_only && otlp_.traces_enabled()) {
     log::Info("spans not exported: --metrics_only builds none",
-              {{"endpoint", RedactUrlCredentials(otlp.traces_endpoint)}});
-  } else if (otlp.traces_enabled()) {
-    OtlpSpanExporterOptions span_export_options;
-    span_export_options.queue_capacity = kSpanQueueCapacity;
-    LOUPE_ASSIGN_OR_RETURN(span_exporter,
-                           OtlpSpanExporter::Create(otlp, *registry, span_export_options));
-    log::Info("exporting spans over OTLP", {{"endpoint", RedactUrlCredentials(otlp.traces_endpoint)}});
+              {{"endpoint", RedactUrlCredentials(otlp_.traces_endpoint)}});
+  } else if (otlp_.traces_enabled()) {
+    OtlpSpanExporterOptions options;
+    options.queue_capacity = kSpanQueueCapacity;
+    LOUPE_ASSIGN_OR_RETURN(span_exporter_, OtlpSpanExporter::Create(otlp_, *registry_, options));
+    log::Info("exporting spans over OTLP",
+              {{"endpoint", RedactUrlCredentials(otlp_.traces_endpoint)}});
   }
-  std::unique_ptr<JsonLinesSpanSink> span_printer;
-  if (config.print_spans) span_printer = std::make_unique<JsonLinesSpanSink>(stdout);
-  std::vector<SpanSink*> span_sinks;
-  if (span_exporter) span_sinks.push_back(span_exporter.get());
-  if (span_printer) span_sinks.push_back(span_printer.get());
-  FanOutSpanSink span_sink(span_sinks);
-  MonotonicToUnix clock;
-  SpanAssemblerOptions assembler_options;
-  assembler_options.window_ns = uint64_t{config.pending_timeout_ms} * 1'000'000 + 500'000'000;
-  assembler_options.max_buffered = kSpanAssemblerBuffer;
-  std::unique_ptr<SpanAssembler> assembler;
-  if (!span_sinks.empty()) {
-    assembler = std::make_unique<SpanAssembler>(assembler_options, &span_sink, *registry, &clock);
-  }
+  if (config_.print_spans) span_printer_ = std::make_unique<JsonLinesSpanSink>(stdout);
+  std::vector<SpanSink*> sinks;
+  if (span_exporter_) sinks.push_back(span_exporter_.get());
+  if (span_printer_) sinks.push_back(span_printer_.get());
+  span_sink_ = std::make_unique<FanOutSpanSink>(sinks);
+  wall_clock_ = std::make_unique<MonotonicToUnix>();
+  if (sinks.empty()) return absl::OkStatus();
+  SpanAssemblerOptions options;
+  options.window_ns = PendingTimeoutNs(config_) + 500'000'000;
+  options.max_buffered = kSpanAssemblerBuffer;
+  assembler_ = std::make_unique<SpanAssembler>(options, span_sink_.get(), *registry_,
+                                               wall_clock_.get());
+  return absl::OkStatus();
+}
 
-  RedMetrics red_metrics(*registry, &agent_metrics, config.series_budget_per_service,
-                         config.max_series);
-  ProcessInfoCache processes(HostName(), config.process_cache_size, ReadProcessFacts,
-                             otlp.resource_attributes, config.export_command_line);
-  Pipeline pipeline(&processes, &red_metrics, config.exclude_processes, assembler.get());
+void Agent::BuildRecordPath() {
+  red_metrics_ = std::make_unique<RedMetrics>(*registry_, agent_metrics_.get(),
+                                              config_.series_budget_per_service,
+                                              config_.max_series);
+  processes_ = std::make_unique<ProcessInfoCache>(HostName(), config_.process_cache_size,
+                                                  ReadProcessFacts, otlp_.resource_attributes,
+                                                  config_.export_command_line);
+  pipeline_ = std::make_unique<Pipeline>(processes_.get(), red_metrics_.get(),
+                                         config_.exclude_processes, assembler_.get());
+}
 
-  std::unique_ptr<OtlpMetricExporter> metric_exporter;
-  if (otlp.metrics_enabled()) {
-    LOUPE_ASSIGN_OR_RETURN(metric_exporter,
-                           OtlpMetricExporter::Create(otlp, *registry, *registry));
-    LOUPE_RETURN_IF_ERROR(metric_exporter->Start());
-    log::Info("exporting metrics over OTLP", {{"endpoint", RedactUrlCredentials(otlp.metrics_endpoint)}});
-  }
-  ConnTrackerOptions tracker_options;
-  tracker_options.max_connections = config.max_connections;
-  tracker_options.pending_timeout_ns = uint64_t{config.pending_timeout_ms} * 1'000'000;
-  tracker_options.span_attributes = assembler != nullptr;
-  ConnTracker tracker(tracker_options, &pipeline, &agent_metrics);
-  EventDispatcher dispatcher(&tracker, &agent_metrics);
+absl::Status Agent::StartMetricExport() {
+  if (!otlp_.metrics_enabled()) return absl::OkStatus();
+  LOUPE_ASSIGN_OR_RETURN(metric_exporter_,
+                         OtlpMetricExporter::Create(otlp_, *registry_, *registry_));
+  LOUPE_RETURN_IF_ERROR(metric_exporter_->Start());
+  log::Info("exporting metrics over OTLP",
+            {{"endpoint", RedactUrlCredentials(otlp_.metrics_endpoint)}});
+  return absl::OkStatus();
+}
 
+void Agent::BuildTracker() {
+  ConnTrackerOptions options;
+  options.max_connections = config_.max_connections;
+  options.pending_timeout_ns = PendingTimeoutNs(config_);
+  options.span_attributes = assembler_ != nullptr;
+  tracker_ = std::make_unique<ConnTracker>(options, pipeline_.get(), agent_metrics_.get());
+  dispatcher_ = std::make_unique<EventDispatcher>(tracker_.get(), agent_metrics_.get());
+}
+
+absl::Status Agent::StartCapture() {
   // Each optional kernel feature, probed on its own: what loads decides what the capture uses.
-  const KernelFeatures features = KernelFeatures::Probe(DisabledFeatures(config));
-  FeatureReport feature_report(*registry, &health);
-  feature_report.Publish(features);
-
-  CaptureOptions capture_options;
-  capture_options.max_connections = config.max_connections;
-  capture_options.ringbuf_mib = config.ringbuf_mib;
-  capture_options.self_tgid = static_cast<uint32_t>(getpid());
-  capture_options.observe_self = config.observe_self;
-  capture_options.self_exports = otlp.traces_enabled() || otlp.metrics_enabled();
-  capture_options.self_listen_port = static_cast<uint16_t>(admin->port());
-  capture_options.kernel_red = config.metrics_only;
-  capture_options.red_keys = config.metrics_only_keys;
-  capture_options.red_timeout_ns = tracker_options.pending_timeout_ns;
-  LOUPE_ASSIGN_OR_RETURN(std::unique_ptr<CaptureProbes> probes,
-                         CaptureProbes::Create(capture_options, features));
+  const KernelFeatures features = KernelFeatures::Probe(DisabledFeatures(config_));
+  feature_report_ = std::make_unique<FeatureReport>(*registry_, health_.get());
+  feature_report_->Publish(features);
+  LOUPE_ASSIGN_OR_RETURN(
+      probes_, CaptureProbes::Create(CaptureOptionsFor(config_, otlp_, admin_->port()), features));
   log::Info("tracefs not needed: syscalls are captured through BTF/raw tracepoints",
-            {{"hook", HookKindName(probes->hook())}});
-  agent_metrics.SetProbesAttached(HookKindName(probes->hook()),
-                                  static_cast<int>(probes->attached_programs()));
-  std::unique_ptr<KernelRedMaps> kernel_red_maps;
-  std::unique_ptr<KernelRedTable> kernel_red;
-  if (config.metrics_only) {
-    kernel_red_maps = MakeBpfKernelRedMaps(probes->red_keys_fd(), probes->red_stats_fd());
-    KernelRedOptions red_options;
-    red_options.capacity = config.metrics_only_keys;
-    // Past the kernel's own timeout pass, no exchange of a dead process can still be counted.
-    red_options.reclaim_delay_ns = 2 * capture_options.red_timeout_ns + kHousekeepingIntervalNs;
-    kernel_red = std::make_unique<KernelRedTable>(
-        red_options, kernel_red_maps.get(), *registry,
-        [](uint32_t tgid) { return ProcessAlive("/proc", tgid); });
-    pipeline.set_kernel_red(kernel_red.get());
-    log::Info("metrics-only mode: learned HTTP/1 exchanges are counted in the kernel",
-              {{"keys", config.metrics_only_keys},
-               {"timeout_pass", RedTimeoutPassName(probes->red_timeout_pass())}});
-  }
+            {{"hook", HookKindName(probes_->hook())}});
+  agent_metrics_->SetProbesAttached(HookKindName(probes_->hook()),
+                                    static_cast<int>(probes_->attached_programs()));
+  if (config_.metrics_only) StartKernelRed();
+  LearnPreexisting();
+  StartTls(features);
+  health_->SetProbesAttached(true);
+  LOUPE_ASSIGN_OR_RETURN(
+      reader_, RingReader::Create(probes_->ring_fds(), probes_->ring_bytes(), dispatcher_.get()));
+  return absl::OkStatus();
+}
+
+void Agent::StartKernelRed() {
+  kernel_red_maps_ = MakeBpfKernelRedMaps(probes_->red_keys_fd(), probes_->red_stats_fd());
+  KernelRedOptions options;
+  options.capacity = config_.metrics_only_keys;
+  // Past the kernel's own timeout pass, no exchange of a dead process can still be counted.
+  options.reclaim_delay_ns = 2 * PendingTimeoutNs(config_) + kHousekeepingIntervalNs;
+  kernel_red_ = std::make_unique<KernelRedTable>(
+      options, kernel_red_maps_.get(), *registry_,
+      [](uint32_t tgid) { return ProcessAlive("/proc", tgid); });
+  pipeline_->set_kernel_red(kernel_red_.get());
+  log::Info("metrics-only mode: learned HTTP/1 exchanges are counted in the kernel",
+            {{"keys", config_.metrics_only_keys},
+             {"timeout_pass", RedTimeoutPassName(probes_->red_timeout_pass())}});
+}
+
+void Agent::LearnPreexisting() {
   const PreexistingResult preexisting = LearnPreexistingConnections(
-      probes->conns_fd(), capture_options.self_tgid, config.max_connections / 2);
-  agent_metrics.SetPreexistingConnections(preexisting.learned);
+      probes_->conns_fd(), static_cast<uint32_t>(getpid()), config_.max_connections / 2);
+  agent_metrics_->SetPreexistingConnections(preexisting.learned);
   log::Info("connections open before start learned; each is ignored until a clean request "
             "boundary",
             {{"learned", preexisting.learned}, {"table_full", preexisting.table_full}});
+}
 
-  // TLS plaintext: uprobes on every libssl file in use, rescanned periodically (docs/tls.md).
-  // Without them HTTPS is still counted as TLS, just not parsed: degrade, do not fail.
-  TlsMetrics tls_metrics(*registry);
-  TlsAttacherOptions tls_options;
-  tls_options.self_pid = getpid();
-  absl::StatusOr<std::unique_ptr<TlsAttacher>> tls =
-      features.available(KernelFeature::kUprobes)
-          ? TlsAttacher::Create(probes->object(), &tls_metrics, tls_options)
-          : absl::FailedPreconditionError("uprobes refused (see the degradation above)");
-  if (!tls.ok() && features.available(KernelFeature::kUprobes)) {
-    feature_report.Degrade({"tls_attacher",
-                            absl::StrCat("TLS plaintext capture could not start (",
-                                         tls.status().message(),
-                                         "): HTTPS is counted as TLS connections, not parsed"),
-                            "see the error; `loupe doctor` checks uprobes"});
-  } else if (tls.ok()) {
-    tracker.set_tls_observer(tls->get());
+// TLS plaintext: uprobes on every libssl file in use, rescanned periodically (docs/tls.md).
+// Without them HTTPS is still counted as TLS, just not parsed: degrade, do not fail.
+void Agent::StartTls(const KernelFeatures& features) {
+  tls_metrics_ = std::make_unique<TlsMetrics>(*registry_);
+  // Refused uprobes are already reported as a degradation by the feature report.
+  if (!features.available(KernelFeature::kUprobes)) return;
+  TlsAttacherOptions options;
+  options.self_pid = getpid();
+  absl::StatusOr<std::unique_ptr<TlsAttacher>> attacher =
+      TlsAttacher::Create(probes_->object(), tls_metrics_.get(), options);
+  if (!attacher.ok()) {
+    feature_report_->Degrade({"tls_attacher",
+                              absl::StrCat("TLS plaintext capture could not start (",
+                                           attacher.status().message(),
+                                           "): HTTPS is counted as TLS connections, not parsed"),
+                              "see the error; `loupe doctor` checks uprobes"});
+    return;
   }
-  health.SetProbesAttached(true);
+  tls_ = std::make_unique<TlsCapture>(std::move(*attacher), tracker_.get());
+}
 
-  LOUPE_ASSIGN_OR_RETURN(
-      std::unique_ptr<RingReader> reader,
-      RingReader::Create(probes->ring_fds(), probes->ring_bytes(), &dispatcher));
-
-  uint64_t next_housekeeping = 0;
-  uint64_t next_heap_trim = 0;
-  bool started = false;
+absl::Status Agent::Run(const std::atomic<bool>* stop) {
   while (!stop->load()) {
-    absl::StatusOr<int> read = reader->PollAndDrain(static_cast<int>(config.poll_interval_ms));
-    agent_metrics.FlushPending();  // also publishes what the previous housekeeping counted
+    absl::StatusOr<int> read = reader_->PollAndDrain(static_cast<int>(config_.poll_interval_ms));
+    agent_metrics_->FlushPending();  // also publishes what the previous housekeeping counted
     if (!read.ok()) return read.status();
-    const uint64_t now = MonotonicNowNs();
-    health.Heartbeat(now);
-    if (assembler) assembler->set_now_ns(now);
-    if (!started) {
-      health.SetStarted();
-      agent_metrics.SetReady(true);
-      log::Info("agent ready", {{"listen_address", config.listen_address}});
-      started = true;
-    }
-    if (now >= next_housekeeping) {
-      next_housekeeping = now + kHousekeepingIntervalNs;
-      pipeline.set_now_ns(now);
-      tracker.Sweep(now);
-      if (kernel_red) {
-        if (absl::Status status = probes->RunRedTimeouts(); !status.ok()) {
-          log::Warn("kernel RED timeout pass failed", {{"error", status.message()}});
-        }
-        kernel_red->Collect(now);
-      }
-      if (assembler) assembler->Flush(now);
-      const auto kernel_counters = probes->ReadCounters();  // one map read per CPU per counter
-      agent_metrics.UpdateKernelCounters(kernel_counters);
-      agent_metrics.SetProbeRecursionMisses(probes->ReadProgramStats().recursion_misses);
-      tls_metrics.UpdateKernelCounters(kernel_counters);
-      agent_metrics.SetRingbufFill(reader->FillRatio());
-      for (const auto& [instrument, name] :
-           {std::pair{Instrument::kHttpServer, "http_server"},
-            std::pair{Instrument::kHttpClient, "http_client"},
-            std::pair{Instrument::kDbClient, "db_client"}}) {
-        agent_metrics.SetMetricSeries(name, red_metrics.series(instrument),
-                                      red_metrics.services(instrument));
-      }
-      agent_metrics.SetSpansBuffered(assembler ? assembler->buffered() : 0);
-      agent_metrics.UpdateLogCounters();
-      if (now >= next_heap_trim) {
-        next_heap_trim = now + kHeapTrimIntervalNs;
-        malloc_trim(0);
-      }
-      agent_metrics.SetProcessCacheEntries(processes.size());
-      if (tls.ok()) (*tls)->Poll(now);  // picks up new libssl files (rescans /proc every 2 s)
-    }
+    OnPolled(MonotonicNowNs());
   }
-
-  log::Info("shutting down: draining events");
-  agent_metrics.SetReady(false);
-  health.SetProbesAttached(false);
-  if (tls.ok()) {
-    // The uprobes' links go before the object holding their programs, so the attacher goes now;
-    // the tracker calls it as its TLS observer while it drains below, so it forgets it first
-    // (issue 20: a use-after-free on every stop with TLS traffic).
-    tracker.set_tls_observer(nullptr);
-    tls->reset();
-  }
-  probes->DetachPrograms();  // first, so no new events arrive while we drain
-  if (kernel_red) {
-    // Count what is still in flight before the maps go away with the probes.
-    if (absl::Status status = probes->RunRedTimeouts(/*all=*/true); !status.ok()) {
-      log::Warn("kernel RED final pass failed", {{"error", status.message()}});
-    }
-    kernel_red->Collect(MonotonicNowNs());
-  }
-  probes.reset();
-  (void)reader->PollAndDrain(0);
-  tracker.Sweep(UINT64_MAX / 2);  // finalize everything still pending
-  if (assembler) assembler->Flush(UINT64_MAX / 2);
-  agent_metrics.FlushPending();  // before the exporters' final push
-  if (span_exporter) span_exporter->Shutdown(absl::Seconds(5));
-  if (metric_exporter) metric_exporter->Shutdown(absl::Seconds(5));
+  Drain();
   return absl::OkStatus();
+}
+
+void Agent::OnPolled(uint64_t now_ns) {
+  health_->Heartbeat(now_ns);
+  if (assembler_) assembler_->set_now_ns(now_ns);
+  if (!started_) {
+    health_->SetStarted();
+    agent_metrics_->SetReady(true);
+    log::Info("agent ready", {{"listen_address", config_.listen_address}});
+    started_ = true;
+  }
+  if (now_ns >= next_housekeeping_ns_) {
+    next_housekeeping_ns_ = now_ns + kHousekeepingIntervalNs;
+    Housekeeping(now_ns);
+  }
+}
+
+void Agent::Housekeeping(uint64_t now_ns) {
+  pipeline_->set_now_ns(now_ns);
+  tracker_->Sweep(now_ns);
+  if (kernel_red_) {
+    if (absl::Status status = probes_->RunRedTimeouts(); !status.ok()) {
+      log::Warn("kernel RED timeout pass failed", {{"error", status.message()}});
+    }
+    kernel_red_->Collect(now_ns);
+  }
+  if (assembler_) assembler_->Flush(now_ns);
+  PublishOwnGauges();
+  if (now_ns >= next_heap_trim_ns_) {
+    next_heap_trim_ns_ = now_ns + kHeapTrimIntervalNs;
+    malloc_trim(0);
+  }
+  agent_metrics_->SetProcessCacheEntries(processes_->size());
+  if (tls_) tls_->Poll(now_ns);
+}
+
+void Agent::PublishOwnGauges() {
+  const auto kernel_counters = probes_->ReadCounters();  // one map read per CPU per counter
+  agent_metrics_->UpdateKernelCounters(kernel_counters);
+  agent_metrics_->SetProbeRecursionMisses(probes_->ReadProgramStats().recursion_misses);
+  tls_metrics_->UpdateKernelCounters(kernel_counters);
+  agent_metrics_->SetRingbufFill(reader_->FillRatio());
+  for (const auto& [instrument, name] :
+       {std::pair{Instrument::kHttpServer, "http_server"},
+        std::pair{Instrument::kHttpClient, "http_client"},
+        std::pair{Instrument::kDbClient, "db_client"}}) {
+    agent_metrics_->SetMetricSeries(name, red_metrics_->series(instrument),
+                                    red_metrics_->services(instrument));
+  }
+  agent_metrics_->SetSpansBuffered(assembler_ ? assembler_->buffered() : 0);
+  agent_metrics_->UpdateLogCounters();
+}
+
+// The parts are released in the order the members' destruction would release them (agent.h);
+// between two releases, what the next part still needs is done.
+void Agent::Drain() {
+  log::Info("shutting down: draining events");
+  agent_metrics_->SetReady(false);
+  health_->SetProbesAttached(false);
+  tls_.reset();
+  probes_->DetachPrograms();  // first, so no new events arrive while we drain
+  FinalKernelRedPass();
+  probes_.reset();
+  (void)reader_->PollAndDrain(0);
+  tracker_->Sweep(kEndOfTime);  // finalize everything still pending
+  if (assembler_) assembler_->Flush(kEndOfTime);
+  agent_metrics_->FlushPending();  // before the exporters' final push
+  if (span_exporter_) span_exporter_->Shutdown(kExporterShutdownTimeout);
+  if (metric_exporter_) metric_exporter_->Shutdown(kExporterShutdownTimeout);
+}
+
+// Counts what is still in flight before the maps go away with the probes.
+void Agent::FinalKernelRedPass() {
+  if (!kernel_red_) return;
+  if (absl::Status status = probes_->RunRedTimeouts(/*all=*/true); !status.ok()) {
+    log::Warn("kernel RED final pass failed", {{"error", status.message()}});
+  }
+  kernel_red_->Collect(MonotonicNowNs());
 }
 
 }  // namespace loupe

@@ -7,6 +7,7 @@
 #include <string_view>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -212,7 +213,10 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   loupe::log::Info("loupe starting", {{"version", loupe::kLoupeVersion}, {"pid", getpid()}});
-  absl::Status status = loupe::RunAgent(*config, &g_stop);
+  absl::StatusOr<std::unique_ptr<loupe::Agent>> agent = loupe::Agent::Create(*config);
+  if (!agent.ok()) return Fail(agent.status(), kExitRunTimeFailure);
+  absl::Status status = (*agent)->Run(&g_stop);
+  agent->reset();  // every part stopped (Agent's member order) before the last log line
   if (!status.ok()) return Fail(status, kExitRunTimeFailure);
   loupe::log::Info("loupe stopped cleanly");
   return 0;
