@@ -5,7 +5,7 @@
 #include <mutex>
 #include <string>
 
-#include "userspace/spans/span.h"
+#include "userspace/core/span.h"
 
 namespace loupe {
 

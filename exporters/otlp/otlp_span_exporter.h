@@ -19,7 +19,7 @@
 #include "exporters/otlp/self_metrics.h"
 #include "exporters/otlp/shutdown_gate.h"
 #include "prometheus/registry.h"
-#include "userspace/spans/span.h"
+#include "userspace/core/span.h"
 
 namespace loupe {
 

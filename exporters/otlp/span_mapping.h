@@ -9,7 +9,7 @@
 #include "opentelemetry/proto/common/v1/common.pb.h"
 #include "opentelemetry/proto/resource/v1/resource.pb.h"
 #include "opentelemetry/proto/trace/v1/trace.pb.h"
-#include "userspace/spans/span.h"
+#include "userspace/core/span.h"
 
 namespace loupe {
 

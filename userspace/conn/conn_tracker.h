@@ -40,6 +40,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "userspace/core/exchange.h"
 #include "userspace/core/record.h"
+#include "userspace/core/record_sink.h"
 #include "userspace/loader/capture_event.h"
 #include "userspace/protocols/protocol.h"
 #include "userspace/tls/tls_sniff.h"
@@ -47,32 +48,6 @@
 namespace loupe {
 
 class AgentMetrics;
-
-// Where a record came from.
-struct RecordContext {
-  uint32_t tgid = 0;
-  uint32_t tid = 0;
-  uint64_t conn_id = 0;
-  Role role = Role::kServer;
-  std::string_view protocol;
-  std::string_view comm;  // the process's comm when the connection opened
-  std::string_view local_address;
-  uint16_t local_port = 0;
-  std::string_view remote_address;
-  uint16_t remote_port = 0;
-  // Set when this record is the only one of an exchange the kernel could aggregate
-  // (--metrics_only): the key to teach it (userspace/kernel_red/).
-  const loupe_red_key* kernel_red_key = nullptr;
-};
-
-class RecordSink {
- public:
-  virtual ~RecordSink() = default;
-  virtual void OnRecord(const RecordContext& context, Record record) = 0;
-  // A connection of `tgid` was just given a protocol: records will follow, often only when the
-  // process is exiting (a client's last call ends at its close), too late to read its /proc.
-  virtual void OnConnectionClassified(uint32_t /*tgid*/, std::string_view /*comm*/) {}
-};
 
 struct ConnTrackerOptions {
   size_t max_connections = 16384;

@@ -7,22 +7,13 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
-#include "userspace/conn/conn_tracker.h"
+#include "userspace/core/record_sink.h"
 #include "userspace/metrics/red_metrics.h"
 #include "userspace/process/process_info.h"
 
 namespace loupe {
 
 class KernelRedTable;
-
-// Receives records with their process resource (span assembly lives behind this).
-class ResolvedRecordSink {
- public:
-  virtual ~ResolvedRecordSink() = default;
-  virtual void OnResolvedRecord(const RecordContext& context,
-                                const std::shared_ptr<const ProcessResource>& resource,
-                                Record record) = 0;
-};
 
 class Pipeline : public RecordSink {
  public:

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "userspace/spans/span.h"
+#include "userspace/core/resource.h"
 
 namespace loupe {
 

@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "userspace/spans/span.h"
+#include "userspace/core/span.h"
 
 namespace loupe {
 

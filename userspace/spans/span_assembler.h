@@ -31,9 +31,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
-#include "userspace/daemon/pipeline.h"
+#include "userspace/core/record_sink.h"
+#include "userspace/core/span.h"
 #include "userspace/spans/clock.h"
-#include "userspace/spans/span.h"
 
 namespace loupe {
 

@@ -1,0 +1,23 @@
+// Who an instrumented process is, in OpenTelemetry terms (read by process/, carried by spans).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "userspace/core/record.h"
+
+namespace loupe {
+
+// The OpenTelemetry resource of one instrumented process. Shared by all its spans.
+struct ProcessResource {
+  std::string service_name;
+  std::string service_instance_id;  // "<host>:<pid>:<start time>" — stable for the process
+  std::string host_name;
+  int64_t pid = 0;
+  std::string executable_name;
+  std::string command_line;  // with secret-looking arguments redacted
+  std::vector<Attribute> extra;  // from OTEL_RESOURCE_ATTRIBUTES (agent's and process's own)
+};
+
+}  // namespace loupe
