@@ -163,7 +163,8 @@ struct Agent {
   // span_attributes: false is the agent's default (no OTLP endpoint: metrics only), true is the
   // agent exporting spans.
   explicit Agent(bool span_attributes = true)
-      : tracker(TrackerOptions(span_attributes), &pipeline, &agent_metrics) {
+      : tracker(TrackerOptions(span_attributes), RegisteredProtocols(), &pipeline,
+                &agent_metrics) {
     pipeline.set_now_ns(1'000'000'000);
   }
 
@@ -412,7 +413,7 @@ void BM_Stage_TrackerAndParse(benchmark::State& state) {
   prometheus::Registry registry;
   AgentMetrics agent_metrics(registry);
   NullSink sink;
-  ConnTracker tracker(ConnTrackerOptions{}, &sink, &agent_metrics);
+  ConnTracker tracker(ConnTrackerOptions{}, RegisteredProtocols(), &sink, &agent_metrics);
   std::vector<uint8_t> record = ExchangeRecord(KeepAliveGet());
   uint64_t seq = 1;
   for (auto _ : state) {

@@ -7,7 +7,6 @@
 #include "userspace/conn/address.h"
 #include "userspace/kernel_red/red_key.h"
 #include "userspace/metrics/agent_metrics.h"
-#include "userspace/protocols/registry.h"
 
 namespace loupe {
 namespace {
@@ -46,8 +45,9 @@ const char* InstrumentName(Instrument instrument) {
 
 }  // namespace
 
-ConnTracker::ConnTracker(ConnTrackerOptions options, RecordSink* sink, AgentMetrics* metrics)
-    : options_(options), sink_(sink), metrics_(metrics) {}
+ConnTracker::ConnTracker(ConnTrackerOptions options, std::vector<const Protocol*> protocols,
+                         RecordSink* sink, AgentMetrics* metrics)
+    : options_(options), protocols_(std::move(protocols)), sink_(sink), metrics_(metrics) {}
 
 ConnTracker::~ConnTracker() = default;
 
@@ -148,13 +148,13 @@ bool ConnTracker::Classify(Conn& conn, const Exchange& exchange) {
   ++conn.detection_attempts;
   const ConnectionInfo info = InfoOf(conn);
   const Protocol* maybe = nullptr;
-  for (const auto& protocol : AllProtocols()) {
+  for (const Protocol* protocol : protocols_) {
     const Detection d = protocol->Detect(exchange, info);
     if (d == Detection::kYes) {
-      conn.protocol = protocol.get();
+      conn.protocol = protocol;
       break;
     }
-    if (d == Detection::kMaybe && maybe == nullptr) maybe = protocol.get();
+    if (d == Detection::kMaybe && maybe == nullptr) maybe = protocol;
   }
   if (conn.protocol == nullptr) conn.protocol = maybe;
   if (conn.protocol == nullptr) return false;

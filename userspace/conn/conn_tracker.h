@@ -36,6 +36,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "userspace/core/exchange.h"
@@ -59,7 +60,10 @@ struct ConnTrackerOptions {
 
 class ConnTracker {
  public:
-  ConnTracker(ConnTrackerOptions options, RecordSink* sink, AgentMetrics* metrics);
+  // `protocols`: the ones to detect, in detection order (the first kYes wins, else the first
+  // kMaybe; RegisteredProtocols() in the agent). They must outlive the tracker.
+  ConnTracker(ConnTrackerOptions options, std::vector<const Protocol*> protocols,
+              RecordSink* sink, AgentMetrics* metrics);
   ~ConnTracker();
 
   void OnEvent(const CaptureEvent& event);
@@ -131,6 +135,7 @@ class ConnTracker {
   void ReportConnectionsTracked();
 
   ConnTrackerOptions options_;
+  std::vector<const Protocol*> protocols_;
   RecordSink* sink_;
   AgentMetrics* metrics_;
   absl::flat_hash_map<uint64_t, Conn> conns_;

@@ -18,6 +18,7 @@
 #include "userspace/kernel_red/red_key.h"
 #include "userspace/loader/capture_event.h"
 #include "userspace/metrics/agent_metrics.h"
+#include "userspace/protocols/registry.h"
 
 namespace loupe {
 namespace {
@@ -269,9 +270,10 @@ class ConnTrackerTest : public ::testing::Test {
  protected:
   ConnTrackerTest() : metrics_(registry_) {}
 
-  void MakeTracker(ConnTrackerOptions options = {}) {
+  void MakeTracker(ConnTrackerOptions options = {},
+                   std::vector<const Protocol*> protocols = RegisteredProtocols()) {
     options_ = options;
-    tracker_ = std::make_unique<ConnTracker>(options, &sink_, &metrics_);
+    tracker_ = std::make_unique<ConnTracker>(options, std::move(protocols), &sink_, &metrics_);
   }
 
   void SetUp() override { MakeTracker(); }
@@ -957,7 +959,7 @@ TEST_F(ConnTrackerTest, EveryRequestIsReportedExactlyOnceInAnyOrder) {
     ConnTrackerOptions options;
     options.pending_timeout_ns = 50'000;
     options.max_connections = 3;  // smaller than kConns: evictions happen too
-    ConnTracker tracker(options, &sink, &metrics);
+    ConnTracker tracker(options, RegisteredProtocols(), &sink, &metrics);
     std::mt19937 rng(seed);
     auto chance = [&rng](int percent) {
       return std::uniform_int_distribution<int>(0, 99)(rng) < percent;
@@ -1195,6 +1197,146 @@ TEST_F(ConnTrackerTest, PendingAndUnansweredAtOneCloseAreBothReported) {
   EXPECT_FALSE(sink_.records[0].record.is_error);
   EXPECT_EQ(sink_.records[1].Attr("url.path"), "/lost");
   EXPECT_EQ(sink_.records[1].record.error_type, "no_response");
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// The tracker's own rules with injected protocols: fakes whose detection and parsing are known,
+// so no real protocol's bytes are involved.
+
+// A line protocol: a record per exchange whose response ends with "\n" (or is final).
+class FakeParser : public ConnectionParser {
+ public:
+  ParseState Parse(const Exchange& exchange, std::vector<Record>* out) override {
+    if (!exchange.final && !exchange.response.ends_with("\n")) {
+      return ParseState::kNeedsMoreData;
+    }
+    Record record;
+    record.instrument = Instrument::kDbClient;
+    record.span_name = std::string(exchange.request.substr(0, exchange.request.find('\n')));
+    record.start_ns = exchange.request_start_ns;
+    record.end_ns = exchange.response_end_ns;
+    out->push_back(std::move(record));
+    return ParseState::kOk;
+  }
+};
+
+// Says kYes to requests starting with `yes_prefix`, kMaybe to those starting with
+// `maybe_prefix` (when not empty); has no stream parser. Counts its detection calls.
+class FakeProtocol : public Protocol {
+ public:
+  FakeProtocol(std::string name, std::string yes_prefix, std::string maybe_prefix = "")
+      : name_(std::move(name)),
+        yes_prefix_(std::move(yes_prefix)),
+        maybe_prefix_(std::move(maybe_prefix)) {}
+
+  std::string_view name() const override { return name_; }
+  Detection Detect(const Exchange& first, const ConnectionInfo& /*conn*/) const override {
+    ++detect_calls;
+    if (first.request.starts_with(yes_prefix_)) return Detection::kYes;
+    if (!maybe_prefix_.empty() && first.request.starts_with(maybe_prefix_)) {
+      return Detection::kMaybe;
+    }
+    return Detection::kNo;
+  }
+  std::unique_ptr<ConnectionParser> NewConnection(const ConnectionInfo& /*conn*/) const override {
+    return std::make_unique<FakeParser>();
+  }
+
+  mutable int detect_calls = 0;
+
+ private:
+  std::string name_;
+  std::string yes_prefix_;
+  std::string maybe_prefix_;
+};
+
+TEST_F(ConnTrackerTest, InjectedProtocolClassifiesAndItsRecordsReachTheSink) {
+  FakeProtocol fake("fake", "FAKE ");
+  MakeTracker({}, {&fake});
+  Totals t;
+  Feed(MakeExchange(DefaultConn(40), t, "FAKE get k\n", "VALUE 1\n"));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].protocol, "fake");
+  EXPECT_EQ(sink_.records[0].conn_id, 40u);
+  EXPECT_EQ(sink_.records[0].tid, t.req_tid);
+  EXPECT_EQ(sink_.records[0].record.span_name, "FAKE get k");
+  EXPECT_EQ(sink_.records[0].record.start_ns, t.req_start_ns);
+  EXPECT_EQ(sink_.records[0].record.end_ns, t.resp_end_ns);
+  EXPECT_EQ(sink_.classified, (std::vector<std::pair<uint32_t, std::string>>{{4242, "testsrv"}}));
+  EXPECT_EQ(Metric("loupe_exchanges_parsed_total", {{"protocol", "fake"}}), 1);
+  EXPECT_EQ(Finalized("complete"), 1);
+
+  // Only the injected protocols are tried: HTTP/1 is not among them.
+  Feed(MakeExchange(DefaultConn(41), t, Request("/"), kCompleteResponse));
+  EXPECT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(Metric("loupe_exchanges_unclassified_total"), 1);
+}
+
+TEST_F(ConnTrackerTest, InjectedProtocolIsAskedOnlyUntilDetectionGivesUp) {
+  FakeProtocol fake("fake", "FAKE ");
+  ConnTrackerOptions options;
+  options.detection_attempts = 3;
+  MakeTracker(options, {&fake});
+  const ConnSpec conn = DefaultConn(42);
+  Totals t;
+  for (uint64_t seq = 1; seq <= 5; ++seq) {
+    t.seq = seq;
+    Feed(MakeExchange(conn, t, "HELLO\n", "HI\n"));
+  }
+  EXPECT_EQ(fake.detect_calls, 3);
+  EXPECT_EQ(Metric("loupe_exchanges_unclassified_total"), 5);
+  // Given up: even the protocol's own bytes are no longer looked at on this connection.
+  t.seq = 6;
+  Feed(MakeExchange(conn, t, "FAKE get k\n", "VALUE 1\n"));
+  EXPECT_EQ(fake.detect_calls, 3);
+  EXPECT_TRUE(sink_.records.empty());
+  EXPECT_TRUE(sink_.classified.empty());
+}
+
+TEST_F(ConnTrackerTest, DetectionTakesTheFirstYesElseTheFirstMaybe) {
+  FakeProtocol maybe_first("maybe_first", "NEVER", "FA");
+  FakeProtocol yes_second("yes_second", "FAKE ");
+  FakeProtocol maybe_third("maybe_third", "NEVER", "FA");
+  MakeTracker({}, {&maybe_first, &yes_second, &maybe_third});
+  Totals t;
+  Feed(MakeExchange(DefaultConn(43), t, "FAKE get k\n", "VALUE 1\n"));
+  Feed(MakeExchange(DefaultConn(44), t, "FAX\n", "OK\n"));
+  ASSERT_EQ(sink_.records.size(), 2u);
+  EXPECT_EQ(sink_.records[0].protocol, "yes_second");
+  EXPECT_EQ(maybe_third.detect_calls, 1);  // the kYes ended the first detection
+  EXPECT_EQ(sink_.records[1].protocol, "maybe_first");
+}
+
+TEST_F(ConnTrackerTest, InjectedProtocolsUnfinishedExchangeReachesTheSinkOnceAtTimeout) {
+  FakeProtocol fake("fake", "FAKE ");
+  MakeTracker({}, {&fake});
+  Totals t;
+  Feed(MakeExchange(DefaultConn(45), t, "FAKE get k\n", "VALUE"));
+  EXPECT_TRUE(sink_.records.empty());
+  tracker_->Sweep(t.resp_start_ns + options_.pending_timeout_ns);
+  EXPECT_TRUE(sink_.records.empty());
+  tracker_->Sweep(t.resp_start_ns + options_.pending_timeout_ns + 1);
+  ASSERT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(sink_.records[0].record.span_name, "FAKE get k");
+  EXPECT_EQ(Finalized("timeout"), 1);
+  tracker_->Sweep(t.resp_start_ns + 10 * options_.pending_timeout_ns);
+  EXPECT_EQ(sink_.records.size(), 1u);
+}
+
+TEST_F(ConnTrackerTest, StreamOfAProtocolWithoutStreamParserIsCountedAsUnparsedBytes) {
+  FakeProtocol fake("fake", "FAKE ");
+  MakeTracker({}, {&fake});
+  const ConnSpec conn = DefaultConn(46);
+  Totals t;
+  Feed(MakeExchange(conn, t, "FAKE get k\n", "VALUE 1\n"));
+  ASSERT_EQ(sink_.records.size(), 1u);
+  Feed(MakeChunk(conn, LOUPE_CHUNK_REQUEST, 0, "FAKE get j\n", 4, 2'000'000));
+  EXPECT_EQ(Metric("loupe_stream_bytes_unparsed_total",
+                   {{"direction", "request"}, {"reason", "no_parser"}}),
+            11 + 4);
+  EXPECT_EQ(sink_.records.size(), 1u);
+  EXPECT_EQ(fake.detect_calls, 1);  // the connection kept its protocol
 }
 
 }  // namespace

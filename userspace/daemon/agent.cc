@@ -256,7 +256,8 @@ void Agent::BuildTracker() {
   options.max_connections = config_.max_connections;
   options.pending_timeout_ns = PendingTimeoutNs(config_);
   options.span_attributes = assembler_ != nullptr;
-  tracker_ = std::make_unique<ConnTracker>(options, pipeline_.get(), agent_metrics_.get());
+  tracker_ = std::make_unique<ConnTracker>(options, RegisteredProtocols(), pipeline_.get(),
+                                           agent_metrics_.get());
   dispatcher_ = std::make_unique<EventDispatcher>(tracker_.get(), agent_metrics_.get());
 }
 

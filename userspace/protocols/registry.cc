@@ -22,4 +22,10 @@ const std::vector<std::unique_ptr<Protocol>>& AllProtocols() {
   return *protocols;
 }
 
+std::vector<const Protocol*> RegisteredProtocols() {
+  std::vector<const Protocol*> protocols;
+  for (const auto& protocol : AllProtocols()) protocols.push_back(protocol.get());
+  return protocols;
+}
+
 }  // namespace loupe

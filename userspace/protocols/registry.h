@@ -11,4 +11,7 @@ namespace loupe {
 // All known protocols, in detection order (the first kYes wins; then the first kMaybe).
 const std::vector<std::unique_ptr<Protocol>>& AllProtocols();
 
+// The same, as the connection tracker takes them (it detects among the protocols it is given).
+std::vector<const Protocol*> RegisteredProtocols();
+
 }  // namespace loupe
