@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "userspace/conn/address.h"
+#include "userspace/core/check.h"
 #include "userspace/kernel_red/red_key.h"
 #include "userspace/metrics/agent_metrics.h"
 
@@ -54,13 +55,16 @@ ConnTracker::~ConnTracker() = default;
 ConnTracker::Conn* ConnTracker::FindOrCreate(const loupe_event_header& h) {
   auto it = conns_.find(h.conn_id);
   if (it != conns_.end()) {
+    LOUPE_DCHECK(*it->second.lru == h.conn_id);
     lru_.splice(lru_.begin(), lru_, it->second.lru);
     return &it->second;
   }
   if (conns_.size() >= options_.max_connections && !lru_.empty()) {
     Forget(lru_.back(), "table_full");
   }
-  Conn& conn = conns_[h.conn_id];
+  auto [inserted, is_new] = conns_.try_emplace(h.conn_id);
+  LOUPE_DCHECK(is_new);
+  Conn& conn = inserted->second;
   conn.tgid = h.tgid;
   conn.comm.assign(h.comm, strnlen(h.comm, sizeof(h.comm)));
   conn.role = h.tuple.role == LOUPE_ROLE_CLIENT ? Role::kClient : Role::kServer;
@@ -70,6 +74,7 @@ ConnTracker::Conn* ConnTracker::FindOrCreate(const loupe_event_header& h) {
   conn.remote_port = h.tuple.remote_port;
   lru_.push_front(h.conn_id);
   conn.lru = lru_.begin();
+  LOUPE_DCHECK(lru_.size() == conns_.size());
   return &conn;
 }
 
@@ -80,8 +85,10 @@ void ConnTracker::Forget(uint64_t conn_id, const char* reason) {
   // A stream forgotten before its close ends as if closed: what it holds is counted.
   if (it->second.stream != nullptr) CloseStream(it->second, conn_id, nullptr);
   if (reason != nullptr) metrics_->ConnectionEvicted(reason);
+  LOUPE_DCHECK(*it->second.lru == conn_id);
   lru_.erase(it->second.lru);
   conns_.erase(it);
+  LOUPE_DCHECK(lru_.size() == conns_.size());
 }
 
 ConnectionInfo ConnTracker::InfoOf(const Conn& conn) const {
@@ -164,6 +171,7 @@ bool ConnTracker::Classify(Conn& conn, const Exchange& exchange) {
 }
 
 void ConnTracker::FinalizeWithPrev(Conn& conn, uint64_t conn_id, const loupe_prev_response& prev) {
+  LOUPE_DCHECK(conn.pending.has_value());
   Exchange& ex = conn.pending->exchange;
   if (prev.seq == ex.seq && prev.resp_chunks >= ex.response_chunks) {
     ex.response_end_ns = prev.resp_end_ns;
@@ -235,6 +243,7 @@ void ConnTracker::OnChunk(Conn& conn, uint64_t conn_id, const CaptureEvent& even
   if (conn.stream == nullptr) StartStream(conn, event);
   const loupe_chunk& chunk = *event.chunk;
   const uint8_t d = chunk.direction;
+  LOUPE_DCHECK(d <= LOUPE_CHUNK_RESPONSE);  // DecodeCaptureEvent refuses any other direction
   uint64_t& next = conn.stream->next_offset[d];
   std::string_view data = event.data;
   uint64_t skipped = chunk.skipped;
@@ -289,6 +298,7 @@ void ConnTracker::StreamGap(Conn& conn, uint8_t d, uint64_t n, bool lost, uint64
 // The connection closed: bytes past the last chunk (records lost at the end) are a gap, then
 // the parser decides what is left. `header` is null when the tracker forgets the connection.
 void ConnTracker::CloseStream(Conn& conn, uint64_t conn_id, const loupe_event_header* header) {
+  LOUPE_DCHECK(conn.stream != nullptr);
   if (header != nullptr) {
     StreamCatchUp(conn, LOUPE_CHUNK_REQUEST, header->totals.req_bytes, header->totals.req_end_ns);
     StreamCatchUp(conn, LOUPE_CHUNK_RESPONSE, header->totals.resp_bytes,
@@ -300,6 +310,7 @@ void ConnTracker::CloseStream(Conn& conn, uint64_t conn_id, const loupe_event_he
 }
 
 RecordContext ConnTracker::ContextFor(const Conn& conn, uint64_t conn_id, uint32_t thread_id) {
+  LOUPE_DCHECK(conn.protocol != nullptr);
   RecordContext context;
   context.tgid = conn.tgid;
   context.tid = thread_id;
@@ -315,6 +326,7 @@ RecordContext ConnTracker::ContextFor(const Conn& conn, uint64_t conn_id, uint32
 }
 
 void ConnTracker::EmitStream(Conn& conn, uint64_t conn_id) {
+  LOUPE_DCHECK(conn.stream != nullptr);
   StreamParser* parser = conn.stream->parser.get();
   if (parser == nullptr) return;
   const std::string_view protocol = conn.protocol->name();
@@ -366,6 +378,7 @@ void ConnTracker::ReportUnanswered(Conn& conn, uint64_t conn_id, const CaptureEv
 
 void ConnTracker::FinalizeAtClose(Conn& conn, uint64_t conn_id, const loupe_event_header& h,
                                   const char* reason) {
+  LOUPE_DCHECK(conn.pending.has_value());
   Exchange& ex = conn.pending->exchange;
   // The pending exchange is the one in progress at close, or the one before it when a new
   // request had begun (its final totals then ride in `prev`).
@@ -383,6 +396,7 @@ void ConnTracker::FinalizeAtClose(Conn& conn, uint64_t conn_id, const loupe_even
 }
 
 void ConnTracker::Finalize(Conn& conn, uint64_t conn_id, const char* reason) {
+  LOUPE_DCHECK(conn.pending.has_value());
   Pending pending = std::move(*conn.pending);
   conn.pending.reset();
   pending.exchange.request = pending.request;
@@ -393,6 +407,9 @@ void ConnTracker::Finalize(Conn& conn, uint64_t conn_id, const char* reason) {
 
 void ConnTracker::Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
                         const char* final_reason, const std::optional<loupe_red_key>& red_key) {
+  // Only a classified connection is parsed (ClassifyAndParse), and a pending exchange exists
+  // only once parsed, so a parser is always there.
+  LOUPE_DCHECK(conn.protocol != nullptr && conn.parser != nullptr);
   const std::string_view protocol = conn.protocol->name();
   scratch_records_.clear();
   const ParseState state = conn.parser->Parse(exchange, &scratch_records_);
@@ -435,10 +452,15 @@ void ConnTracker::Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
 }
 
 void ConnTracker::Sweep(uint64_t now_ns) {
+  LOUPE_DCHECK(lru_.size() == conns_.size());
   for (auto it = lru_.begin(); it != lru_.end();) {
     const uint64_t conn_id = *it;
     ++it;  // Forget() below erases conn_id's node, never the next one.
-    Conn& conn = conns_.at(conn_id);
+    // Every LRU entry names a held connection (FindOrCreate and Forget change both together).
+    auto found = conns_.find(conn_id);
+    LOUPE_DCHECK(found != conns_.end());
+    if (found == conns_.end()) continue;
+    Conn& conn = found->second;
     if (conn.pending.has_value() &&
         now_ns > conn.pending->exchange.response_start_ns + options_.pending_timeout_ns) {
       Finalize(conn, conn_id, "timeout");
@@ -447,6 +469,7 @@ void ConnTracker::Sweep(uint64_t now_ns) {
       Forget(conn_id, "idle");
     }
   }
+  LOUPE_DCHECK(lru_.size() == conns_.size());
   ReportConnectionsTracked();
 }
 

@@ -138,6 +138,8 @@ class ConnTracker {
   std::vector<const Protocol*> protocols_;
   RecordSink* sink_;
   AgentMetrics* metrics_;
+  // Kept in step by FindOrCreate and Forget alone (LOUPE_DCHECKed): one LRU node per held
+  // connection, each node naming its connection, whose `lru` points back at it.
   absl::flat_hash_map<uint64_t, Conn> conns_;
   std::list<uint64_t> lru_;  // front = most recently active
   std::vector<Record> scratch_records_;
