@@ -14,8 +14,10 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 
+#include "shared/conn_phase.h"
 #include "shared/loupe_abi.h"
 #include "syscall_numbers.h"
+#include "userspace/protocols/http1/kernel/http1_sniff.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -128,6 +130,14 @@ static __always_inline void *conn_ring(const struct loupe_conn *c) {
 
 /* Kernel RED aggregation (--metrics_only): counts learned HTTP exchanges without records. */
 #include "red_aggregate.bpf.h"
+
+/* The LOUPE_FACT_* bits the phase machine (shared/conn_phase.h) decides a close on. */
+static __always_inline __u32 close_facts(const struct loupe_conn *c) {
+  __u32 facts = 0;
+  if (c->totals.seq != 0) facts |= LOUPE_FACT_HAD_EXCHANGE;
+  if (red_userspace_knows(c)) facts |= LOUPE_FACT_USERSPACE_KNOWS;
+  return facts;
+}
 
 /* ---- connection lifecycle ------------------------------------------------------------- */
 
@@ -276,7 +286,8 @@ static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u6
   struct loupe_conn *stale = bpf_map_lookup_elem(&conns, &key);
   if (stale && stale->totals.seq != 0 && stale->phase != LOUPE_PHASE_CLOSED) {
     red_finalize(stale);
-    if (red_userspace_knows(stale)) emit_close(tgid, fd, stale, now);
+    struct loupe_step step = loupe_conn_step(stale->phase, LOUPE_CONN_CLOSE, close_facts(stale));
+    if (step.action == LOUPE_ACT_CLOSE_RECORD) emit_close(tgid, fd, stale, now);
   }
   if (excluded) {
     if (stale) bpf_map_delete_elem(&conns, &key); /* its data must not reach the old entry */
@@ -301,19 +312,21 @@ static __always_inline void on_close(__u32 tgid, int fd, __u64 now) {
   __u64 conn_id = c->conn_id;
   red_finalize(c);
   /* Userspace holds state only for connections that carried an exchange. */
-  if (c->totals.seq != 0 && red_userspace_knows(c)) emit_close(tgid, fd, c, now);
+  struct loupe_step step = loupe_conn_step(
+      c->phase, current ? LOUPE_CONN_CLOSE_FD_REUSED : LOUPE_CONN_CLOSE, close_facts(c));
+  if (step.action == LOUPE_ACT_CLOSE_RECORD) emit_close(tgid, fd, c, now);
   /* From here on the entry may have been replaced by another thread's accept on this fd:
    * look it up again and act only if it is still the closed connection. The check and the
    * write are not one step, but a racing accept would have to install the fd and reach its
    * own sys_exit in between, a window of a few instructions rather than the whole close. */
   struct loupe_conn *again = bpf_map_lookup_elem(&conns, &key);
   if (!again || again->conn_id != conn_id) return;
-  if (current) {
+  if (step.next_phase != LOUPE_PHASE_GONE) {
     /* The fd already holds another file. If it is a socket being accepted or connected on
      * another thread, that thread's track_connection() may be replacing this entry right now,
-     * and a delete by key could remove the new connection's entry instead. Leave a tombstone:
-     * data never touches it, track_connection() replaces it, process exit removes it. */
-    again->phase = LOUPE_PHASE_CLOSED;
+     * and a delete by key could remove the new connection's entry instead. Leave a tombstone
+     * (CLOSED): data never touches it, track_connection() replaces it, process exit removes it. */
+    again->phase = step.next_phase;
     return;
   }
   bpf_map_delete_elem(&conns, &key);
@@ -351,6 +364,7 @@ static __always_inline struct segment first_segment(int kind, __u64 arg1, long r
   return seg;
 }
 
+/* The connection is entering REQUEST (its phase is already set): a new exchange begins. */
 static __always_inline void start_request(struct loupe_conn *c, __u32 tid, int kind, __u64 arg1,
                                           long ret, __u64 now) {
   c->totals.seq += 1;
@@ -363,7 +377,6 @@ static __always_inline void start_request(struct loupe_conn *c, __u32 tid, int k
   c->totals.first_resp_chunk_bytes = 0;
   c->totals.resp_chunks = 0;
   c->totals.req_tid = tid;
-  c->phase = LOUPE_PHASE_REQUEST;
 
   struct segment seg = first_segment(kind, arg1, ret);
   __u32 n = seg.len < LOUPE_REQ_CAP - 1 ? seg.len : LOUPE_REQ_CAP - 1;
@@ -376,11 +389,7 @@ static __always_inline void start_request(struct loupe_conn *c, __u32 tid, int k
   /* Bytes past the prefix: the caller streams them (stream.bpf.h) or counts them truncated. */
 }
 
-/* Some servers read the first bytes of a request on their own (Go's net/http does a 1-byte
- * background read on keep-alive connections), so a tiny first chunk is extended with the next
- * one. The bounds (offset < 64, length < 512) keep the copy provably inside req_buf. */
-#define LOUPE_SMALL_HEAD 64
-#define LOUPE_APPEND_MAX 512
+/* A tiny first chunk is extended with the next one (LOUPE_SMALL_HEAD, shared/conn_phase.h). */
 static __always_inline void append_request(struct loupe_conn *c, int kind, __u64 arg1, long ret) {
   struct segment seg = first_segment(kind, arg1, ret);
   __u32 offset = c->req_len & (LOUPE_SMALL_HEAD - 1);
@@ -392,9 +401,10 @@ static __always_inline void append_request(struct loupe_conn *c, int kind, __u64
   if ((__u64)ret > n) count(LOUPE_CNT_REQ_TRUNCATED, 1);
 }
 
+/* The connection is entering RESPONSE (its phase is already set): an EXCHANGE record, or with
+ * kernel RED aggregation a count when the exchange ends. */
 static __always_inline void begin_response(__u32 tgid, int fd, struct loupe_conn *c, int kind,
                                            __u64 arg1, long ret, __u64 now) {
-  c->phase = LOUPE_PHASE_RESPONSE;
   c->totals.resp_start_ns = now;
   c->totals.resp_end_ns = now;
   c->totals.resp_bytes = ret;
@@ -438,63 +448,61 @@ static __always_inline void on_data(__u64 pid_tgid, int fd, bool ingress, int ki
   if (kind != BUF_TLS && tls_on_socket_data(pid_tgid, fd, c, ret)) return;
   __u64 now = bpf_ktime_get_ns();
   bool request_direction = (c->tuple.role == LOUPE_ROLE_SERVER) == ingress;
-  __u32 phase = c->phase;
   __u32 tid = (__u32)pid_tgid;
-
-  if (phase == LOUPE_PHASE_STREAM) {
-    stream_syscall(c, tgid, fd, tid, request_direction, kind, arg1, ret, now);
-    return;
-  }
+  struct loupe_step step;
   if (request_direction) {
-    if (phase == LOUPE_PHASE_REQUEST) {
+    step = loupe_conn_step(c->phase, LOUPE_CONN_REQUEST_DATA, 0);
+  } else {
+    __u32 facts = 0;
+    if (c->totals.seq == 0 && c->tuple.role == LOUPE_ROLE_CLIENT) facts = LOUPE_FACT_CLIENT_FIRST;
+    step = loupe_conn_step(c->phase, LOUPE_CONN_RESPONSE_DATA, facts);
+  }
+  c->phase = step.next_phase; /* a stream switch below moves it on to STREAM */
+
+  switch (step.action) {
+    case LOUPE_ACT_STREAM_CHUNKS:
+      stream_syscall(c, tgid, fd, tid, request_direction, kind, arg1, ret, now);
+      return;
+    case LOUPE_ACT_REQUEST_MORE:
       if (stream_on_request_more(c, tgid, fd, tid, kind, arg1, ret, now)) return;
       c->totals.req_bytes += ret;
       c->totals.req_end_ns = now;
       if (c->req_len < LOUPE_SMALL_HEAD) append_request(c, kind, arg1, ret);
       return;
-    }
-    if (phase == LOUPE_PHASE_SYNC) {
-      count(LOUPE_CNT_SYNC_SKIPPED, 1);
-      return;
-    }
-    if (phase == LOUPE_PHASE_RESPONSE) {
+    case LOUPE_ACT_REQUEST_NEXT:
       red_finalize(c); /* the response ended: count it before its totals are reset */
       c->prev.seq = c->totals.seq;
       c->prev.resp_end_ns = c->totals.resp_end_ns;
       c->prev.resp_bytes = c->totals.resp_bytes;
       c->prev.resp_chunks = c->totals.resp_chunks;
-    }
-    start_request(c, tid, kind, arg1, ret, now);
-    if (stream_on_request_start(c, tgid, fd, tid, kind, arg1, ret, now)) return;
-    if ((__u64)ret > c->req_len) count(LOUPE_CNT_REQ_TRUNCATED, 1);
-    return;
+      /* fall through */
+    case LOUPE_ACT_REQUEST_START:
+      start_request(c, tid, kind, arg1, ret, now);
+      if (stream_on_request_start(c, tgid, fd, tid, kind, arg1, ret, now)) return;
+      if ((__u64)ret > c->req_len) count(LOUPE_CNT_REQ_TRUNCATED, 1);
+      return;
+    case LOUPE_ACT_RESPONSE_MORE:
+      c->totals.resp_bytes += ret;
+      c->totals.resp_end_ns = now;
+      c->totals.resp_chunks += 1;
+      return;
+    case LOUPE_ACT_RESPONSE_BEGIN:
+      if (stream_on_response_start(c, tgid, fd, tid, kind, arg1, ret, now)) return;
+      begin_response(tgid, fd, c, kind, arg1, ret, now);
+      return;
+    case LOUPE_ACT_SERVER_FIRST:
+      /* The server speaks first (MySQL/MariaDB greeting, SMTP banner): report it as an exchange
+       * with an empty request, so the client-side parser sees the greeting. */
+      start_request(c, tid, BUF_NONE, 0, 0, now);
+      begin_response(tgid, fd, c, kind, arg1, ret, now);
+      return;
+    case LOUPE_ACT_SYNC_SKIP:
+      count(LOUPE_CNT_SYNC_SKIPPED, 1);
+      return;
+    case LOUPE_ACT_UNSOLICITED:
+      count(LOUPE_CNT_UNSOLICITED, 1);
+      return;
   }
-
-  /* response direction */
-  if (phase == LOUPE_PHASE_RESPONSE) {
-    c->totals.resp_bytes += ret;
-    c->totals.resp_end_ns = now;
-    c->totals.resp_chunks += 1;
-    return;
-  }
-  if (phase == LOUPE_PHASE_REQUEST) {
-    if (stream_on_response_start(c, tgid, fd, tid, kind, arg1, ret, now)) return;
-    begin_response(tgid, fd, c, kind, arg1, ret, now);
-    return;
-  }
-  if (phase == LOUPE_PHASE_SYNC || phase == LOUPE_PHASE_SYNC_BOUNDARY) {
-    c->phase = LOUPE_PHASE_SYNC_BOUNDARY;
-    count(LOUPE_CNT_SYNC_SKIPPED, 1);
-    return;
-  }
-  if (phase == LOUPE_PHASE_IDLE && c->totals.seq == 0 && c->tuple.role == LOUPE_ROLE_CLIENT) {
-    /* The server speaks first (MySQL/MariaDB greeting, SMTP banner): report it as an exchange
-     * with an empty request, so the client-side parser sees the greeting. */
-    start_request(c, (__u32)pid_tgid, BUF_NONE, 0, 0, now);
-    begin_response(tgid, fd, c, kind, arg1, ret, now);
-    return;
-  }
-  count(LOUPE_CNT_UNSOLICITED, 1);
 }
 
 /* TLS plaintext from libssl uprobes, fed into on_data() above. */
@@ -578,7 +586,8 @@ static long close_at_exit(__u64 index, void *ctx) {
   if (!c) return 0;
   if (c->totals.seq != 0 && c->phase != LOUPE_PHASE_CLOSED) {
     red_finalize(c);
-    if (red_userspace_knows(c)) {
+    struct loupe_step step = loupe_conn_step(c->phase, LOUPE_CONN_CLOSE, close_facts(c));
+    if (step.action == LOUPE_ACT_CLOSE_RECORD) {
       emit_close_flagged(walk->tgid, (int)index, c, walk->now, LOUPE_EVF_EXIT);
     }
   }

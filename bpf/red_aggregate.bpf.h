@@ -57,12 +57,12 @@ __noinline __u64 loupe_request_hash(const struct loupe_conn *c) {
   return loupe_hash_finish(h);
 }
 
-/* The response's status (loupe_red_status), read from its first 13 bytes in user memory. */
+/* The response's status (loupe_http1_status), read from its first bytes in user memory. */
 static __always_inline __u16 red_response_status(const void *response, __u64 len) {
-  char line[13];
+  char line[LOUPE_HTTP1_STATUS_LINE_BYTES];
   if (!response || len < sizeof(line) || bpf_probe_read_user(line, sizeof(line), response) != 0)
     return 0;
-  return loupe_red_status(line);
+  return loupe_http1_status(line);
 }
 
 static __always_inline void emit_prev_end(__u32 tgid, int fd, struct loupe_conn *c, __u64 now);
@@ -84,7 +84,7 @@ static __always_inline bool red_begin_response(struct loupe_conn *c, __u32 tgid,
   if (!slot) return false;
   /* The previous exchange went out as a record: userspace may be holding it until a record
    * carrying its final totals (`prev`) ends it. */
-  if (c->last_full_seq != 0 && c->last_full_seq + 1 == c->totals.seq) emit_prev_end(tgid, fd, c, now);
+  if (loupe_needs_prev_end(c->last_full_seq, c->totals.seq)) emit_prev_end(tgid, fd, c, now);
   c->red_pending = (__u64)*slot + 1;
   return true;
 }
@@ -125,7 +125,7 @@ static __always_inline void red_finalize(struct loupe_conn *c) {
 
 /* Whether userspace holds state for this connection: it does once a record was sent. */
 static __always_inline bool red_userspace_knows(const struct loupe_conn *c) {
-  return !red_enabled || c->last_full_seq != 0 || c->phase == LOUPE_PHASE_REQUEST;
+  return loupe_userspace_knows(red_enabled, c->last_full_seq, c->phase);
 }
 
 /* The timeout rule of both passes: a kernel-aggregated exchange still pending red_timeout_ns

@@ -25,19 +25,9 @@ struct {
   __type(value, struct loupe_chunk_event);
 } chunk_scratch SEC(".maps");
 
-/* The request prefix starts like an HTTP/1 request line: a method the parser knows and a space.
- * (CONNECT and TRACE never pipeline usefully and stay on the exchange path.) */
+/* The request prefix starts like an HTTP/1 request line (protocols/http1/kernel/http1_sniff.h). */
 static __always_inline bool stream_http_request(const struct loupe_conn *c) {
-  if (c->req_len < 5) return false;
-  const __u8 *b = c->req_buf;
-  if (b[0] == 'G' && b[1] == 'E' && b[2] == 'T' && b[3] == ' ') return true;
-  if (b[0] == 'P' && b[1] == 'U' && b[2] == 'T' && b[3] == ' ') return true;
-  if (b[0] == 'P' && b[1] == 'O' && b[2] == 'S' && b[3] == 'T' && b[4] == ' ') return true;
-  if (b[0] == 'H' && b[1] == 'E' && b[2] == 'A' && b[3] == 'D' && b[4] == ' ') return true;
-  if (b[0] == 'P' && b[1] == 'A' && b[2] == 'T' && b[3] == 'C') return true;  /* PATCH */
-  if (b[0] == 'D' && b[1] == 'E' && b[2] == 'L' && b[3] == 'E') return true;  /* DELETE */
-  if (b[0] == 'O' && b[1] == 'P' && b[2] == 'T' && b[3] == 'I') return true;  /* OPTIONS */
-  return false;
+  return loupe_http1_request_start(c->req_buf, c->req_len);
 }
 
 /* Offset just past the blank line ending the first request head in req_buf (CRLF or bare LF
@@ -266,7 +256,7 @@ static __always_inline void stream_syscall(struct loupe_conn *c, __u32 tgid, int
  * chunk; response offsets start at 0. Userspace holds state for the connection from here on
  * (red_userspace_knows: a CLOSE will follow). */
 static __always_inline void stream_begin(struct loupe_conn *c, __u32 tgid, int fd, __u64 now) {
-  c->phase = LOUPE_PHASE_STREAM;
+  c->phase = loupe_conn_step(c->phase, LOUPE_CONN_OUTGROWN, 0).next_phase; /* STREAM */
   c->last_full_seq = c->totals.seq;
   count(LOUPE_CNT_STREAM_SWITCHED, 1);
   __u32 len = c->req_len & (LOUPE_REQ_CAP - 1);
@@ -294,8 +284,8 @@ static __always_inline void stream_begin(struct loupe_conn *c, __u32 tgid, int f
 static __always_inline bool stream_on_request_more(struct loupe_conn *c, __u32 tgid, int fd,
                                                    __u32 tid, int kind, __u64 arg1, long ret,
                                                    __u64 now) {
-  if (c->req_len < LOUPE_SMALL_HEAD && ret < LOUPE_APPEND_MAX) return false; /* appended whole */
-  if (c->totals.req_bytes != c->req_len || !stream_http_request(c)) return false;
+  if (!loupe_stream_on_more(c->req_len, c->totals.req_bytes, ret)) return false;
+  if (!stream_http_request(c)) return false;
   stream_begin(c, tgid, fd, now);
   stream_syscall(c, tgid, fd, tid, true, kind, arg1, ret, now);
   return true;
@@ -306,7 +296,7 @@ static __always_inline bool stream_on_request_more(struct loupe_conn *c, __u32 t
 static __always_inline bool stream_on_request_start(struct loupe_conn *c, __u32 tgid, int fd,
                                                     __u32 tid, int kind, __u64 arg1, long ret,
                                                     __u64 now) {
-  if ((__u64)ret <= c->req_len || !stream_http_request(c)) return false;
+  if (!loupe_stream_on_start(c->req_len, ret) || !stream_http_request(c)) return false;
   c->totals.req_bytes = 0;
   c->req_len = 0;
   stream_begin(c, tgid, fd, now);
@@ -320,9 +310,9 @@ static __always_inline bool stream_on_request_start(struct loupe_conn *c, __u32 
 static __always_inline bool stream_on_response_start(struct loupe_conn *c, __u32 tgid, int fd,
                                                      __u32 tid, int kind, __u64 arg1, long ret,
                                                      __u64 now) {
-  if (c->totals.req_bytes != c->req_len || !stream_http_request(c)) return false;
-  __u32 head_end = loupe_first_head_end(c);
-  if (head_end == 0 || head_end >= c->req_len) return false;
+  if (!loupe_request_whole(c->req_len, c->totals.req_bytes) || !stream_http_request(c))
+    return false;
+  if (!loupe_stream_head_end_inside(loupe_first_head_end(c), c->req_len)) return false;
   stream_begin(c, tgid, fd, now);
   c->totals.resp_start_ns = now;
   stream_syscall(c, tgid, fd, tid, false, kind, arg1, ret, now);

@@ -63,8 +63,9 @@ struct {
 static __always_inline void tls_mark_conn(struct loupe_conn *c) {
   if (c->flags & LOUPE_CONN_F_TLS) return;
   c->flags |= LOUPE_CONN_F_TLS;
-  if (c->phase == LOUPE_PHASE_REQUEST) {
-    c->phase = LOUPE_PHASE_IDLE;
+  struct loupe_step step = loupe_conn_step(c->phase, LOUPE_CONN_TLS, 0);
+  if (step.action == LOUPE_ACT_FORGET_REQUEST) {
+    c->phase = step.next_phase;
     c->req_len = 0;
   }
 }

@@ -60,41 +60,9 @@ enum loupe_counter {
   LOUPE_CNT_MAX = 21,
 };
 
-/* Connection phase machine (kernel side):
- *
- *   state        | request-direction data        | response-direction data      | close / exit
- *   -------------+-------------------------------+------------------------------+-----------------
- *   IDLE         | start exchange -> REQUEST     | client's first data: empty-  | delete
- *                |                               | request EXCHANGE -> RESPONSE |
- *                |                               | else count unsolicited       |
- *   REQUEST      | accumulate                    | emit EXCHANGE -> RESPONSE    | emit CLOSE, delete
- *   RESPONSE     | keep totals as `prev`, start  | accumulate                   | emit CLOSE, delete
- *                | next exchange -> REQUEST      |                              |
- *   SYNC         | skip (count)                  | skip -> SYNC_BOUNDARY        | delete
- *   SYNC_BOUNDARY| start exchange -> REQUEST     | skip                         | delete
- *   CLOSED       | ignore                        | ignore                       | ignore
- *   STREAM       | CHUNK records (request)       | CHUNK records (response)     | emit CLOSE, delete
- *
- * REQUEST/IDLE/RESPONSE -> STREAM (bpf/stream.bpf.h), HTTP/1 requests only: a request-direction
- * syscall whose bytes do not all fit the request prefix, or, when the response begins, bytes
- * after the first request head (a body or a pipelined request). The bytes of the exchange in
- * progress go out as the stream's first chunks, so nothing before the switch is lost.
- *
- * Close deletes the entry, except when the fd number already holds another file by the time the
- * close's sys_exit runs (another thread reused it): then the entry becomes a CLOSED tombstone,
- * replaced by the next accept/connect on that fd or removed when the process exits.
- *
- * A response's end is known only when the next request begins or the connection closes; the
- * next EXCHANGE record carries it as `prev` (no record of its own). CLOSE carries the exchange
- * in progress in `totals` and the one before it in `prev`.
- *
- * With kernel RED aggregation (--metrics_only), REQUEST -> RESPONSE emits no EXCHANGE for an
- * exchange whose key userspace learned: it is counted in red_stats when it ends (next request,
- * close, exit, timeout pass). If the exchange before it went out as a record, a PREV_END record
- * carries that one's `prev`. CLOSE is sent only for connections that sent a record.
- *
- * SYNC is for connections learned from /proc at start-up: they may be mid-request, so data is
- * ignored until a response-to-request direction change gives a clean boundary. */
+/* The phase of a connection in the kernel. The transitions between phases (the phase machine)
+ * are bpf/shared/conn_phase.h, plain C unit-tested without a kernel. SYNC is for connections
+ * learned from /proc at start-up (userspace/loader/preexisting_connections.cc). */
 enum loupe_phase {
   LOUPE_PHASE_IDLE = 0,
   LOUPE_PHASE_REQUEST = 1,
@@ -280,20 +248,6 @@ static inline __u64 loupe_hash_finish(__u64 h) {
   h ^= h >> 29;
   h *= LOUPE_HASH_SEED;
   return h ^ (h >> 32);
-}
-
-/* The status of a final response whose first 13 bytes (`line`) are "HTTP/1.0 " or "HTTP/1.1 ",
- * a code 200..599, then ' ' or CR: a status line the userspace parser reads the same way.
- * 0 otherwise. */
-static inline __u16 loupe_red_status(const char *line) {
-  if (line[0] != 'H' || line[1] != 'T' || line[2] != 'T' || line[3] != 'P' || line[4] != '/' ||
-      line[5] != '1' || line[6] != '.' || (line[7] != '0' && line[7] != '1') || line[8] != ' ')
-    return 0;
-  if (line[9] < '2' || line[9] > '5' || line[10] < '0' || line[10] > '9' || line[11] < '0' ||
-      line[11] > '9')
-    return 0;
-  if (line[12] != ' ' && line[12] != '\r') return 0;
-  return (__u16)((line[9] - '0') * 100 + (line[10] - '0') * 10 + (line[11] - '0'));
 }
 
 /* Fills a zeroed key (its padding is part of the hash-map key) from the connection's tuple. */

@@ -3,6 +3,8 @@
 #include <array>
 #include <cstring>
 
+#include "userspace/protocols/http1/kernel/http1_sniff.h"
+
 namespace loupe {
 
 uint64_t KernelRequestHash(std::string_view request) {
@@ -18,8 +20,9 @@ uint64_t KernelRequestHash(std::string_view request) {
 }
 
 std::optional<uint16_t> KernelResponseStatus(std::string_view response) {
-  if (response.size() < 13) return std::nullopt;  // the kernel reads exactly 13 bytes
-  const uint16_t status = loupe_red_status(response.data());
+  // The kernel reads exactly these bytes.
+  if (response.size() < LOUPE_HTTP1_STATUS_LINE_BYTES) return std::nullopt;
+  const uint16_t status = loupe_http1_status(response.data());
   if (status == 0) return std::nullopt;
   return status;
 }
