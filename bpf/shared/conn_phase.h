@@ -144,7 +144,7 @@ static inline struct loupe_step loupe_on_response_data(__u32 phase, __u32 facts)
 
 static inline struct loupe_step loupe_on_close(__u32 phase, __u32 facts, int fd_reused) {
   if (phase == LOUPE_PHASE_CLOSED) return loupe_step_make(phase, LOUPE_ACT_NONE);
-  const __u32 next = fd_reused ? LOUPE_PHASE_CLOSED : LOUPE_PHASE_GONE;
+  const __u32 next = fd_reused ? (__u32)LOUPE_PHASE_CLOSED : LOUPE_PHASE_GONE;
   if ((facts & LOUPE_FACT_HAD_EXCHANGE) && (facts & LOUPE_FACT_USERSPACE_KNOWS))
     return loupe_step_make(next, LOUPE_ACT_CLOSE_RECORD);
   return loupe_step_make(next, LOUPE_ACT_CLOSE_SILENT);

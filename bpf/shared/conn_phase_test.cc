@@ -87,7 +87,8 @@ std::vector<Row> CloseRows() {
         rows.push_back({phase, event, 0, LOUPE_PHASE_CLOSED, LOUPE_ACT_NONE});
         continue;
       }
-      const uint32_t next = event == LOUPE_CONN_CLOSE ? kGone : LOUPE_PHASE_CLOSED;
+      const uint32_t next =
+          event == LOUPE_CONN_CLOSE ? kGone : static_cast<uint32_t>(LOUPE_PHASE_CLOSED);
       rows.push_back({phase, event, 0, next, LOUPE_ACT_CLOSE_SILENT});
       rows.push_back({phase, event, LOUPE_FACT_HAD_EXCHANGE, next, LOUPE_ACT_CLOSE_SILENT});
       rows.push_back({phase, event, LOUPE_FACT_USERSPACE_KNOWS, next, LOUPE_ACT_CLOSE_SILENT});
