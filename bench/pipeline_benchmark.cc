@@ -15,6 +15,7 @@
 #include "bpf/shared/loupe_abi.h"
 #include "prometheus/registry.h"
 #include "userspace/conn/conn_tracker.h"
+#include "userspace/core/clock.h"
 #include "userspace/daemon/pipeline.h"
 #include "userspace/loader/capture_event.h"
 #include "userspace/metrics/agent_metrics.h"
@@ -157,16 +158,15 @@ struct Agent {
   AgentMetrics agent_metrics{registry};
   RedMetrics red_metrics{registry, &agent_metrics, 500};
   ProcessInfoCache processes{"bench-host", 4096, FakeProcess};
-  Pipeline pipeline{&processes, &red_metrics, {}, nullptr};
+  FakeClock clock{/*monotonic_ns=*/1'000'000'000};
+  Pipeline pipeline{&processes, &red_metrics, {}, nullptr, &clock};
   ConnTracker tracker;
 
   // span_attributes: false is the agent's default (no OTLP endpoint: metrics only), true is the
   // agent exporting spans.
   explicit Agent(bool span_attributes = true)
       : tracker(TrackerOptions(span_attributes), RegisteredProtocols(), &pipeline,
-                &agent_metrics) {
-    pipeline.set_now_ns(1'000'000'000);
-  }
+                &agent_metrics) {}
 
   static ConnTrackerOptions TrackerOptions(bool span_attributes) {
     ConnTrackerOptions options;

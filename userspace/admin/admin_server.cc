@@ -43,9 +43,10 @@ class MetricsHandler : public CivetHandler {
 class HealthHandler : public CivetHandler {
  public:
   enum class Kind { kLive, kReady, kStartup };
-  HealthHandler(const HealthState* health, Kind kind) : health_(health), kind_(kind) {}
+  HealthHandler(const HealthState* health, const Clock* clock, Kind kind)
+      : health_(health), clock_(clock), kind_(kind) {}
   bool handleGet(CivetServer*, mg_connection* conn) override {
-    const uint64_t now = MonotonicNowNs();
+    const uint64_t now = clock_->MonotonicNs();
     bool ok = false;
     switch (kind_) {
       case Kind::kLive: ok = health_->Live(now); break;
@@ -62,6 +63,7 @@ class HealthHandler : public CivetHandler {
 
  private:
   const HealthState* health_;
+  const Clock* clock_;
   Kind kind_;
 };
 
@@ -74,7 +76,7 @@ int LogCivetMessage(const mg_connection*, const char* message) {
 
 absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Create(
     const std::string& listen_address, std::shared_ptr<prometheus::Registry> registry,
-    const HealthState* health, std::function<void()> before_scrape) {
+    const HealthState* health, const Clock* clock, std::function<void()> before_scrape) {
   std::unique_ptr<AdminServer> admin(new AdminServer());
   const std::vector<std::string> options = {"listening_ports", listen_address, "num_threads", "2",
                                             "request_timeout_ms", "10000"};
@@ -95,9 +97,10 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Create(
     admin->handlers_.push_back(std::move(handler));
   };
   add("/metrics", std::make_unique<MetricsHandler>(registry, std::move(before_scrape)));
-  add("/health/live", std::make_unique<HealthHandler>(health, HealthHandler::Kind::kLive));
-  add("/health/ready", std::make_unique<HealthHandler>(health, HealthHandler::Kind::kReady));
-  add("/health/startup", std::make_unique<HealthHandler>(health, HealthHandler::Kind::kStartup));
+  add("/health/live", std::make_unique<HealthHandler>(health, clock, HealthHandler::Kind::kLive));
+  add("/health/ready", std::make_unique<HealthHandler>(health, clock, HealthHandler::Kind::kReady));
+  add("/health/startup",
+      std::make_unique<HealthHandler>(health, clock, HealthHandler::Kind::kStartup));
   const std::vector<int> ports = admin->server_->getListeningPorts();
   admin->port_ = ports.empty() ? 0 : ports.front();
   log::Info("admin endpoint listening", {{"address", listen_address}, {"port", admin->port_}});

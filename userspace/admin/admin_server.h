@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "prometheus/registry.h"
 #include "userspace/admin/health.h"
+#include "userspace/core/clock.h"
 
 class CivetServer;
 class CivetHandler;
@@ -19,10 +20,12 @@ namespace loupe {
 
 class AdminServer {
  public:
-  // `before_scrape` runs before each /metrics answer (refreshes gauges such as RSS).
+  // `before_scrape` runs before each /metrics answer (refreshes gauges such as RSS). `clock`
+  // tells the health endpoints how old the last heartbeat is; it and `health` must outlive the
+  // server.
   static absl::StatusOr<std::unique_ptr<AdminServer>> Create(
       const std::string& listen_address, std::shared_ptr<prometheus::Registry> registry,
-      const HealthState* health, std::function<void()> before_scrape);
+      const HealthState* health, const Clock* clock, std::function<void()> before_scrape);
   ~AdminServer();
 
   // The port actually bound (useful with port 0 in tests).

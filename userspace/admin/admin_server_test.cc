@@ -94,13 +94,6 @@ TEST(HealthStateTest, DegradedStaysReadyAndListsEachFeatureOnce) {
             R"({"feature":"uprobes","effect":"HTTPS \"not\" parsed","fix":"grant CAP_SYS_ADMIN"}]})");
 }
 
-TEST(HealthStateTest, MonotonicClockAdvances) {
-  const uint64_t a = MonotonicNowNs();
-  const uint64_t b = MonotonicNowNs();
-  EXPECT_GT(a, 0u);
-  EXPECT_GE(b, a);
-}
-
 // ---- AdminServer ----------------------------------------------------------------------------
 
 struct HttpReply {
@@ -156,7 +149,7 @@ class AdminServerTest : public ::testing::Test {
                     .Register(*registry_)
                     .Add({{"path", "x"}});
     counter_->Increment(3);
-    auto server = AdminServer::Create("127.0.0.1:0", registry_, &health_,
+    auto server = AdminServer::Create("127.0.0.1:0", registry_, &health_, &clock_,
                                       [this] { scrapes_.fetch_add(1); });
     ASSERT_TRUE(server.ok()) << server.status();
     server_ = std::move(*server);
@@ -165,6 +158,7 @@ class AdminServerTest : public ::testing::Test {
 
   std::shared_ptr<prometheus::Registry> registry_;
   prometheus::Counter* counter_ = nullptr;
+  FakeClock clock_{/*monotonic_ns=*/100 * kSec};
   HealthState health_;
   std::atomic<int> scrapes_{0};
   std::unique_ptr<AdminServer> server_;
@@ -198,7 +192,7 @@ TEST_F(AdminServerTest, HealthEndpointsFollowTheState) {
   // Running.
   health_.SetProbesAttached(true);
   health_.SetStarted();
-  health_.Heartbeat(MonotonicNowNs());
+  health_.Heartbeat(clock_.MonotonicNs());
   EXPECT_EQ(Get(server_->port(), "/health/live").status, 200);
   ready = Get(server_->port(), "/health/ready");
   EXPECT_EQ(ready.status, 200);
@@ -213,9 +207,7 @@ TEST_F(AdminServerTest, HealthEndpointsFollowTheState) {
   EXPECT_THAT(ready.body, HasSubstr(R"("degraded":[{"feature":"uprobes")"));
 
   // The event loop stalled: neither live nor ready, still started.
-  const uint64_t now = MonotonicNowNs();
-  health_.Heartbeat(now > HealthState::kStaleAfterNs + 1 ? now - HealthState::kStaleAfterNs - 1
-                                                         : 1);
+  clock_.Advance(HealthState::kStaleAfterNs);
   EXPECT_EQ(Get(server_->port(), "/health/live").status, 503);
   EXPECT_EQ(Get(server_->port(), "/health/ready").status, 503);
   EXPECT_EQ(Get(server_->port(), "/health/startup").status, 200);
@@ -223,7 +215,7 @@ TEST_F(AdminServerTest, HealthEndpointsFollowTheState) {
 
 TEST_F(AdminServerTest, SecondServerOnTheSamePortFailsNamingTheAddress) {
   const std::string address = absl::StrCat("127.0.0.1:", server_->port());
-  auto second = AdminServer::Create(address, registry_, &health_, nullptr);
+  auto second = AdminServer::Create(address, registry_, &health_, &clock_, nullptr);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(std::string(second.status().message()), HasSubstr(address));
@@ -233,7 +225,7 @@ TEST_F(AdminServerTest, SecondServerOnTheSamePortFailsNamingTheAddress) {
 
 TEST_F(AdminServerTest, NullBeforeScrapeIsAllowed) {
   HealthState health;
-  auto other = AdminServer::Create("127.0.0.1:0", registry_, &health, nullptr);
+  auto other = AdminServer::Create("127.0.0.1:0", registry_, &health, &clock_, nullptr);
   ASSERT_TRUE(other.ok()) << other.status();
   EXPECT_NE((*other)->port(), server_->port());
   EXPECT_EQ(Get((*other)->port(), "/metrics").status, 200);

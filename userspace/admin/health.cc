@@ -1,17 +1,9 @@
 #include "userspace/admin/health.h"
 
-#include <time.h>
-
 #include "absl/strings/str_cat.h"
 #include "userspace/core/json.h"
 
 namespace loupe {
-
-uint64_t MonotonicNowNs() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
 
 bool HealthState::Live(uint64_t now_ns) const {
   const uint64_t last = last_heartbeat_ns_.load(std::memory_order_relaxed);

@@ -19,7 +19,8 @@ struct Degradation {
 
 class HealthState {
  public:
-  // The event loop calls this on every iteration (CLOCK_MONOTONIC ns).
+  // The event loop calls this on every iteration. All times here are CLOCK_MONOTONIC ns, read
+  // from the agent's Clock by the caller.
   void Heartbeat(uint64_t now_ns) { last_heartbeat_ns_.store(now_ns, std::memory_order_relaxed); }
   void SetProbesAttached(bool attached) { probes_attached_.store(attached); }
   void SetStarted() { started_.store(true); }
@@ -49,7 +50,5 @@ class HealthState {
   mutable std::mutex mu_;
   std::vector<Degradation> degradations_;  // guarded by mu_
 };
-
-uint64_t MonotonicNowNs();
 
 }  // namespace loupe

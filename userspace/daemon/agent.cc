@@ -31,7 +31,6 @@
 #include "userspace/protocols/registry.h"
 #include "userspace/tls/tls_attacher.h"
 #include "userspace/tls/tls_metrics.h"
-#include "userspace/spans/clock.h"
 #include "userspace/spans/fan_out_sink.h"
 #include "userspace/spans/span_assembler.h"
 #include "exporters/otlp/json_lines_span_sink.h"
@@ -191,7 +190,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const Config& config) {
 absl::Status Agent::StartAdmin() {
   AgentMetrics* agent_metrics = agent_metrics_.get();
   LOUPE_ASSIGN_OR_RETURN(
-      admin_, AdminServer::Create(config_.listen_address, registry_, health_.get(),
+      admin_, AdminServer::Create(config_.listen_address, registry_, health_.get(), &clock_,
                                   [agent_metrics] { agent_metrics->UpdateProcessMetrics(); }));
   return absl::OkStatus();
 }
@@ -220,13 +219,11 @@ absl::Status Agent::BuildSpanOutput() {
   if (span_exporter_) sinks.push_back(span_exporter_.get());
   if (span_printer_) sinks.push_back(span_printer_.get());
   span_sink_ = std::make_unique<FanOutSpanSink>(sinks);
-  wall_clock_ = std::make_unique<MonotonicToUnix>();
   if (sinks.empty()) return absl::OkStatus();
   SpanAssemblerOptions options;
   options.window_ns = PendingTimeoutNs(config_) + 500'000'000;
   options.max_buffered = kSpanAssemblerBuffer;
-  assembler_ = std::make_unique<SpanAssembler>(options, span_sink_.get(), *registry_,
-                                               wall_clock_.get());
+  assembler_ = std::make_unique<SpanAssembler>(options, span_sink_.get(), *registry_, &clock_);
   return absl::OkStatus();
 }
 
@@ -238,7 +235,7 @@ void Agent::BuildRecordPath() {
                                                   ReadProcessFacts, otlp_.resource_attributes,
                                                   config_.export_command_line);
   pipeline_ = std::make_unique<Pipeline>(processes_.get(), red_metrics_.get(),
-                                         config_.exclude_processes, assembler_.get());
+                                         config_.exclude_processes, assembler_.get(), &clock_);
 }
 
 absl::Status Agent::StartMetricExport() {
@@ -331,7 +328,7 @@ absl::Status Agent::Run(const std::atomic<bool>* stop) {
     absl::StatusOr<int> read = reader_->PollAndDrain(static_cast<int>(config_.poll_interval_ms));
     agent_metrics_->FlushPending();  // also publishes what the previous housekeeping counted
     if (!read.ok()) return read.status();
-    OnPolled(MonotonicNowNs());
+    OnPolled(clock_.MonotonicNs());
   }
   Drain();
   return absl::OkStatus();
@@ -339,7 +336,6 @@ absl::Status Agent::Run(const std::atomic<bool>* stop) {
 
 void Agent::OnPolled(uint64_t now_ns) {
   health_->Heartbeat(now_ns);
-  if (assembler_) assembler_->set_now_ns(now_ns);
   if (!started_) {
     health_->SetStarted();
     agent_metrics_->SetReady(true);
@@ -353,7 +349,6 @@ void Agent::OnPolled(uint64_t now_ns) {
 }
 
 void Agent::Housekeeping(uint64_t now_ns) {
-  pipeline_->set_now_ns(now_ns);
   tracker_->Sweep(now_ns);
   if (kernel_red_) {
     if (absl::Status status = probes_->RunRedTimeouts(); !status.ok()) {
@@ -361,7 +356,7 @@ void Agent::Housekeeping(uint64_t now_ns) {
     }
     kernel_red_->Collect(now_ns);
   }
-  if (assembler_) assembler_->Flush(now_ns);
+  if (assembler_) assembler_->Flush();
   PublishOwnGauges();
   if (now_ns >= next_heap_trim_ns_) {
     next_heap_trim_ns_ = now_ns + kHeapTrimIntervalNs;
@@ -400,7 +395,7 @@ void Agent::Drain() {
   probes_.reset();
   (void)reader_->PollAndDrain(0);
   tracker_->Sweep(kEndOfTime);  // finalize everything still pending
-  if (assembler_) assembler_->Flush(kEndOfTime);
+  if (assembler_) assembler_->FlushAll();
   agent_metrics_->FlushPending();  // before the exporters' final push
   if (span_exporter_) span_exporter_->Shutdown(kExporterShutdownTimeout);
   if (metric_exporter_) metric_exporter_->Shutdown(kExporterShutdownTimeout);
@@ -412,7 +407,7 @@ void Agent::FinalKernelRedPass() {
   if (absl::Status status = probes_->RunRedTimeouts(/*all=*/true); !status.ok()) {
     log::Warn("kernel RED final pass failed", {{"error", status.message()}});
   }
-  kernel_red_->Collect(MonotonicNowNs());
+  kernel_red_->Collect(clock_.MonotonicNs());
 }
 
 }  // namespace loupe

@@ -11,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "exporters/otlp/otlp_config.h"
 #include "userspace/config/config.h"
+#include "userspace/core/clock.h"
 
 namespace prometheus {
 class Registry;
@@ -29,7 +30,6 @@ class JsonLinesSpanSink;
 class KernelFeatures;
 class KernelRedMaps;
 class KernelRedTable;
-class MonotonicToUnix;
 class OtlpMetricExporter;
 class OtlpSpanExporter;
 class Pipeline;
@@ -93,6 +93,8 @@ class Agent {
   void FinalKernelRedPass();
 
   const Config config_;
+  // The one source of time; every part that reads the time is given it, so it outlives them.
+  const RealClock clock_;
   OtlpConfig otlp_;  // OTEL_* variables with the config's endpoint folded in
   // The loop's own state (monotonic ns).
   bool started_ = false;
@@ -114,7 +116,6 @@ class Agent {
   std::unique_ptr<JsonLinesSpanSink> span_printer_;  // --print_spans
   // Both span outputs behind one sink; empty when there is neither (then no assembler).
   std::unique_ptr<FanOutSpanSink> span_sink_;
-  std::unique_ptr<MonotonicToUnix> wall_clock_;  // read by the assembler
   // Null without a span output. Flushed in Drain after the tracker's last records.
   std::unique_ptr<SpanAssembler> assembler_;
 

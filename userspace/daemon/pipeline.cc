@@ -5,14 +5,17 @@
 namespace loupe {
 
 Pipeline::Pipeline(ProcessInfoCache* processes, RedMetrics* red_metrics,
-                   std::vector<std::string> excluded_executables, ResolvedRecordSink* spans)
+                   std::vector<std::string> excluded_executables, ResolvedRecordSink* spans,
+                   const Clock* clock)
     : processes_(processes),
       red_metrics_(red_metrics),
       excluded_(excluded_executables.begin(), excluded_executables.end()),
-      spans_(spans) {}
+      spans_(spans),
+      clock_(clock) {}
 
 void Pipeline::OnRecord(const RecordContext& context, Record record) {
-  std::shared_ptr<const ProcessResource> resource = processes_->Get(context.tgid, now_ns_, context.comm);
+  std::shared_ptr<const ProcessResource> resource =
+      processes_->Get(context.tgid, clock_->MonotonicNs(), context.comm);
   if (!excluded_.empty() && excluded_.contains(resource->executable_name)) return;
   prometheus::Histogram* series = red_metrics_->Observe(resource->service_name, record);
   if (kernel_red_ != nullptr && context.kernel_red_key != nullptr) {
@@ -22,7 +25,7 @@ void Pipeline::OnRecord(const RecordContext& context, Record record) {
 }
 
 void Pipeline::OnConnectionClassified(uint32_t tgid, std::string_view comm) {
-  processes_->Get(tgid, now_ns_, comm);
+  processes_->Get(tgid, clock_->MonotonicNs(), comm);
 }
 
 }  // namespace loupe

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
+#include "userspace/core/clock.h"
 #include "userspace/core/record_sink.h"
 #include "userspace/metrics/red_metrics.h"
 #include "userspace/process/process_info.h"
@@ -17,15 +18,15 @@ class KernelRedTable;
 
 class Pipeline : public RecordSink {
  public:
+  // `clock` times the process cache's revalidation; it must outlive the pipeline.
   Pipeline(ProcessInfoCache* processes, RedMetrics* red_metrics,
-           std::vector<std::string> excluded_executables, ResolvedRecordSink* spans);
+           std::vector<std::string> excluded_executables, ResolvedRecordSink* spans,
+           const Clock* clock);
 
   void OnRecord(const RecordContext& context, Record record) override;
   // Reads the process's identity while it is most likely still alive.
   void OnConnectionClassified(uint32_t tgid, std::string_view comm) override;
 
-  // The clock used for process-cache revalidation; tests may replace it.
-  void set_now_ns(uint64_t now_ns) { now_ns_ = now_ns; }
   // Kernel RED aggregation (--metrics_only): records that carry a key teach it to `table`.
   void set_kernel_red(KernelRedTable* table) { kernel_red_ = table; }
 
@@ -34,8 +35,8 @@ class Pipeline : public RecordSink {
   RedMetrics* red_metrics_;
   absl::flat_hash_set<std::string> excluded_;
   ResolvedRecordSink* spans_;
+  const Clock* clock_;
   KernelRedTable* kernel_red_ = nullptr;
-  uint64_t now_ns_ = 0;
 };
 
 }  // namespace loupe

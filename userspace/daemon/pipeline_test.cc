@@ -7,6 +7,7 @@
 
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
+#include "userspace/core/clock.h"
 #include "userspace/metrics/agent_metrics.h"
 
 namespace loupe {
@@ -91,6 +92,7 @@ class PipelineTest : public ::testing::Test {
     proc_[300].otel_service_name = "orders-api";
   }
 
+  FakeClock clock_;
   prometheus::Registry registry_;
   AgentMetrics agent_;
   RedMetrics red_;
@@ -100,7 +102,7 @@ class PipelineTest : public ::testing::Test {
 };
 
 TEST_F(PipelineTest, RecordsReachMetricsAndSpansUnderTheServiceName) {
-  Pipeline pipeline(&processes_, &red_, {}, &spans_);
+  Pipeline pipeline(&processes_, &red_, {}, &spans_, &clock_);
   pipeline.OnRecord(ContextFor(100), ServerRecord("GET /a"));
   pipeline.OnRecord(ContextFor(100), ServerRecord("GET /b"));
   pipeline.OnRecord(ContextFor(300), ServerRecord("GET /c"));
@@ -114,7 +116,7 @@ TEST_F(PipelineTest, RecordsReachMetricsAndSpansUnderTheServiceName) {
 }
 
 TEST_F(PipelineTest, ExcludedExecutablesAreDropped) {
-  Pipeline pipeline(&processes_, &red_, {"sshd", "not-running"}, &spans_);
+  Pipeline pipeline(&processes_, &red_, {"sshd", "not-running"}, &spans_, &clock_);
   pipeline.OnRecord(ContextFor(200), ServerRecord("GET /ssh"));
   pipeline.OnRecord(ContextFor(100), ServerRecord("GET /shop"));
   EXPECT_EQ(ServerObservations(registry_, "sshd"), 0u);
@@ -125,31 +127,31 @@ TEST_F(PipelineTest, ExcludedExecutablesAreDropped) {
 
 TEST_F(PipelineTest, ExclusionMatchesTheExecutableNotTheServiceName) {
   // orders-api runs /opt/bin/orders: excluding by its service name does not drop it.
-  Pipeline pipeline(&processes_, &red_, {"orders-api"}, nullptr);
+  Pipeline pipeline(&processes_, &red_, {"orders-api"}, nullptr, &clock_);
   pipeline.OnRecord(ContextFor(300), ServerRecord("GET /c"));
   EXPECT_EQ(ServerObservations(registry_, "orders-api"), 1u);
-  Pipeline by_exe(&processes_, &red_, {"orders"}, nullptr);
+  Pipeline by_exe(&processes_, &red_, {"orders"}, nullptr, &clock_);
   by_exe.OnRecord(ContextFor(300), ServerRecord("GET /c"));
   EXPECT_EQ(ServerObservations(registry_, "orders-api"), 1u);
 }
 
 TEST_F(PipelineTest, ExcludedExecutableIsDroppedEvenIfItExitedFirst) {
   // A process that exited before /proc was read is known only by its kernel comm.
-  Pipeline pipeline(&processes_, &red_, {"curl"}, &spans_);
+  Pipeline pipeline(&processes_, &red_, {"curl"}, &spans_, &clock_);
   pipeline.OnRecord(ContextFor(999, "curl"), ServerRecord("GET /health"));
   EXPECT_EQ(ServerObservations(registry_, "curl"), 0u);
   EXPECT_TRUE(spans_.seen.empty());
 }
 
 TEST_F(PipelineTest, VanishedProcessIsNamedAfterTheConnectionComm) {
-  Pipeline pipeline(&processes_, &red_, {}, nullptr);  // no span stage is fine
+  Pipeline pipeline(&processes_, &red_, {}, nullptr, &clock_);  // no span stage is fine
   pipeline.OnRecord(ContextFor(999, "curl"), ServerRecord("GET /x"));
   EXPECT_EQ(ServerObservations(registry_, "curl"), 1u);
 }
 
 TEST_F(PipelineTest, IdentityIsReadWhenTheConnectionIsClassified) {
   // A short-lived client's only record arrives as it exits, when its environment is gone.
-  Pipeline pipeline(&processes_, &red_, {}, &spans_);
+  Pipeline pipeline(&processes_, &red_, {}, &spans_, &clock_);
   pipeline.OnConnectionClassified(300, "orders");
   proc_.erase(300);
   pipeline.OnRecord(ContextFor(300, "orders"), ServerRecord("GET /x"));
@@ -157,13 +159,13 @@ TEST_F(PipelineTest, IdentityIsReadWhenTheConnectionIsClassified) {
 }
 
 TEST_F(PipelineTest, PidReuseIsNoticedAsTheClockAdvances) {
-  Pipeline pipeline(&processes_, &red_, {}, &spans_);
-  pipeline.set_now_ns(1'000);
+  Pipeline pipeline(&processes_, &red_, {}, &spans_, &clock_);
+  clock_.SetMonotonicNs(1'000);
   pipeline.OnRecord(ContextFor(100), ServerRecord("GET /1"));
   proc_[100] = Facts("/usr/bin/node", {"node", "gateway.js"}, /*start=*/999);
   pipeline.OnRecord(ContextFor(100), ServerRecord("GET /2"));
   EXPECT_EQ(spans_.seen.back().service, "shop") << "still within the recheck interval";
-  pipeline.set_now_ns(1'000 + 60'000'000'000ull);
+  clock_.SetMonotonicNs(1'000 + 60'000'000'000ull);
   pipeline.OnRecord(ContextFor(100), ServerRecord("GET /3"));
   EXPECT_EQ(spans_.seen.back().service, "gateway");
   EXPECT_EQ(ServerObservations(registry_, "gateway"), 1u);

@@ -9,11 +9,13 @@ constexpr size_t kMaxServingProcesses = 65536;
 // How far a server exchange may stick out of its client exchange's interval and still be its
 // child. Consecutive exchanges on one connection are a round trip apart, far more than this.
 constexpr uint64_t kLocalMatchToleranceNs = 200'000;
+// Later than any arrival, yet far enough from overflow to add a window to.
+constexpr uint64_t kEndOfTime = UINT64_MAX / 2;
 
 }  // namespace
 
 SpanAssembler::SpanAssembler(SpanAssemblerOptions options, SpanSink* sink,
-                             prometheus::Registry& registry, const MonotonicToUnix* clock)
+                             prometheus::Registry& registry, const Clock* clock)
     : options_(options),
       sink_(sink),
       clock_(clock),
@@ -66,6 +68,7 @@ std::array<uint8_t, N> SpanAssembler::RandomId() {
 void SpanAssembler::OnResolvedRecord(const RecordContext& context,
                                      const std::shared_ptr<const ProcessResource>& resource,
                                      Record record) {
+  const uint64_t now_ns = clock_->MonotonicNs();
   const Id id = next_id_++;
   Node& node = nodes_[id];
   node.record = std::move(record);
@@ -76,7 +79,7 @@ void SpanAssembler::OnResolvedRecord(const RecordContext& context,
   node.remote_address = std::string(context.remote_address);
   node.local_port = context.local_port;
   node.remote_port = context.remote_port;
-  node.arrival_ns = now_ns_;
+  node.arrival_ns = now_ns;
   node.span_id = RandomId<8>();
   if (node.record.span_kind == SpanKind::kClient) {
     clients_by_tuple_[Tuple{node.local_address, node.local_port, node.remote_address,
@@ -91,7 +94,7 @@ void SpanAssembler::OnResolvedRecord(const RecordContext& context,
   const bool final_now = node.record.span_kind == SpanKind::kClient
                              ? !serving_tgids_.contains(node.tgid)
                              : node.record.incoming_context.has_value();
-  if (final_now) Emit(id, now_ns_);
+  if (final_now) Emit(id, now_ns);
   while (nodes_.size() > options_.max_buffered) {
     if (!to_retire_.empty()) {
       Forget(to_retire_.front().second);
@@ -100,7 +103,7 @@ void SpanAssembler::OnResolvedRecord(const RecordContext& context,
       spans_early_.Increment();
       const Id oldest = to_emit_.front();
       to_emit_.pop_front();
-      Emit(oldest, now_ns_);
+      Emit(oldest, now_ns);
     } else {
       break;
     }
@@ -194,8 +197,9 @@ void SpanAssembler::Emit(Id id, uint64_t now_ns) {
   // The node stays (children may still link to it) but its record's name and attributes are
   // not read again once the span is out.
   span.name = std::move(node.record.span_name);
-  span.start_unix_ns = clock_->ToUnixNs(node.record.start_ns);
-  span.end_unix_ns = clock_->ToUnixNs(std::max(node.record.end_ns, node.record.start_ns));
+  span.start_unix_ns = clock_->MonotonicToUnixNs(node.record.start_ns);
+  span.end_unix_ns =
+      clock_->MonotonicToUnixNs(std::max(node.record.end_ns, node.record.start_ns));
   span.is_error = node.record.is_error;
   span.attributes = std::move(node.record.attributes);
   if (node.record.is_error && !node.record.error_type.empty()) {
@@ -229,8 +233,11 @@ void SpanAssembler::Forget(Id id) {
   nodes_.erase(it);
 }
 
-void SpanAssembler::Flush(uint64_t now_ns) {
-  now_ns_ = std::max(now_ns_, now_ns);
+void SpanAssembler::Flush() { FlushUntil(clock_->MonotonicNs()); }
+
+void SpanAssembler::FlushAll() { FlushUntil(kEndOfTime); }
+
+void SpanAssembler::FlushUntil(uint64_t now_ns) {
   while (!to_emit_.empty()) {
     auto it = nodes_.find(to_emit_.front());
     if (it != nodes_.end() && it->second.arrival_ns + options_.window_ns > now_ns) break;

@@ -31,9 +31,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
+#include "userspace/core/clock.h"
 #include "userspace/core/record_sink.h"
 #include "userspace/core/span.h"
-#include "userspace/spans/clock.h"
 
 namespace loupe {
 
@@ -44,20 +44,21 @@ struct SpanAssemblerOptions {
 
 class SpanAssembler : public ResolvedRecordSink {
  public:
+  // `clock` stamps arrivals, times the window and converts the kernel's timestamps to Unix
+  // time; it must outlive the assembler.
   SpanAssembler(SpanAssemblerOptions options, SpanSink* sink, prometheus::Registry& registry,
-                const MonotonicToUnix* clock);
+                const Clock* clock);
 
   void OnResolvedRecord(const RecordContext& context,
                         const std::shared_ptr<const ProcessResource>& resource,
                         Record record) override;
 
-  // Emits every span whose window has passed (now is CLOCK_MONOTONIC); Flush(UINT64_MAX) emits
-  // everything (shutdown).
-  void Flush(uint64_t now_ns);
+  // Emits every span whose window has passed, and forgets those emitted a window ago.
+  void Flush();
+  // Shutdown: emits everything still held, relatives linked as far as they arrived.
+  void FlushAll();
 
   size_t buffered() const { return nodes_.size(); }
-  // Test hook: the clock used to stamp arrivals.
-  void set_now_ns(uint64_t now_ns) { now_ns_ = now_ns; }
 
  private:
   using Id = uint64_t;  // arrival sequence number
@@ -101,6 +102,7 @@ class SpanAssembler : public ResolvedRecordSink {
   void Resolve(Node& node, int depth);
   Node* FindLocalClient(const Node& server);
   Node* FindServingThread(const Node& client);
+  void FlushUntil(uint64_t now_ns);
   void Emit(Id id, uint64_t now_ns);
   void Forget(Id id);
   template <size_t N>
@@ -108,8 +110,7 @@ class SpanAssembler : public ResolvedRecordSink {
 
   SpanAssemblerOptions options_;
   SpanSink* sink_;
-  const MonotonicToUnix* clock_;
-  uint64_t now_ns_ = 0;
+  const Clock* clock_;
   Id next_id_ = 1;
   absl::flat_hash_map<Id, Node> nodes_;
   std::deque<Id> to_emit_;                          // arrival order

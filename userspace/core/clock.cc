@@ -1,4 +1,4 @@
-#include "userspace/spans/clock.h"
+#include "userspace/core/clock.h"
 
 #include <time.h>
 
@@ -13,17 +13,23 @@ int64_t Read(clockid_t clock) {
 
 }  // namespace
 
-void MonotonicToUnix::Refresh() {
+uint64_t RealClock::MonotonicNs() const { return static_cast<uint64_t>(Read(CLOCK_MONOTONIC)); }
+
+uint64_t RealClock::UnixNs() const { return static_cast<uint64_t>(Read(CLOCK_REALTIME)); }
+
+int64_t RealClock::SampleOffsetNs() {
   int64_t best_width = INT64_MAX;
+  int64_t best_offset = 0;
   for (int i = 0; i < 5; ++i) {
     const int64_t before = Read(CLOCK_MONOTONIC);
     const int64_t wall = Read(CLOCK_REALTIME);
     const int64_t after = Read(CLOCK_MONOTONIC);
     if (after - before < best_width) {
       best_width = after - before;
-      offset_ns_ = wall - (before + (after - before) / 2);
+      best_offset = wall - (before + (after - before) / 2);
     }
   }
+  return best_offset;
 }
 
 }  // namespace loupe
