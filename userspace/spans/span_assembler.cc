@@ -100,9 +100,13 @@ void SpanAssembler::OnResolvedRecord(const RecordContext& context,
       Forget(to_retire_.front().second);
       to_retire_.pop_front();
     } else if (!to_emit_.empty()) {
-      spans_early_.Increment();
       const Id oldest = to_emit_.front();
       to_emit_.pop_front();
+      // Spans emitted at once keep their turn in to_emit_ and may be forgotten already: only
+      // a span still waiting is resolved early (and counted).
+      auto waiting = nodes_.find(oldest);
+      if (waiting == nodes_.end() || waiting->second.emitted) continue;
+      spans_early_.Increment();
       Emit(oldest, now_ns);
     } else {
       break;
