@@ -2,7 +2,8 @@
 // bpf/capture.bpf.c writes them (an EXCHANGE carries the previous exchange's final response
 // totals in `prev`; CLOSE is header-only), go through DecodeCaptureEvent -> ConnTracker::OnEvent -> HTTP/1
 // parse -> Pipeline -> RedMetrics. Every benchmark reports exchanges as items, so items/s is
-// exchanges per second on one core. docs/performance.md records the results.
+// exchanges per second on one core. docs/performance.md records the results. Each benchmark also
+// reports allocs_per_item: heap allocations per exchange (operator new calls, counted below).
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
@@ -12,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "bench/allocation_count.h"
 #include "bpf/shared/loupe_abi.h"
 #include "prometheus/registry.h"
 #include "userspace/conn/conn_tracker.h"
@@ -25,6 +27,22 @@
 
 namespace loupe {
 namespace {
+
+// Counts the allocations made while it lives (the timed loop) and reports them per iteration.
+class AllocationCounter {
+ public:
+  explicit AllocationCounter(benchmark::State& state)
+      : state_(state), start_(bench::AllocationCount()) {}
+  ~AllocationCounter() {
+    state_.counters["allocs_per_item"] =
+        benchmark::Counter(static_cast<double>(bench::AllocationCount() - start_),
+                           benchmark::Counter::kAvgIterations);
+  }
+
+ private:
+  benchmark::State& state_;
+  uint64_t start_;
+};
 
 constexpr uint32_t kTgid = 4242;
 constexpr uint16_t kServerPort = 8080;
@@ -218,6 +236,7 @@ void BM_FullPath_KeepAliveGet(benchmark::State& state) {
   Agent agent(state.range(0) != 0);
   std::vector<uint8_t> record = ExchangeRecord(KeepAliveGet());
   uint64_t seq = 1;
+  AllocationCounter allocations(state);
   for (auto _ : state) {
     SetSeq(record, seq++);
     agent.Feed(record);
@@ -234,6 +253,7 @@ void BM_FullPath_Chunked(benchmark::State& state) {
   spec.response = ChunkedResponse();
   std::vector<uint8_t> record = ExchangeRecord(spec);
   uint64_t seq = 1;
+  AllocationCounter allocations(state);
   for (auto _ : state) {
     SetSeq(record, seq++);
     agent.Feed(record);
@@ -257,6 +277,7 @@ void BM_FullPath_TwoChunksFinalizedByNext(benchmark::State& state) {
   spec.prev_response_chunks = 2;
   std::vector<uint8_t> exchange = ExchangeRecord(spec);
   uint64_t seq = 2;
+  AllocationCounter allocations(state);
   for (auto _ : state) {
     SetSeq(exchange, seq++);
     agent.Feed(exchange);
@@ -273,6 +294,7 @@ void BM_FullPath_NewConnectionPerRequest(benchmark::State& state) {
   std::vector<uint8_t> exchange = ExchangeRecord(spec);
   std::vector<uint8_t> close = CloseRecord(spec, spec.response.size(), 1);
   uint64_t conn_id = 1;
+  AllocationCounter allocations(state);
   for (auto _ : state) {
     SetConnId(exchange, conn_id);
     SetConnId(close, conn_id);
@@ -323,6 +345,7 @@ void BM_FullPath_Mix1000Connections(benchmark::State& state) {
     ++seq;
   };
   one_round();  // warm-up: classify every connection
+  AllocationCounter allocations(state);
   for (auto _ : state) one_round();
   state.SetItemsProcessed(state.iterations() * kConnections);
 }
@@ -332,6 +355,7 @@ BENCHMARK(BM_FullPath_Mix1000Connections)->ArgName("spans")->Arg(0)->Arg(1);
 
 void BM_Stage_Decode(benchmark::State& state) {
   const std::vector<uint8_t> record = ExchangeRecord(KeepAliveGet());
+  AllocationCounter allocations(state);
   for (auto _ : state) {
     std::optional<CaptureEvent> event = DecodeCaptureEvent(record.data(), record.size());
     benchmark::DoNotOptimize(event);
@@ -381,6 +405,7 @@ void BM_Stage_DetectAllProtocols(benchmark::State& state) {
   const EventSpec spec = KeepAliveGet();
   const Exchange ex = KeepAliveExchange(spec.request, spec.response);
   const ConnectionInfo info = ServerInfo();
+  AllocationCounter allocations(state);
   for (auto _ : state) {
     int yes = 0;
     for (const auto& protocol : AllProtocols()) {
@@ -400,6 +425,7 @@ void BM_Stage_Http1Parse(benchmark::State& state) {
   info.span_attributes = state.range(0) != 0;
   std::unique_ptr<ConnectionParser> parser = Http1().NewConnection(info);
   std::vector<Record> records;
+  AllocationCounter allocations(state);
   for (auto _ : state) {
     records.clear();
     benchmark::DoNotOptimize(parser->Parse(ex, &records));
@@ -416,6 +442,7 @@ void BM_Stage_TrackerAndParse(benchmark::State& state) {
   ConnTracker tracker(ConnTrackerOptions{}, RegisteredProtocols(), &sink, &agent_metrics);
   std::vector<uint8_t> record = ExchangeRecord(KeepAliveGet());
   uint64_t seq = 1;
+  AllocationCounter allocations(state);
   for (auto _ : state) {
     SetSeq(record, seq++);
     std::optional<CaptureEvent> event = DecodeCaptureEvent(record.data(), record.size());
@@ -443,6 +470,7 @@ void BM_Stage_Pipeline(benchmark::State& state) {
   context.tgid = kTgid;
   context.comm = "nginx";
   context.protocol = "http1";
+  AllocationCounter allocations(state);
   for (auto _ : state) {
     agent.pipeline.OnRecord(context, record);
   }
@@ -453,6 +481,7 @@ BENCHMARK(BM_Stage_Pipeline);
 // The copy BM_Stage_Pipeline includes, so it can be subtracted.
 void BM_Stage_RecordCopy(benchmark::State& state) {
   const Record record = SampleRecord();
+  AllocationCounter allocations(state);
   for (auto _ : state) {
     Record copy = record;
     benchmark::DoNotOptimize(copy.span_name.data());
@@ -464,6 +493,7 @@ BENCHMARK(BM_Stage_RecordCopy);
 void BM_Stage_RedMetricsObserve(benchmark::State& state) {
   Agent agent;
   const Record record = SampleRecord();
+  AllocationCounter allocations(state);
   for (auto _ : state) {
     agent.red_metrics.Observe("nginx", record);
   }
