@@ -16,44 +16,6 @@ using KeyValues = google::protobuf::RepeatedPtrField<otlp_common::KeyValue>;
 
 namespace {
 
-struct KnownMetric {
-  std::string_view prometheus;
-  std::string_view otel;
-  std::string_view unit;
-};
-constexpr KnownMetric kKnownMetrics[] = {
-    {"http_server_request_duration_seconds", "http.server.request.duration", "s"},
-    {"http_client_request_duration_seconds", "http.client.request.duration", "s"},
-    {"db_client_operation_duration_seconds", "db.client.operation.duration", "s"},
-};
-
-struct KnownLabel {
-  std::string_view prometheus;
-  std::string_view otel;
-  bool is_int;  // semconv types these as int
-};
-constexpr KnownLabel kKnownLabels[] = {
-    {"http_request_method", "http.request.method", false},
-    {"http_response_status_code", "http.response.status_code", true},
-    {"http_route", "http.route", false},
-    {"server_address", "server.address", false},
-    {"server_port", "server.port", true},
-    {"db_system_name", "db.system.name", false},
-    {"db_operation_name", "db.operation.name", false},
-    {"db_collection_name", "db.collection.name", false},
-    {"error_type", "error.type", false},
-    {"url_scheme", "url.scheme", false},
-    {"network_protocol_name", "network.protocol.name", false},
-    {"network_protocol_version", "network.protocol.version", false},
-};
-
-const KnownLabel* FindLabel(std::string_view name) {
-  for (const KnownLabel& label : kKnownLabels) {
-    if (label.prometheus == name) return &label;
-  }
-  return nullptr;
-}
-
 constexpr std::string_view kServiceLabel = "service_name";
 
 // Builds the OTLP request resource by resource, keeping one Metric per family per resource.
@@ -121,15 +83,19 @@ std::string ServiceOf(const prometheus::MetricFamily& family,
   return options.agent_service_name;
 }
 
-void FillAttributes(const prometheus::ClientMetric& metric, bool skip_service, KeyValues* out) {
+// Labels of an instrument family become its semconv attributes (core/instrument_schema.h);
+// any other label (the agent's own metrics) keeps its name.
+void FillAttributes(const prometheus::ClientMetric& metric, const InstrumentSchema* family,
+                    bool skip_service, KeyValues* out) {
   for (const auto& label : metric.label) {
     if (label.value.empty()) continue;  // Prometheus: an empty label is an absent label
     if (skip_service && label.name == kServiceLabel) continue;
-    const KnownLabel* known = FindLabel(label.name);
+    const LabelKey* known =
+        family == nullptr ? nullptr : FindLabelByPrometheusName(*family, label.name);
     if (known == nullptr) {
       AddAttribute(Attribute{label.name, label.value, false}, out);
     } else {
-      AddAttribute(Attribute{std::string(known->otel), label.value, known->is_int}, out);
+      AddAttribute(Attribute{std::string(known->attribute), label.value, known->is_int}, out);
     }
   }
 }
@@ -161,17 +127,9 @@ void FillHistogram(const prometheus::ClientMetric::Histogram& in,
 }  // namespace
 
 OtelMetricName OtelNameFor(std::string_view prometheus_name) {
-  for (const KnownMetric& known : kKnownMetrics) {
-    if (known.prometheus == prometheus_name) {
-      return {std::string(known.otel), std::string(known.unit)};
-    }
-  }
-  return {std::string(prometheus_name), ""};
-}
-
-std::string_view OtelAttributeFor(std::string_view label_name) {
-  const KnownLabel* known = FindLabel(label_name);
-  return known == nullptr ? label_name : known->otel;
+  const InstrumentSchema* family = FindInstrumentByPrometheusName(prometheus_name);
+  if (family == nullptr) return {std::string(prometheus_name), ""};
+  return {std::string(family->otel_name), std::string(family->unit)};
 }
 
 ConvertedMetrics ConvertToOtlp(const std::vector<prometheus::MetricFamily>& families,
@@ -179,6 +137,7 @@ ConvertedMetrics ConvertToOtlp(const std::vector<prometheus::MetricFamily>& fami
   ConvertedMetrics out;
   RequestBuilder builder(options, &out);
   for (const prometheus::MetricFamily& family : families) {
+    const InstrumentSchema* instrument = FindInstrumentByPrometheusName(family.name);
     for (const prometheus::ClientMetric& metric : family.metric) {
       bool label_used = false;
       std::string service = ServiceOf(family, metric, options, &label_used);
@@ -232,7 +191,7 @@ ConvertedMetrics ConvertToOtlp(const std::vector<prometheus::MetricFamily>& fami
           break;
         }
       }
-      FillAttributes(metric, label_used, attributes);
+      FillAttributes(metric, instrument, label_used, attributes);
       ++out.data_points;
     }
   }

@@ -27,23 +27,21 @@ struct ConvertedMetrics {
   uint64_t data_points = 0;
 };
 
-// The OTel name and unit for a Prometheus metric name we know ("http.server.request.duration",
-// "s"); otherwise the Prometheus name and an empty unit.
+// The OTel name and unit of an instrument family's Prometheus name (core/instrument_schema.h:
+// "http.server.request.duration", "s"); otherwise the Prometheus name and an empty unit.
 struct OtelMetricName {
   std::string name;
   std::string unit;
 };
 OtelMetricName OtelNameFor(std::string_view prometheus_name);
 
-// The semantic-convention attribute key for a Prometheus label name we know
-// ("http_request_method" → "http.request.method"); otherwise the label name unchanged.
-std::string_view OtelAttributeFor(std::string_view label_name);
-
 // Histograms become cumulative Histograms (Prometheus' cumulative bucket counts turned into
 // per-bucket counts, +Inf dropped from the bounds), counters monotonic cumulative Sums, gauges
 // and untyped Gauges, summaries Summaries. Series are grouped into one ResourceMetrics per
 // service_name label value (which becomes service.name and leaves the point's attributes);
-// loupe_* families and series without that label go to the agent's resource.
+// loupe_* families and series without that label go to the agent's resource. An instrument
+// family's labels become its semconv attributes (int-typed where the schema says so); other
+// labels keep their names.
 ConvertedMetrics ConvertToOtlp(const std::vector<prometheus::MetricFamily>& families,
                                const MetricConversionOptions& options);
 

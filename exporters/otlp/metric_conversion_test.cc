@@ -63,9 +63,43 @@ TEST(MetricConversionTest, NamesAndAttributes) {
             "db.client.operation.duration");
   EXPECT_EQ(OtelNameFor("loupe_records_total").name, "loupe_records_total");
   EXPECT_EQ(OtelNameFor("loupe_records_total").unit, "");
-  EXPECT_EQ(OtelAttributeFor("http_request_method"), "http.request.method");
-  EXPECT_EQ(OtelAttributeFor("db_system_name"), "db.system.name");
-  EXPECT_EQ(OtelAttributeFor("reason"), "reason");
+}
+
+// A family's labels become the semconv attributes its schema names (core/instrument_schema.h);
+// labels of other families keep their Prometheus names.
+TEST(MetricConversionTest, LabelsBecomeTheSchemaAttributes) {
+  prometheus::Registry registry;
+  prometheus::BuildHistogram()
+      .Name("db_client_operation_duration_seconds")
+      .Help("db")
+      .Register(registry)
+      .Add({{"service_name", "shop"},
+            {"db_system_name", "postgresql"},
+            {"db_operation_name", "SELECT"},
+            {"server_port", "5432"},
+            {"error_type", ""}},
+           prometheus::Histogram::BucketBoundaries{1})
+      .Observe(0.5);
+  prometheus::BuildCounter()
+      .Name("loupe_exports_total")
+      .Help("not an instrument family")
+      .Register(registry)
+      .Add({{"reason", "x"}, {"server_port", "1"}})
+      .Increment();
+  ConvertedMetrics converted = ConvertToOtlp(registry.Collect(), Options());
+  const auto& point =
+      MetricNamed(*ResourceFor(converted, "shop"), "db.client.operation.duration")
+          ->histogram()
+          .data_points(0);
+  EXPECT_EQ(Find(point.attributes(), "db.system.name")->string_value(), "postgresql");
+  EXPECT_EQ(Find(point.attributes(), "db.operation.name")->string_value(), "SELECT");
+  EXPECT_EQ(Find(point.attributes(), "server.port")->int_value(), 5432);
+  EXPECT_EQ(Find(point.attributes(), "error.type"), nullptr) << "an empty label is absent";
+  EXPECT_EQ(point.attributes_size(), 3);
+  const auto& counter =
+      MetricNamed(*ResourceFor(converted, "loupe"), "loupe_exports_total")->sum().data_points(0);
+  EXPECT_EQ(Find(counter.attributes(), "reason")->string_value(), "x");
+  EXPECT_EQ(Find(counter.attributes(), "server_port")->string_value(), "1");
 }
 
 TEST(MetricConversionTest, HistogramFromRegistryPerServiceResource) {

@@ -35,15 +35,6 @@ StreamDirection DirectionOf(uint8_t direction) {
   return direction == LOUPE_CHUNK_REQUEST ? StreamDirection::kRequest : StreamDirection::kResponse;
 }
 
-const char* InstrumentName(Instrument instrument) {
-  switch (instrument) {
-    case Instrument::kHttpServer: return "http_server";
-    case Instrument::kHttpClient: return "http_client";
-    case Instrument::kDbClient: return "db_client";
-  }
-  return "unknown";
-}
-
 }  // namespace
 
 ConnTracker::ConnTracker(ConnTrackerOptions options, std::vector<const Protocol*> protocols,
@@ -335,7 +326,7 @@ void ConnTracker::EmitStream(Conn& conn, uint64_t conn_id) {
     metrics_->ExchangeFinalized("stream");
     RecordContext context = ContextFor(conn, conn_id, stream_out_.thread_ids[i]);
     Record& record = stream_out_.records[i];
-    metrics_->RecordEmitted(InstrumentName(record.instrument));
+    metrics_->RecordEmitted(record.instrument->short_name);
     sink_->OnRecord(context, std::move(record));
   }
   stream_out_.records.clear();
@@ -440,7 +431,7 @@ void ConnTracker::Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
         context.kernel_red_key = &*red_key;
       }
       for (Record& record : scratch_records_) {
-        metrics_->RecordEmitted(InstrumentName(record.instrument));
+        metrics_->RecordEmitted(record.instrument->short_name);
         sink_->OnRecord(context, std::move(record));
       }
       break;

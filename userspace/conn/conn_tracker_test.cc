@@ -313,7 +313,7 @@ TEST_F(ConnTrackerTest, CompleteSingleChunkResponseIsRecordedImmediately) {
 
   ASSERT_EQ(sink_.records.size(), 1u);
   const SeenRecord& seen = sink_.records[0];
-  EXPECT_EQ(seen.record.instrument, Instrument::kHttpServer);
+  EXPECT_EQ(seen.record.instrument, &instruments::kHttpServer);
   EXPECT_EQ(seen.record.span_name, "GET /users/{id}");
   EXPECT_EQ(seen.record.start_ns, 5'000u);
   EXPECT_EQ(seen.record.end_ns, 12'345u);
@@ -889,7 +889,7 @@ TEST_F(ConnTrackerTest, ClientRoleAndIpv6Addresses) {
   ASSERT_EQ(sink_.records.size(), 1u);
   const SeenRecord& seen = sink_.records[0];
   EXPECT_EQ(seen.role, Role::kClient);
-  EXPECT_EQ(seen.record.instrument, Instrument::kHttpClient);
+  EXPECT_EQ(seen.record.instrument, &instruments::kHttpClient);
   EXPECT_EQ(seen.local_address, "2001:db8::1");
   EXPECT_EQ(seen.remote_address, "2001:db8::2");
   EXPECT_EQ(seen.local_port, 51000);
@@ -1212,7 +1212,7 @@ class FakeParser : public ConnectionParser {
       return ParseState::kNeedsMoreData;
     }
     Record record;
-    record.instrument = Instrument::kDbClient;
+    record.instrument = &instruments::kDbClient;
     record.span_name = std::string(exchange.request.substr(0, exchange.request.find('\n')));
     record.start_ns = exchange.request_start_ns;
     record.end_ns = exchange.response_end_ns;

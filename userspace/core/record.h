@@ -9,19 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include "userspace/core/instrument_schema.h"
 #include "userspace/core/trace_context.h"
 
 namespace loupe {
-
-// The metric instrument a record feeds; each has a fixed, bounded label schema
-// (see userspace/metrics/red_metrics.h).
-enum class Instrument : uint8_t {
-  kHttpServer = 1,  // http.server.request.duration
-  kHttpClient = 2,  // http.client.request.duration
-  kDbClient = 3,    // db.client.operation.duration
-};
-
-enum class SpanKind : uint8_t { kServer = 2, kClient = 3 };
 
 // A resource attribute (OTEL_RESOURCE_ATTRIBUTES and the like): the key comes from outside.
 struct Attribute {
@@ -41,8 +32,8 @@ struct SpanAttribute {
 };
 
 struct Record {
-  Instrument instrument = Instrument::kHttpServer;
-  SpanKind span_kind = SpanKind::kServer;
+  // The family the record feeds (metric, labels, span kind); never null.
+  const InstrumentSchema* instrument = &instruments::kHttpServer;
   std::string protocol;   // "http1", "postgresql", ... for the agent's own metrics
   // e.g. "GET /users/{id}", "SELECT orders". Parsers may leave it empty when
   // ConnectionInfo::span_attributes is false (no span is built).
@@ -53,26 +44,52 @@ struct Record {
   uint64_t end_ns = 0;
 
   bool is_error = false;
-  std::string error_type;  // semconv error.type: "500", "42P01", "WRONGTYPE", ...
+  // semconv error.type: "500", "42P01", "WRONGTYPE", ... The error_type metric label reads it,
+  // and the span assembler exports it as the span's error.type attribute and status message.
+  std::string error_type;
 
-  // Label values for the instrument's bounded metric schema. Keys are the Prometheus label names
-  // of that instrument (e.g. "http_request_method"), always string literals: a record is built
-  // per request, and owning the keys cost two allocations each. Missing keys export as "".
-  std::vector<std::pair<std::string_view, std::string>> metric_labels;
-
-  // Span attributes (semconv keys, e.g. "http.request.method").
+  // Semantic-convention attributes (keys such as "http.request.method"), each value once: spans
+  // export them, and the metric labels of `instrument` are read from them (LabelValue). When
+  // ConnectionInfo::span_attributes is false, parsers may fill only the attributes the labels
+  // need.
   std::vector<SpanAttribute> attributes;
+
+  SpanKind span_kind() const { return instrument->span_kind; }
 
   // Trace context carried in the request (HTTP traceparent), if any and valid.
   std::optional<TraceContext> incoming_context;
 };
 
-// The value of metric label `name`, or "" when the record has none.
-inline std::string_view MetricLabel(const Record& record, std::string_view name) {
-  for (const auto& [key, value] : record.metric_labels) {
-    if (key == name) return value;
+// The value of semconv attribute `key` in the record, or "" when it has none. error.type is the
+// record's error_type.
+inline std::string_view AttributeValue(const Record& record, std::string_view key) {
+  if (key == kErrorTypeAttribute) return record.error_type;
+  for (const SpanAttribute& attribute : record.attributes) {
+    if (attribute.key == key) return attribute.value;
   }
   return {};
+}
+
+// The value of metric label `label` of the record's family ("" exports as absent).
+inline std::string_view LabelValue(const Record& record, const LabelKey& label) {
+  return AttributeValue(record, label.attribute);
+}
+
+// The value of the label its family exports under Prometheus name `prometheus_name`, or "" when
+// the record has none (or its family no such label).
+inline std::string_view MetricLabel(const Record& record, std::string_view prometheus_name) {
+  const LabelKey* label = FindLabelByPrometheusName(*record.instrument, prometheus_name);
+  return label == nullptr ? std::string_view() : LabelValue(record, *label);
+}
+
+// Every metric label of the record: (Prometheus name, value), in its family's export order.
+inline std::vector<std::pair<std::string_view, std::string_view>> MetricLabels(
+    const Record& record) {
+  std::vector<std::pair<std::string_view, std::string_view>> labels;
+  for (const LabelKey& label : record.instrument->labels) {
+    labels.emplace_back(label.prometheus, LabelValue(record, label));
+  }
+  return labels;
 }
 
 }  // namespace loupe

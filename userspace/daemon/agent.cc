@@ -372,12 +372,9 @@ void Agent::PublishOwnGauges() {
   agent_metrics_->SetProbeRecursionMisses(probes_->ReadProgramStats().recursion_misses);
   tls_metrics_->UpdateKernelCounters(kernel_counters);
   agent_metrics_->SetRingbufFill(reader_->FillRatio());
-  for (const auto& [instrument, name] :
-       {std::pair{Instrument::kHttpServer, "http_server"},
-        std::pair{Instrument::kHttpClient, "http_client"},
-        std::pair{Instrument::kDbClient, "db_client"}}) {
-    agent_metrics_->SetMetricSeries(name, red_metrics_->series(instrument),
-                                    red_metrics_->services(instrument));
+  for (const InstrumentSchema* family : AllInstruments()) {
+    agent_metrics_->SetMetricSeries(family->short_name, red_metrics_->series(*family),
+                                    red_metrics_->services(*family));
   }
   agent_metrics_->SetSpansBuffered(assembler_ ? assembler_->buffered() : 0);
   agent_metrics_->UpdateLogCounters();

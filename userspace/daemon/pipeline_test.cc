@@ -57,14 +57,14 @@ ProcessFacts Facts(std::string exe, std::vector<std::string> argv, uint64_t star
 
 Record ServerRecord(std::string span_name) {
   Record record;
-  record.instrument = Instrument::kHttpServer;
+  record.instrument = &instruments::kHttpServer;
   record.span_name = std::move(span_name);
   record.start_ns = 1'000;
   record.end_ns = 2'000'000;
-  record.metric_labels = {{"http_request_method", "GET"},
-                          {"http_response_status_code", "200"},
-                          {"http_route", "/"},
-                          {"server_port", "80"}};
+  record.attributes = {{"http.request.method", "GET"},
+                        {"http.response.status_code", "200", true},
+                        {"http.route", "/"},
+                        {"server.port", "80", true}};
   return record;
 }
 

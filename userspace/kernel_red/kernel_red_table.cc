@@ -129,14 +129,15 @@ KernelRedTable::KernelRedTable(KernelRedOptions options, KernelRedMaps* maps,
 void KernelRedTable::Learn(const loupe_red_key& key, const Record& record,
                            prometheus::Histogram* series) {
   if (series == nullptr) return;
-  if (record.instrument != Instrument::kHttpServer && record.instrument != Instrument::kHttpClient) {
+  if (record.instrument != &instruments::kHttpServer &&
+      record.instrument != &instruments::kHttpClient) {
     return;
   }
   // The kernel keys on the status it read; the record must carry that same status, and no
   // error type but one the status implies ("500"): not one from how the exchange ended
   // ("response_cut", "no_response"), which later exchanges of the key need not share.
   const std::string status_text = std::to_string(key.status);
-  if (MetricLabel(record, "http_response_status_code") != status_text) return;
+  if (AttributeValue(record, "http.response.status_code") != status_text) return;
   if (!record.error_type.empty() && record.error_type != status_text) return;
   std::string bytes = KeyBytes(key);
   if (by_key_.contains(bytes)) return;

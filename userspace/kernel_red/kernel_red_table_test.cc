@@ -62,12 +62,11 @@ loupe_red_key Key(uint64_t hash, uint16_t status = 200, uint32_t tgid = 7) {
 
 Record HttpRecord(const std::string& status) {
   Record record;
-  record.instrument = Instrument::kHttpServer;
-  record.metric_labels = {{"http_request_method", "GET"},
-                          {"http_response_status_code", status},
-                          {"http_route", "/"},
-                          {"server_port", "80"},
-                          {"error_type", ""}};
+  record.instrument = &instruments::kHttpServer;
+  record.attributes = {{"http.request.method", "GET"},
+                        {"http.response.status_code", status, true},
+                        {"http.route", "/"},
+                        {"server.port", "80", true}};
   return record;
 }
 
@@ -147,7 +146,7 @@ TEST_F(KernelRedTableTest, RecordsThatDoNotMatchTheKeyTeachNothing) {
   prometheus::Histogram& series = Series();
   table.Learn(Key(1, 200), HttpRecord("500"), &series);  // the parser saw another status
   Record db = HttpRecord("200");
-  db.instrument = Instrument::kDbClient;
+  db.instrument = &instruments::kDbClient;
   table.Learn(Key(2), db, &series);
   table.Learn(Key(3), HttpRecord("200"), nullptr);
   Record cut = HttpRecord("200");

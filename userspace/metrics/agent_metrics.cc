@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "userspace/core/absl_compat.h"
+#include "userspace/core/instrument_schema.h"
 #include "userspace/logging/log.h"
 #include "userspace/metrics/counter_mirror.h"
 #include "userspace/version.h"
@@ -150,7 +151,8 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
                      .Register(r);
   auto& services = BuildGauge().Name("loupe_metric_services")
                        .Help("Services with RED series, by instrument").Register(r);
-  for (const char* instrument : {"http_server", "http_client", "db_client"}) {
+  for (const InstrumentSchema* family : AllInstruments()) {
+    const std::string instrument(family->short_name);
     series_gauges_.push_back({instrument, &series.Add({{"instrument", instrument}})});
     services_gauges_.push_back({instrument, &services.Add({{"instrument", instrument}})});
   }

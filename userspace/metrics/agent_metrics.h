@@ -72,7 +72,7 @@ class AgentMetrics {
   void UpdateProcessMetrics();
 
   // Sizes of the agent's bounded tables (docs/memory.md); call from the event loop.
-  // `instrument`: http_server, http_client or db_client.
+  // `instrument`: an InstrumentSchema::short_name (http_server, http_client, db_client).
   void SetMetricSeries(std::string_view instrument, size_t series, size_t services);
   void SetSpansBuffered(size_t n);
   // Mirrors log::SuppressedLines into loupe_log_lines_suppressed_total{level}.

@@ -68,13 +68,13 @@ double CounterSum(prometheus::Registry& registry, const std::string& name, const
 Record HttpServerRecord(std::string method, std::string status, std::string route,
                         std::string port, uint64_t duration_ns) {
   Record record;
-  record.instrument = Instrument::kHttpServer;
+  record.instrument = &instruments::kHttpServer;
   record.start_ns = 1'000'000'000;
   record.end_ns = record.start_ns + duration_ns;
-  record.metric_labels = {{"http_request_method", method},
-                          {"http_response_status_code", status},
-                          {"http_route", route},
-                          {"server_port", port}};
+  record.attributes = {{"http.request.method", method},
+                        {"http.response.status_code", status, true},
+                        {"http.route", route},
+                        {"server.port", port, true}};
   return record;
 }
 
@@ -100,18 +100,6 @@ TEST(RedMetricsSchemaTest, BucketsAreTheOtelDefaults) {
   EXPECT_THAT(DurationBuckets(),
               ::testing::ElementsAre(0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0,
                                      2.5, 5.0, 7.5, 10.0));
-}
-
-TEST(RedMetricsSchemaTest, LabelSchemaPerInstrument) {
-  EXPECT_THAT(LabelSchema(Instrument::kHttpServer),
-              ::testing::ElementsAre("http_request_method", "http_response_status_code",
-                                     "http_route", "server_port", "error_type"));
-  EXPECT_THAT(LabelSchema(Instrument::kHttpClient),
-              ::testing::ElementsAre("http_request_method", "http_response_status_code",
-                                     "server_address", "server_port", "error_type"));
-  EXPECT_THAT(LabelSchema(Instrument::kDbClient),
-              ::testing::ElementsAre("db_system_name", "db_operation_name", "db_collection_name",
-                                     "error_type", "server_address", "server_port"));
 }
 
 TEST_F(RedMetricsTest, ObservationsLandInTheRightBucket) {
@@ -153,12 +141,12 @@ TEST_F(RedMetricsTest, NegativeDurationsCountAsZero) {
 TEST_F(RedMetricsTest, EachInstrumentHasItsOwnFamilyAndLabels) {
   RedMetrics red(registry_, &agent_, 100);
   Record client;
-  client.instrument = Instrument::kHttpClient;
+  client.instrument = &instruments::kHttpClient;
   client.end_ns = 2'000'000;
-  client.metric_labels = {{"http_request_method", "POST"},
-                          {"server_address", "api.example"},
-                          {"server_port", "443"},
-                          {"http_route", "/must/not/appear"}};  // not in the client schema
+  client.attributes = {{"http.request.method", "POST"},
+                        {"server.address", "api.example"},
+                        {"server.port", "443", true},
+                        {"http.route", "/must/not/appear"}};  // not in the client schema
   red.Observe("frontend", client);
   auto series = Series(registry_, "http_client_request_duration_seconds",
                        {{"service_name", "frontend"},
@@ -171,11 +159,11 @@ TEST_F(RedMetricsTest, EachInstrumentHasItsOwnFamilyAndLabels) {
   EXPECT_EQ(series->histogram.sample_count, 1u);
 
   Record db;
-  db.instrument = Instrument::kDbClient;
+  db.instrument = &instruments::kDbClient;
   db.end_ns = 1'000'000;
-  db.metric_labels = {{"db_system_name", "postgresql"}, {"db_operation_name", "SELECT"},
-                      {"db_collection_name", "orders"}, {"error_type", ""},
-                      {"server_address", "127.0.0.1"},  {"server_port", "5432"}};
+  db.attributes = {{"db.system.name", "postgresql"}, {"db.operation.name", "SELECT"},
+                    {"db.collection.name", "orders"}, {"server.address", "127.0.0.1"},
+                    {"server.port", "5432", true}};
   red.Observe("frontend", db);
   auto db_series = Series(registry_, "db_client_operation_duration_seconds",
                           {{"service_name", "frontend"},
@@ -221,8 +209,8 @@ TEST_F(RedMetricsTest, SeriesBudgetOverflowsIntoOneSeries) {
                   .has_value());
   // And so do other instruments of the same service.
   Record client;
-  client.instrument = Instrument::kHttpClient;
-  client.metric_labels = {{"http_request_method", "GET"}};
+  client.instrument = &instruments::kHttpClient;
+  client.attributes = {{"http.request.method", "GET"}};
   red.Observe("noisy", client);
   EXPECT_EQ(SeriesCount(registry_, "http_client_request_duration_seconds"), 1u);
   EXPECT_EQ(CounterSum(registry_, "loupe_metric_series_overflow_total", {}), 7);
@@ -342,7 +330,7 @@ TEST_F(RedMetricsTest, GlobalCapBoundsTheSeriesOfAllServicesTogether) {
     }
   }
   EXPECT_EQ(red.total_series(), 11u) << "10 label sets, then the one overflow series";
-  EXPECT_EQ(red.series(Instrument::kHttpServer), 11u);
+  EXPECT_EQ(red.series(instruments::kHttpServer), 11u);
   EXPECT_EQ(SeriesCount(registry_, "http_server_request_duration_seconds"), 11u);
   auto overflow = Series(registry_, "http_server_request_duration_seconds",
                          ServerLabels("_overflow_", "_overflow_", "_overflow_", "_overflow_",
@@ -357,13 +345,80 @@ TEST_F(RedMetricsTest, GlobalCapBoundsTheSeriesOfAllServicesTogether) {
   EXPECT_EQ(kept->histogram.sample_count, 2u);
   // Other instruments share the cap: their new label sets go to their own overflow series.
   Record db;
-  db.instrument = Instrument::kDbClient;
-  db.metric_labels = {{"db_system_name", "redis"}, {"db_operation_name", "GET"}};
+  db.instrument = &instruments::kDbClient;
+  db.attributes = {{"db.system.name", "redis"}, {"db.operation.name", "GET"}};
   red.Observe("svc0", db);
-  EXPECT_EQ(red.series(Instrument::kDbClient), 1u);
-  EXPECT_EQ(red.services(Instrument::kDbClient), 1u) << "the _overflow_ service";
+  EXPECT_EQ(red.series(instruments::kDbClient), 1u);
+  EXPECT_EQ(red.services(instruments::kDbClient), 1u) << "the _overflow_ service";
   EXPECT_EQ(red.total_series(), 12u);
   EXPECT_EQ(SeriesCount(registry_, "db_client_operation_duration_seconds"), 1u);
+}
+
+// Adding a family is one schema entry: a family this test defines (never registered anywhere
+// else) is counted end to end, with its own name, help, buckets, labels, budget and the agent's
+// own metrics under its short name.
+constexpr double kTestBuckets[] = {0.001, 0.1};
+constexpr LabelKey kTestLabels[] = {{"messaging.system", "messaging_system"},
+                                    {"messaging.operation.name", "messaging_operation_name"},
+                                    {"error.type", "error_type"}};
+const InstrumentSchema kTestMessaging{
+    .otel_name = "messaging.client.operation.duration",
+    .prometheus_name = "messaging_client_operation_duration_seconds",
+    .help = "test-only family",
+    .unit = "s",
+    .buckets = kTestBuckets,
+    .span_kind = SpanKind::kClient,
+    .short_name = "messaging_client",
+    .labels = kTestLabels,
+};
+
+TEST_F(RedMetricsTest, ATestOnlyFamilyWorksEndToEnd) {
+  std::vector<const InstrumentSchema*> families(AllInstruments().begin(), AllInstruments().end());
+  families.push_back(&kTestMessaging);
+  RedMetrics red(registry_, &agent_, /*series_budget_per_service=*/1, SIZE_MAX, families);
+  Record record;
+  record.instrument = &kTestMessaging;
+  record.end_ns = 50'000'000;  // 50 ms
+  record.attributes = {{"messaging.system", "kafka"},
+                       {"messaging.operation.name", "send"},
+                       {"server.port", "9092", true}};  // not a label of this family
+  record.is_error = true;
+  record.error_type = "timeout";
+  EXPECT_NE(red.Observe("producer", record), nullptr);
+  auto series = Series(registry_, "messaging_client_operation_duration_seconds",
+                       {{"service_name", "producer"},
+                        {"messaging_system", "kafka"},
+                        {"messaging_operation_name", "send"},
+                        {"error_type", "timeout"}});
+  ASSERT_TRUE(series.has_value());
+  EXPECT_EQ(series->histogram.sample_count, 1u);
+  ASSERT_EQ(series->histogram.bucket.size(), 3u);  // 0.001, 0.1, +Inf
+  EXPECT_EQ(series->histogram.bucket[1].cumulative_count, 1u);
+  EXPECT_EQ(red.series(kTestMessaging), 1u);
+  EXPECT_EQ(red.services(kTestMessaging), 1u);
+  EXPECT_EQ(red.series(instruments::kHttpServer), 0u);
+
+  // Past the budget of one series, the family's own overflow series and counter.
+  record.attributes[1].value = "receive";
+  EXPECT_EQ(red.Observe("producer", record), nullptr);
+  EXPECT_TRUE(Series(registry_, "messaging_client_operation_duration_seconds",
+                     {{"service_name", "producer"},
+                      {"messaging_system", "_overflow_"},
+                      {"messaging_operation_name", "_overflow_"},
+                      {"error_type", "_overflow_"}})
+                  .has_value());
+  EXPECT_EQ(CounterSum(registry_, "loupe_metric_series_overflow_total",
+                       {{"service_name", "producer"}, {"instrument", "messaging_client"}}),
+            1);
+}
+
+TEST_F(RedMetricsTest, RecordsOfAnUnregisteredFamilyAreNotCounted) {
+  RedMetrics red(registry_, &agent_, 100);
+  Record record;
+  record.instrument = &kTestMessaging;
+  EXPECT_EQ(red.Observe("producer", record), nullptr);
+  EXPECT_EQ(red.total_series(), 0u);
+  EXPECT_EQ(red.series(kTestMessaging), 0u);
 }
 
 }  // namespace

@@ -81,7 +81,7 @@ void SpanAssembler::OnResolvedRecord(const RecordContext& context,
   node.remote_port = context.remote_port;
   node.arrival_ns = now_ns;
   node.span_id = RandomId<8>();
-  if (node.record.span_kind == SpanKind::kClient) {
+  if (node.record.span_kind() == SpanKind::kClient) {
     clients_by_tuple_[Tuple{node.local_address, node.local_port, node.remote_address,
                             node.remote_port}]
         .push_back(id);
@@ -91,7 +91,7 @@ void SpanAssembler::OnResolvedRecord(const RecordContext& context,
     serving_tgids_.insert(node.tgid);
   }
   to_emit_.push_back(id);
-  const bool final_now = node.record.span_kind == SpanKind::kClient
+  const bool final_now = node.record.span_kind() == SpanKind::kClient
                              ? !serving_tgids_.contains(node.tgid)
                              : node.record.incoming_context.has_value();
   if (final_now) Emit(id, now_ns);
@@ -154,7 +154,7 @@ void SpanAssembler::Resolve(Node& node, int depth) {
   if (node.resolved) return;
   node.resolved = true;  // set first: a cycle (impossible with sane clocks) ends as a root
   Node* parent = nullptr;
-  if (node.record.span_kind == SpanKind::kServer) {
+  if (node.record.span_kind() == SpanKind::kServer) {
     if (node.record.incoming_context.has_value()) {
       const TraceContext& ctx = *node.record.incoming_context;
       node.trace_id = ctx.trace_id;
@@ -197,7 +197,7 @@ void SpanAssembler::Emit(Id id, uint64_t now_ns) {
   span.span_id = node.span_id;
   span.parent_span_id = node.parent_span_id;
   span.sampled = node.sampled;
-  span.kind = node.record.span_kind;
+  span.kind = node.record.span_kind();
   // The node stays (children may still link to it) but its record's name and attributes are
   // not read again once the span is out.
   span.name = std::move(node.record.span_name);
@@ -220,7 +220,7 @@ void SpanAssembler::Forget(Id id) {
   if (it == nodes_.end()) return;
   const Node& node = it->second;
   auto drop = [id](std::vector<Id>& ids) { ids.erase(std::remove(ids.begin(), ids.end(), id), ids.end()); };
-  if (node.record.span_kind == SpanKind::kClient) {
+  if (node.record.span_kind() == SpanKind::kClient) {
     auto list = clients_by_tuple_.find(
         Tuple{node.local_address, node.local_port, node.remote_address, node.remote_port});
     if (list != clients_by_tuple_.end()) {

@@ -83,9 +83,9 @@ class SpanAssemblerTest : public ::testing::Test {
 
   void Add(const Call& call) {
     Record record;
-    record.span_kind = call.kind;
-    record.instrument = call.kind == SpanKind::kServer ? Instrument::kHttpServer
-                                                       : Instrument::kHttpClient;
+    // The family gives the span kind.
+    record.instrument = call.kind == SpanKind::kServer ? &instruments::kHttpServer
+                                                       : &instruments::kHttpClient;
     record.span_name = call.name;
     record.start_ns = call.start_ns;
     record.end_ns = call.end_ns;

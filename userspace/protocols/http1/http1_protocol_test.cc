@@ -111,8 +111,8 @@ TEST_P(Http1FixtureTest, WholeExchangeIsOneRecord) {
   ASSERT_EQ(out.size(), 1u);
   const Record& r = out[0];
   EXPECT_EQ(r.protocol, "http1");
-  EXPECT_EQ(r.instrument, Instrument::kHttpServer);
-  EXPECT_EQ(r.span_kind, SpanKind::kServer);
+  EXPECT_EQ(r.instrument, &instruments::kHttpServer);
+  EXPECT_EQ(r.span_kind(), SpanKind::kServer);
   EXPECT_EQ(r.span_name, c.span_name);
   EXPECT_EQ(Attr(r, "http.response.status_code"), std::to_string(c.status));
   EXPECT_EQ(r.is_error, c.is_error);
@@ -239,8 +239,8 @@ Exchange ClosedExchange(std::string_view request, std::string_view response, Rol
 }
 
 std::optional<std::string> Label(const Record& record, const std::string& key) {
-  for (const auto& [k, v] : record.metric_labels) {
-    if (k == key) return v;
+  for (const auto& [k, v] : MetricLabels(record)) {
+    if (k == key) return std::string(v);
   }
   return std::nullopt;
 }
@@ -445,7 +445,7 @@ TEST_F(Http1Test, ServerRecordAttributesAndLabels) {
   ASSERT_EQ(Parse(WholeExchange(f.request, f.response, Role::kServer), &out), ParseState::kOk);
   ASSERT_EQ(out.size(), 1u);
   const Record& r = out[0];
-  EXPECT_THAT(r.metric_labels, ElementsAre(Pair("http_request_method", "GET"),
+  EXPECT_THAT(MetricLabels(r), ElementsAre(Pair("http_request_method", "GET"),
                                            Pair("http_response_status_code", "200"),
                                            Pair("http_route", "/users/{id}"),
                                            Pair("server_port", "8080"),
@@ -477,12 +477,12 @@ TEST_F(Http1Test, ClientRecord) {
             ParseState::kOk);
   ASSERT_EQ(out.size(), 1u);
   const Record& r = out[0];
-  EXPECT_EQ(r.instrument, Instrument::kHttpClient);
-  EXPECT_EQ(r.span_kind, SpanKind::kClient);
+  EXPECT_EQ(r.instrument, &instruments::kHttpClient);
+  EXPECT_EQ(r.span_kind(), SpanKind::kClient);
   EXPECT_EQ(r.span_name, "GET");
   EXPECT_TRUE(r.is_error);  // >= 400 is an error for a client
   EXPECT_EQ(r.error_type, "404");
-  EXPECT_THAT(r.metric_labels, ElementsAre(Pair("http_request_method", "GET"),
+  EXPECT_THAT(MetricLabels(r), ElementsAre(Pair("http_request_method", "GET"),
                                            Pair("http_response_status_code", "404"),
                                            Pair("server_address", "a"),
                                            Pair("server_port", "8080"),
@@ -518,8 +518,8 @@ TEST_F(Http1Test, UnknownMethodBecomesOther) {
   EXPECT_EQ(out[0].span_name, "HTTP /dav/{id}");
   EXPECT_EQ(Attr(out[0], "http.request.method"), "_OTHER");
   EXPECT_EQ(Attr(out[0], "http.request.method_original"), "PROPFIND");
-  EXPECT_EQ(out[0].metric_labels[0].first, "http_request_method");
-  EXPECT_EQ(out[0].metric_labels[0].second, "_OTHER");
+  EXPECT_EQ(MetricLabels(out[0])[0].first, "http_request_method");
+  EXPECT_EQ(MetricLabels(out[0])[0].second, "_OTHER");
 }
 
 TEST_F(Http1Test, QueryStringNeverExported) {
@@ -532,7 +532,7 @@ TEST_F(Http1Test, QueryStringNeverExported) {
     EXPECT_EQ(a.value.find("hunter2"), std::string::npos) << a.key;
     EXPECT_EQ(a.value.find("page"), std::string::npos) << a.key;
   }
-  for (const auto& l : out[0].metric_labels) {
+  for (const auto& l : MetricLabels(out[0])) {
     EXPECT_EQ(l.second.find("hunter2"), std::string::npos) << l.first;
   }
 }
@@ -693,7 +693,7 @@ TEST_F(Http1Test, FinalWithOnlyInterimResponseReportsWithoutStatus) {
   ASSERT_EQ(out.size(), 1u);
   EXPECT_EQ(Attr(out[0], "http.response.status_code"), std::nullopt);
   EXPECT_FALSE(out[0].is_error);
-  EXPECT_THAT(out[0].metric_labels, testing::Contains(Pair("http_response_status_code", "")));
+  EXPECT_THAT(MetricLabels(out[0]), testing::Contains(Pair("http_response_status_code", "")));
 }
 
 TEST_F(Http1Test, FinalWithGarbageResponseIsInvalid) {
@@ -720,16 +720,21 @@ TEST(Http1MetricsOnlyTest, NoSpanAttributesOrContextWhenSpansAreOff) {
   std::vector<Record> out;
   ASSERT_EQ(parser->Parse(WholeExchange(request, response, Role::kServer), &out), ParseState::kOk);
   ASSERT_EQ(out.size(), 1u);
-  EXPECT_TRUE(out[0].attributes.empty());
+  // Only the attributes the labels read: no url.path, peer, user agent, ...
+  std::vector<std::string_view> keys;
+  for (const SpanAttribute& a : out[0].attributes) keys.push_back(a.key);
+  EXPECT_THAT(keys, ElementsAre("http.request.method", "http.route", "http.response.status_code",
+                                "server.port"));
+  EXPECT_TRUE(out[0].span_name.empty());
   EXPECT_FALSE(out[0].incoming_context.has_value());
   EXPECT_TRUE(out[0].is_error);
-  const std::vector<std::pair<std::string_view, std::string>> labels = {
+  const std::vector<std::pair<std::string_view, std::string_view>> labels = {
       {"http_request_method", "GET"},
       {"http_response_status_code", "503"},
       {"http_route", "/users/{id}"},
       {"server_port", "8080"},
       {"error_type", "503"}};
-  EXPECT_EQ(out[0].metric_labels, labels);
+  EXPECT_EQ(MetricLabels(out[0]), labels);
 }
 
 }  // namespace

@@ -9,13 +9,17 @@
 namespace loupe::http1 {
 namespace {
 
-// `key` is a semconv literal (SpanAttribute).
-void AddAttribute(Record* record, std::string_view key, std::string value, bool is_int = false) {
-  record->attributes.push_back(SpanAttribute{key, std::move(value), is_int});
+// `key` is a semconv literal (SpanAttribute). Built in place: one per request, and a moved
+// temporary costs as much as the vector's work.
+template <typename Value>
+void AddAttribute(Record* record, std::string_view key, Value&& value, bool is_int = false) {
+  record->attributes.emplace_back(key, std::forward<Value>(value), is_int);
 }
 
-// The most attributes BuildRecord adds to one record.
+// The most attributes BuildRecord adds to one record; when no span is built, the most the
+// metric labels read.
 constexpr size_t kMaxHttpSpanAttributes = 13;
+constexpr size_t kMaxHttpLabelAttributes = 4;
 
 }  // namespace
 
@@ -101,9 +105,6 @@ namespace {
 void MarkError(Record* record, std::string_view error_type) {
   record->is_error = true;
   record->error_type = std::string(error_type);
-  for (auto& [key, value] : record->metric_labels) {
-    if (key == "error_type") value = record->error_type;
-  }
 }
 
 }  // namespace
@@ -131,8 +132,7 @@ Record BuildRecord(const RequestHead& request, int status, const Exchange& excha
 
   Record record;
   record.protocol = "http1";
-  record.instrument = server ? Instrument::kHttpServer : Instrument::kHttpClient;
-  record.span_kind = server ? SpanKind::kServer : SpanKind::kClient;
+  record.instrument = server ? &instruments::kHttpServer : &instruments::kHttpClient;
   record.start_ns = exchange.request_start_ns;
   record.end_ns = exchange.response_end_ns > exchange.request_start_ns
                       ? exchange.response_end_ns
@@ -144,33 +144,31 @@ Record BuildRecord(const RequestHead& request, int status, const Exchange& excha
     if (record.is_error) record.error_type = status_text;
   }
 
-  record.metric_labels.reserve(5);
-  record.metric_labels.emplace_back("http_request_method", method);
-  record.metric_labels.emplace_back("http_response_status_code", status_text);
-  if (server) {
-    record.metric_labels.emplace_back("http_route", route);
-  } else {
-    record.metric_labels.emplace_back("server_address", host);
+  // Each value once, in the order spans export them. Metrics only (no span is built): just the
+  // attributes the family's labels read (method, status, route or server address, port).
+  const bool spans = endpoints.span_attributes;
+  if (spans) {
+    // OTel: "{method} {http.route}" for servers, "{method}" for clients; "HTTP" for _OTHER.
+    const std::string_view span_method = method == "_OTHER" ? std::string_view("HTTP") : method;
+    record.span_name = std::string(span_method);
+    if (!route.empty()) record.span_name.append(" ").append(route);
   }
-  record.metric_labels.emplace_back("server_port", server_port);
-  record.metric_labels.emplace_back("error_type", record.error_type);
-  if (!endpoints.span_attributes) return record;  // metrics only: the rest feeds spans
-
-  // OTel: "{method} {http.route}" for servers, "{method}" for clients; "HTTP" for _OTHER.
-  const std::string_view span_method = method == "_OTHER" ? std::string_view("HTTP") : method;
-  record.span_name = std::string(span_method);
-  if (!route.empty()) record.span_name.append(" ").append(route);
-  record.attributes.reserve(kMaxHttpSpanAttributes);  // growing by doubling moved every value
+  record.attributes.reserve(spans ? kMaxHttpSpanAttributes : kMaxHttpLabelAttributes);
   AddAttribute(&record, "http.request.method", std::string(method));
-  if (method == "_OTHER") {
+  if (spans && method == "_OTHER") {
     AddAttribute(&record, "http.request.method_original", SanitizeValue(request.method));
   }
-  if (server && !route.empty()) AddAttribute(&record, "http.route", route);
-  if (target.has_path) AddAttribute(&record, "url.path", SanitizeValue(target.path));
-  AddAttribute(&record, "url.scheme", exchange.tls ? "https" : "http");  // tls: libssl plaintext
-  if (status > 0) AddAttribute(&record, "http.response.status_code", status_text, true);
-  if (!host.empty()) AddAttribute(&record, "server.address", host);
+  if (server && !route.empty()) AddAttribute(&record, "http.route", std::move(route));
+  if (spans && target.has_path) AddAttribute(&record, "url.path", SanitizeValue(target.path));
+  if (spans) AddAttribute(&record, "url.scheme", exchange.tls ? "https" : "http");  // tls: libssl
+  if (status > 0) AddAttribute(&record, "http.response.status_code", std::move(status_text), true);
+  if (!host.empty()) AddAttribute(&record, "server.address", std::move(host));
+  if (!spans) {
+    AddAttribute(&record, "server.port", std::move(server_port), true);
+    return record;
+  }
   AddAttribute(&record, "server.port", server_port, true);
+
   if (server) {
     if (!endpoints.client_address.empty()) {
       AddAttribute(&record, "client.address", endpoints.client_address);

@@ -73,8 +73,8 @@ TEST(PostgresqlProtocol, PsqlSessionReportsEachQueryWithErrors) {
   EXPECT_EQ(records[6].span_name, "SELECT");
   EXPECT_EQ(records[7].span_name, "COMMIT");
   for (const Record& r : records) {
-    EXPECT_EQ(r.instrument, Instrument::kDbClient);
-    EXPECT_EQ(r.span_kind, SpanKind::kClient);
+    EXPECT_EQ(r.instrument, &instruments::kDbClient);
+    EXPECT_EQ(r.span_kind(), SpanKind::kClient);
     EXPECT_EQ(r.protocol, "postgresql");
     EXPECT_EQ(Label(r, "db_system_name"), "postgresql");
     EXPECT_EQ(Label(r, "server_port"), "15432");

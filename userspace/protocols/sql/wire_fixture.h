@@ -191,7 +191,6 @@ inline void ExpectPrefixesNeedMoreData(ConnectionParser& parser, const WireExcha
 // Every string a record carries, joined, to search for leaked secrets.
 inline std::string AllRecordText(const Record& r) {
   std::string text = r.protocol + "|" + r.span_name + "|" + r.error_type + "|";
-  for (const auto& [k, v] : r.metric_labels) text += std::string(k) + "=" + v + "|";
   for (const auto& a : r.attributes) text += std::string(a.key) + "=" + a.value + "|";
   return text;
 }
@@ -208,11 +207,9 @@ inline std::string AttributeOr(const Record& r, std::string_view key, std::strin
   return a != nullptr ? a->value : fallback;
 }
 
+// The value of the record's metric label with Prometheus name `key`, "" when absent.
 inline std::string Label(const Record& r, std::string_view key) {
-  for (const auto& [k, v] : r.metric_labels) {
-    if (k == key) return v;
-  }
-  return "";
+  return std::string(MetricLabel(r, key));
 }
 
 }  // namespace loupe::testing_fixture
