@@ -17,7 +17,8 @@ const SpanAttribute* Find(const Record& r, std::string_view key) {
   return nullptr;
 }
 
-TEST(MakeDbRecord, FillsSemconvFields) {
+// A failed PostgreSQL call with every field known.
+DbCall FailedSelect() {
   DbCall call;
   call.protocol = "postgresql";
   call.system = "postgresql";
@@ -29,12 +30,19 @@ TEST(MakeDbRecord, FillsSemconvFields) {
   call.error_type = "42P01";
   call.start_ns = 10;
   call.end_ns = 25;
+  return call;
+}
+
+ConnectionInfo PostgresConn() {
   ConnectionInfo conn;
   conn.role = Role::kClient;
   conn.server_address = "10.0.0.7";
   conn.server_port = 5432;
+  return conn;
+}
 
-  const Record r = MakeDbRecord(call, conn);
+TEST(MakeDbRecord, FillsSemconvFields) {
+  const Record r = MakeDbRecord(FailedSelect(), PostgresConn());
   EXPECT_EQ(r.instrument, &instruments::kDbClient);
   EXPECT_EQ(r.span_kind(), SpanKind::kClient);
   EXPECT_EQ(r.span_name, "SELECT orders");
@@ -66,19 +74,8 @@ TEST(MakeDbRecord, OmitsUnknownAttributesAndNamesSpanBySystem) {
 
 // With no span consumer only what the labels read is filled, and the labels are the same.
 TEST(MakeDbRecord, MetricsOnlyFillsTheLabelAttributes) {
-  DbCall call;
-  call.protocol = "postgresql";
-  call.system = "postgresql";
-  call.db_namespace = "shop";
-  call.operation = "SELECT";
-  call.collection = "orders";
-  call.query_text = "SELECT * FROM orders WHERE id = ?";
-  call.status_code = "42P01";
-  call.error_type = "42P01";
-  ConnectionInfo conn;
-  conn.role = Role::kClient;
-  conn.server_address = "10.0.0.7";
-  conn.server_port = 5432;
+  const DbCall call = FailedSelect();
+  ConnectionInfo conn = PostgresConn();
   const Record full = MakeDbRecord(call, conn);
   conn.span_attributes = false;
   const Record r = MakeDbRecord(call, conn);
