@@ -29,6 +29,9 @@ absl::StatusOr<std::unique_ptr<OtlpMetricExporter>> OtlpMetricExporter::Create(
   if (options.retry.max_attempts < 1) {
     return absl::InvalidArgumentError("OTLP retry max_attempts must be >= 1");
   }
+  if (options.clock == nullptr) {
+    return absl::InvalidArgumentError("OTLP metric exporter needs a clock");
+  }
   if (transport == nullptr) {
     auto curl = CurlTransport::Create();
     if (!curl.ok()) return curl.status();
@@ -48,13 +51,10 @@ OtlpMetricExporter::OtlpMetricExporter(const OtlpConfig& config,
       source_(source),
       metrics_(self_metrics),
       transport_(std::move(transport)) {
-  if (options_.retry_clock.has_value()) {
-    retry_clock_ = *options_.retry_clock;
-  } else {
-    retry_clock_.now = [] { return absl::Now(); };
-    retry_clock_.sleep = [this](absl::Duration d) { return gate_.Sleep(d); };
-  }
-  start_time_ = options_.start_time.value_or(options_.now ? options_.now() : absl::Now());
+  retry_wait_ = options_.retry_wait ? options_.retry_wait
+                                    : [this](absl::Duration d) { return gate_.Sleep(d); };
+  start_time_ = options_.start_time.value_or(
+      absl::FromUnixNanos(static_cast<int64_t>(options_.clock->UnixNs())));
 }
 
 OtlpMetricExporter::~OtlpMetricExporter() { Shutdown(absl::Seconds(5)); }
@@ -78,7 +78,7 @@ absl::Status OtlpMetricExporter::ExportOnce() {
   std::lock_guard<std::mutex> lock(export_mu_);
   MetricConversionOptions conversion;
   conversion.start_unix_ns = UnixNanos(start_time_);
-  conversion.now_unix_ns = UnixNanos(options_.now ? options_.now() : absl::Now());
+  conversion.now_unix_ns = options_.clock->UnixNs();
   conversion.resource_attributes = config_.resource_attributes;
   ConvertedMetrics converted = ConvertToOtlp(source_.Collect(), conversion);
   if (converted.data_points == 0) return absl::OkStatus();
@@ -87,10 +87,11 @@ absl::Status OtlpMetricExporter::ExportOnce() {
   std::string body = converted.request.SerializeAsString();
   SendRequest request{&config_.metrics_endpoint, body, &config_.headers,
                       gate_.CapToDeadline(config_.timeout)};
-  SendResult result = SendWithRetry(*transport_, request, options_.retry, retry_clock_, rng_,
-                                    [this](std::string_view reason) {
-                                      metrics_.export_failures.Increment(reason);
-                                    });
+  SendResult result =
+      SendWithRetry(*transport_, request, options_.retry, *options_.clock, retry_wait_, rng_,
+                    [this](std::string_view reason) {
+                      metrics_.export_failures.Increment(reason);
+                    });
   if (result.outcome != SendOutcome::kSuccess) {
     metrics_.points_dropped_export_failed.Increment(n);
     return absl::UnavailableError(absl::StrFormat("%d data points not exported after %d "

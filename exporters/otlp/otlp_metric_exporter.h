@@ -25,12 +25,13 @@ struct OtlpMetricExporterOptions {
   absl::Duration interval = absl::Seconds(15);
   // Retries stay well inside one interval so that exports never pile up.
   RetryOptions retry{.max_attempts = 3, .max_elapsed = absl::Seconds(10)};
-  // Tests: fake time for the retry loop. Unset: real time, with waits cut short by Shutdown.
-  std::optional<RetryClock> retry_clock;
+  // Where the exporter reads the time (time_unix_nano, the retry loop's elapsed time); must
+  // outlive the exporter. Required.
+  const Clock* clock = nullptr;
+  // Tests: replaces the real wait between retries (which Shutdown cuts short).
+  RetryWait retry_wait;
   // When the agent started (start_time_unix_nano of every cumulative point). Unset: Create time.
   std::optional<absl::Time> start_time;
-  // Clock for time_unix_nano. Unset: absl::Now.
-  std::function<absl::Time()> now;
 };
 
 class OtlpMetricExporter {
@@ -69,7 +70,7 @@ class OtlpMetricExporter {
   const prometheus::Registry& source_;
   OtlpMetricMetrics metrics_;
   ShutdownGate gate_;
-  RetryClock retry_clock_;
+  RetryWait retry_wait_;
   absl::Time start_time_;
 
   std::mutex export_mu_;  // one export at a time: the transport is not thread-safe

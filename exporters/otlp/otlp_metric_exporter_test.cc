@@ -43,10 +43,9 @@ class OtlpMetricExporterTest : public ::testing::Test {
     receiver_ = *std::move(receiver);
     config_.metrics_endpoint = receiver_->endpoint() + "/v1/metrics";
     config_.resource_attributes = {{"deployment.environment", "test", false}};
-    options_.retry_clock = RetryClock{[] { return absl::FromUnixSeconds(5); },
-                                      [](absl::Duration) { return true; }};
+    options_.clock = &clock_;
+    options_.retry_wait = [](absl::Duration) { return true; };
     options_.start_time = absl::FromUnixSeconds(1000);
-    options_.now = [] { return absl::FromUnixSeconds(1015); };
     auto& family = prometheus::BuildHistogram()
                        .Name("db_client_operation_duration_seconds")
                        .Help("DB calls")
@@ -59,6 +58,8 @@ class OtlpMetricExporterTest : public ::testing::Test {
 
   std::unique_ptr<OtlpTestReceiver> receiver_;
   OtlpConfig config_;
+  // Unix time 1015 s (time_unix_nano of every point).
+  FakeClock clock_{/*monotonic_ns=*/15'000'000'000, /*unix_offset_ns=*/1'000'000'000'000};
   OtlpMetricExporterOptions options_;
   prometheus::Registry source_;
   prometheus::Registry self_;
@@ -144,6 +145,11 @@ TEST_F(OtlpMetricExporterTest, PeriodicAndFinalExportWithSelfMetricsInSameRegist
 
 TEST_F(OtlpMetricExporterTest, NeedsAnEndpoint) {
   config_.metrics_endpoint.clear();
+  EXPECT_FALSE(OtlpMetricExporter::Create(config_, source_, self_, options_).ok());
+}
+
+TEST_F(OtlpMetricExporterTest, NeedsAClock) {
+  options_.clock = nullptr;
   EXPECT_FALSE(OtlpMetricExporter::Create(config_, source_, self_, options_).ok());
 }
 

@@ -23,6 +23,9 @@ absl::StatusOr<std::unique_ptr<OtlpSpanExporter>> OtlpSpanExporter::Create(
   if (options.retry.max_attempts < 1) {
     return absl::InvalidArgumentError("OTLP retry max_attempts must be >= 1");
   }
+  if (options.clock == nullptr) {
+    return absl::InvalidArgumentError("OTLP span exporter needs a clock");
+  }
   if (transport == nullptr) {
     auto curl = CurlTransport::Create();
     if (!curl.ok()) return curl.status();
@@ -39,12 +42,8 @@ OtlpSpanExporter::OtlpSpanExporter(const OtlpConfig& config, prometheus::Registr
       options_(std::move(options)),
       transport_(std::move(transport)),
       metrics_(self_metrics) {
-  if (options_.retry_clock.has_value()) {
-    retry_clock_ = *options_.retry_clock;
-  } else {
-    retry_clock_.now = [] { return absl::Now(); };
-    retry_clock_.sleep = [this](absl::Duration d) { return gate_.Sleep(d); };
-  }
+  retry_wait_ = options_.retry_wait ? options_.retry_wait
+                                    : [this](absl::Duration d) { return gate_.Sleep(d); };
   worker_ = std::thread([this] { Run(); });
 }
 
@@ -122,10 +121,11 @@ void OtlpSpanExporter::ExportBatch(std::vector<Span>& batch) {
   std::string body = BuildTraceRequest(batch).SerializeAsString();
   SendRequest request{&config_.traces_endpoint, body, &config_.headers,
                       gate_.CapToDeadline(config_.timeout)};
-  SendResult result = SendWithRetry(*transport_, request, options_.retry, retry_clock_, rng_,
-                                    [this](std::string_view reason) {
-                                      metrics_.export_failures.Increment(reason);
-                                    });
+  SendResult result =
+      SendWithRetry(*transport_, request, options_.retry, *options_.clock, retry_wait_, rng_,
+                    [this](std::string_view reason) {
+                      metrics_.export_failures.Increment(reason);
+                    });
   if (result.outcome != SendOutcome::kSuccess) {
     metrics_.dropped_export_failed.Increment(n);
     return;

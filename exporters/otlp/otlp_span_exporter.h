@@ -28,8 +28,10 @@ struct OtlpSpanExporterOptions {
   size_t max_batch_size = 512;   // spans per request
   absl::Duration batch_timeout = absl::Seconds(1);  // a partial batch is sent after this long
   RetryOptions retry;
-  // Tests: fake time for the retry loop. Unset: real time, with waits cut short by Shutdown.
-  std::optional<RetryClock> retry_clock;
+  // Where the retry loop reads the time; must outlive the exporter. Required.
+  const Clock* clock = nullptr;
+  // Tests: replaces the real wait between retries (which Shutdown cuts short).
+  RetryWait retry_wait;
 };
 
 class OtlpSpanExporter : public SpanSink {
@@ -70,7 +72,7 @@ class OtlpSpanExporter : public SpanSink {
   std::unique_ptr<HttpTransport> transport_;  // used by the export thread only
   OtlpSpanMetrics metrics_;
   ShutdownGate gate_;
-  RetryClock retry_clock_;
+  RetryWait retry_wait_;
   absl::BitGen rng_;
 
   mutable std::mutex mu_;

@@ -31,22 +31,18 @@ Span MakeSpan(uint32_t n, std::shared_ptr<const ProcessResource> resource = null
   return span;
 }
 
-// The retry loop's view of time: sleeps are recorded and return at once.
+// The retry loop's view of time: waits are recorded and move the fake clock at once.
 struct FakeRetryTime {
   std::mutex mu;
-  absl::Time now = absl::FromUnixSeconds(100);
+  FakeClock clock;
   std::vector<absl::Duration> sleeps;
-  RetryClock clock() {
-    return RetryClock{[this] {
-                        std::lock_guard<std::mutex> lock(mu);
-                        return now;
-                      },
-                      [this](absl::Duration d) {
-                        std::lock_guard<std::mutex> lock(mu);
-                        sleeps.push_back(d);
-                        now += d;
-                        return true;
-                      }};
+  RetryWait wait() {
+    return [this](absl::Duration d) {
+      std::lock_guard<std::mutex> lock(mu);
+      sleeps.push_back(d);
+      clock.Advance(static_cast<uint64_t>(absl::ToInt64Nanoseconds(d)));
+      return true;
+    };
   }
   std::vector<absl::Duration> Sleeps() {
     std::lock_guard<std::mutex> lock(mu);
@@ -83,7 +79,8 @@ class OtlpSpanExporterTest : public ::testing::Test {
     config_.traces_endpoint = receiver_->endpoint() + "/v1/traces";
     config_.headers = {{"x-api-key", "s3cret"}};
     config_.timeout = absl::Seconds(2);
-    options_.retry_clock = time_.clock();
+    options_.clock = &time_.clock;
+    options_.retry_wait = time_.wait();
     options_.batch_timeout = absl::Milliseconds(50);
   }
 
@@ -102,6 +99,12 @@ class OtlpSpanExporterTest : public ::testing::Test {
 
 TEST_F(OtlpSpanExporterTest, NeedsAnEndpoint) {
   config_.traces_endpoint.clear();
+  auto exporter = OtlpSpanExporter::Create(config_, registry_, options_);
+  EXPECT_EQ(exporter.status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(OtlpSpanExporterTest, NeedsAClock) {
+  options_.clock = nullptr;
   auto exporter = OtlpSpanExporter::Create(config_, registry_, options_);
   EXPECT_EQ(exporter.status().code(), absl::StatusCode::kInvalidArgument);
 }
@@ -310,7 +313,9 @@ class HangingTransport : public HttpTransport {
 TEST_F(OtlpSpanExporterTest, ShutdownDeadlineDropsWhatIsLeft) {
   // Real, interruptible retry waits; the collector hangs. Shutdown must end near its deadline,
   // shorten request timeouts to it, and count what it could not send as "shutdown".
-  options_.retry_clock.reset();
+  RealClock real_clock;
+  options_.clock = &real_clock;
+  options_.retry_wait = nullptr;
   options_.retry.initial_backoff = absl::Seconds(10);
   options_.max_batch_size = 5;
   config_.timeout = absl::Milliseconds(200);

@@ -41,11 +41,11 @@ absl::Duration BackoffFor(const RetryOptions& options, int retry) {
 }
 
 SendResult SendWithRetry(HttpTransport& transport, const SendRequest& request,
-                         const RetryOptions& options, const RetryClock& clock,
-                         absl::BitGen& rng,
+                         const RetryOptions& options, const Clock& clock,
+                         const RetryWait& wait, absl::BitGen& rng,
                          const std::function<void(std::string_view reason)>& on_failed_attempt) {
   SendResult result;
-  const absl::Time start = clock.now();
+  const uint64_t start_ns = clock.MonotonicNs();
   for (int attempt = 1;; ++attempt) {
     result.attempts = attempt;
     absl::StatusOr<HttpResponse> response =
@@ -80,15 +80,16 @@ SendResult SendWithRetry(HttpTransport& transport, const SendRequest& request,
     }
 
     if (attempt >= options.max_attempts) break;
-    absl::Duration wait;
+    absl::Duration pause;
     if (retry_after.has_value()) {
-      wait = *retry_after;  // the server knows best when it can take more
+      pause = *retry_after;  // the server knows best when it can take more
     } else {
       double scale = absl::Uniform(rng, 1.0 - options.jitter, 1.0 + options.jitter);
-      wait = BackoffFor(options, attempt) * scale;
+      pause = BackoffFor(options, attempt) * scale;
     }
-    if (clock.now() + wait - start > options.max_elapsed) break;
-    if (!clock.sleep(wait)) break;
+    const absl::Duration elapsed = absl::Nanoseconds(clock.MonotonicNs() - start_ns);
+    if (elapsed + pause > options.max_elapsed) break;
+    if (!wait(pause)) break;
   }
   log::Warn("OTLP export failed",
             {{"endpoint", RedactUrlCredentials(*request.url)},

@@ -11,6 +11,7 @@
 #include "absl/random/random.h"
 #include "absl/time/time.h"
 #include "exporters/otlp/http_transport.h"
+#include "userspace/core/clock.h"
 
 namespace loupe {
 
@@ -23,13 +24,10 @@ struct RetryOptions {
   double jitter = 0.2;  // each wait is scaled by a random factor in [1 - jitter, 1 + jitter]
 };
 
-// Time as the retry loop sees it, injectable so tests never really sleep.
-struct RetryClock {
-  std::function<absl::Time()> now;
-  // Waits `d`. Returns false when the wait was cut short because the caller is shutting down
-  // (then no further attempt is made).
-  std::function<bool(absl::Duration)> sleep;
-};
+// How the retry loop waits `d` between attempts: the exporter's shutdown-interruptible wait, or
+// in tests one that advances a FakeClock at once. Returns false when the wait was cut short
+// because the caller is shutting down (then no further attempt is made).
+using RetryWait = std::function<bool(absl::Duration)>;
 
 enum class SendOutcome {
   kSuccess,           // 2xx
@@ -69,12 +67,13 @@ struct SendRequest {
   absl::Duration timeout;
 };
 
-// Sends `request`, retrying as described above. `on_failed_attempt` runs after every attempt
+// Sends `request`, retrying as described above; the elapsed time is read from `clock`, the
+// waits go through `wait`. `on_failed_attempt` runs after every attempt
 // that did not succeed, with its reason (for the export-failure counter). A request given up
 // or refused is logged once, with the cause of its last failure.
 SendResult SendWithRetry(HttpTransport& transport, const SendRequest& request,
-                         const RetryOptions& options, const RetryClock& clock,
-                         absl::BitGen& rng,
+                         const RetryOptions& options, const Clock& clock,
+                         const RetryWait& wait, absl::BitGen& rng,
                          const std::function<void(std::string_view reason)>& on_failed_attempt);
 
 }  // namespace loupe

@@ -28,16 +28,16 @@ class ScriptedTransport : public HttpTransport {
   }
 };
 
+// The retry loop's time: waits are recorded and move the fake clock at once.
 struct FakeTime {
-  absl::Time now = absl::FromUnixSeconds(1000);
+  FakeClock clock;
   std::vector<absl::Duration> sleeps;
-  RetryClock clock() {
-    return RetryClock{[this] { return now; },
-                      [this](absl::Duration d) {
-                        sleeps.push_back(d);
-                        now += d;
-                        return true;
-                      }};
+  RetryWait wait() {
+    return [this](absl::Duration d) {
+      sleeps.push_back(d);
+      clock.Advance(static_cast<uint64_t>(absl::ToInt64Nanoseconds(d)));
+      return true;
+    };
   }
 };
 
@@ -49,7 +49,7 @@ class RetryTest : public ::testing::Test {
  protected:
   SendResult Send(const RetryOptions& options) {
     return SendWithRetry(transport_, SendRequest{&url_, "body", &headers_, absl::Seconds(1)},
-                         options, time_.clock(), rng_, [this](std::string_view reason) {
+                         options, time_.clock, time_.wait(), rng_, [this](std::string_view reason) {
                            ++failures_;
                            reasons_.emplace_back(reason);
                          });
@@ -138,10 +138,10 @@ TEST_F(RetryTest, GivesUpWhenRetryAfterExceedsElapsedBudget) {
 
 TEST_F(RetryTest, StopsWhenSleepIsCutShort) {
   transport_.script = {Status(503), Status(200)};
-  RetryClock clock{[] { return absl::Now(); }, [](absl::Duration) { return false; }};
+  RetryWait cut_short = [](absl::Duration) { return false; };
   SendRequest request{&url_, "b", &headers_, absl::Seconds(1)};
-  SendResult result =
-      SendWithRetry(transport_, request, RetryOptions{}, clock, rng_, [](std::string_view) {});
+  SendResult result = SendWithRetry(transport_, request, RetryOptions{}, time_.clock, cut_short,
+                                    rng_, [](std::string_view) {});
   EXPECT_EQ(result.outcome, SendOutcome::kGaveUp);
   EXPECT_EQ(transport_.calls, 1);
 }

@@ -209,6 +209,7 @@ absl::Status Agent::BuildSpanOutput() {
               {{"endpoint", RedactUrlCredentials(otlp_.traces_endpoint)}});
   } else if (otlp_.traces_enabled()) {
     OtlpSpanExporterOptions options;
+    options.clock = &clock_;
     options.queue_capacity = kSpanQueueCapacity;
     LOUPE_ASSIGN_OR_RETURN(span_exporter_, OtlpSpanExporter::Create(otlp_, *registry_, options));
     log::Info("exporting spans over OTLP",
@@ -240,8 +241,10 @@ void Agent::BuildRecordPath() {
 
 absl::Status Agent::StartMetricExport() {
   if (!otlp_.metrics_enabled()) return absl::OkStatus();
+  OtlpMetricExporterOptions options;
+  options.clock = &clock_;
   LOUPE_ASSIGN_OR_RETURN(metric_exporter_,
-                         OtlpMetricExporter::Create(otlp_, *registry_, *registry_));
+                         OtlpMetricExporter::Create(otlp_, *registry_, *registry_, options));
   LOUPE_RETURN_IF_ERROR(metric_exporter_->Start());
   log::Info("exporting metrics over OTLP",
             {{"endpoint", RedactUrlCredentials(otlp_.metrics_endpoint)}});
