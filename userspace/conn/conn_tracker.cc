@@ -6,7 +6,6 @@
 
 #include "userspace/conn/address.h"
 #include "userspace/core/check.h"
-#include "userspace/kernel_red/red_key.h"
 #include "userspace/metrics/agent_metrics.h"
 
 namespace loupe {
@@ -114,7 +113,7 @@ void ConnTracker::OnEvent(const CaptureEvent& event) {
     conn->last_event_ns = event.chunk->ts_ns;
     OnChunk(*conn, h.conn_id, event);
   } else if (h.kind == LOUPE_EV_PREV_END) {
-    // The next exchange is counted in the kernel (--metrics_only); this one ends here.
+    // The kernel counts the next exchange itself and sends no record of it: this one ends here.
     if (auto it = conns_.find(h.conn_id); it != conns_.end()) {
       it->second.last_event_ns = h.totals.resp_start_ns;
       if (it->second.pending.has_value()) FinalizeWithPrev(it->second, h.conn_id, h.prev);
@@ -177,24 +176,24 @@ void ConnTracker::OnExchange(Conn& conn, uint64_t conn_id, const CaptureEvent& e
   Exchange exchange = ExchangeFrom(*event.header);
   exchange.request = event.request;
   exchange.response = event.response;
-  std::optional<loupe_red_key> red_key;
-  if ((event.header->flags & LOUPE_EVF_RED_CANDIDATE) != 0) {
-    red_key = KernelRedKeyFor(*event.header, event.request, event.response);
+  std::optional<ExchangeKey> key;
+  if (key_source_ != nullptr) {
+    key = key_source_->KeyOf(*event.header, event.request, event.response);
   }
-  ClassifyAndParse(conn, conn_id, exchange, nullptr, red_key);
+  ClassifyAndParse(conn, conn_id, exchange, nullptr, key);
 }
 
 // A new exchange (not a pending one being finalized): TLS ciphertext is skipped, an unclaimed
 // connection is counted, the rest goes to the connection's parser.
 void ConnTracker::ClassifyAndParse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
                                    const char* final_reason,
-                                   const std::optional<loupe_red_key>& red_key) {
+                                   const std::optional<ExchangeKey>& key) {
   if (SkipTls(conn, exchange)) return;
   if (!Classify(conn, exchange)) {
     metrics_->ExchangeUnclassified();
     return;
   }
-  Parse(conn, conn_id, exchange, final_reason, red_key);
+  Parse(conn, conn_id, exchange, final_reason, key);
 }
 
 // TLS (userspace/tls/): plaintext from libssl is parsed like any other exchange; ciphertext no
@@ -393,11 +392,11 @@ void ConnTracker::Finalize(Conn& conn, uint64_t conn_id, const char* reason) {
   pending.exchange.request = pending.request;
   pending.exchange.response = pending.response;
   pending.exchange.final = true;
-  Parse(conn, conn_id, pending.exchange, reason, pending.red_key);
+  Parse(conn, conn_id, pending.exchange, reason, pending.key);
 }
 
 void ConnTracker::Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
-                        const char* final_reason, const std::optional<loupe_red_key>& red_key) {
+                        const char* final_reason, const std::optional<ExchangeKey>& key) {
   // Only a classified connection is parsed (ClassifyAndParse), and a pending exchange exists
   // only once parsed, so a parser is always there.
   LOUPE_DCHECK(conn.protocol != nullptr && conn.parser != nullptr);
@@ -413,7 +412,7 @@ void ConnTracker::Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
         break;
       }
       conn.pending = Pending{exchange, std::string(exchange.request),
-                             std::string(exchange.response), red_key};
+                             std::string(exchange.response), key};
       return;
     case ParseState::kInvalid:
       metrics_->ParseFailure(protocol);
@@ -425,10 +424,10 @@ void ConnTracker::Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
       metrics_->ExchangeParsed(protocol);
       metrics_->ExchangeFinalized(final_reason == nullptr ? "complete" : final_reason);
       RecordContext context = ContextFor(conn, conn_id, exchange.thread_id);
-      // The kernel may count this key's later exchanges only if this one made exactly one
-      // record (KernelRedTable::Learn checks that its labels follow from the key alone).
-      if (red_key.has_value() && scratch_records_.size() == 1 && unreported == 0) {
-        context.kernel_red_key = &*red_key;
+      // A key stands for the exchange's record only if the exchange made exactly one (kernel
+      // RED then checks that the record's labels follow from the key alone).
+      if (key.has_value() && scratch_records_.size() == 1 && unreported == 0) {
+        context.aggregation_key = &*key;
       }
       for (Record& record : scratch_records_) {
         metrics_->RecordEmitted(record.instrument->short_name);

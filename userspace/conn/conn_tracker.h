@@ -9,9 +9,9 @@
 //   EXCHANGE seq=n, prev          | older one exists -> take its final   | parse n (final=false):
 //                                 |   totals from `prev`, finalize it    |  ok -> records; needs more
 //                                 |   (reason next_exchange)             |  -> keep n pending
-//   PREV_END (--metrics_only)     | pending -> take its final totals     | nothing: the next exchange
+//   PREV_END                      | pending -> take its final totals     | nothing: the next exchange
 //                                 |   from `prev`, finalize it           |  is counted in the kernel
-//                                 |   (reason next_exchange)             |
+//                                 |   (reason next_exchange)             |  (it sends no record)
 //   CLOSE                         | pending -> update totals, finalize   | a request left
 //                                 |   (reason close, or process_exit     |  unanswered (its prefix
 //                                 |   when the process exited with it)   |  rides in the CLOSE) is
@@ -42,6 +42,7 @@
 #include "userspace/core/exchange.h"
 #include "userspace/core/record.h"
 #include "userspace/core/record_sink.h"
+#include "userspace/core/record_stage.h"
 #include "userspace/loader/capture_event.h"
 #include "userspace/protocols/protocol.h"
 #include "userspace/tls/tls_sniff.h"
@@ -74,13 +75,15 @@ class ConnTracker {
 
   // Told about TLS connections (userspace/tls/); may be null.
   void set_tls_observer(TlsObserver* observer) { tls_observer_ = observer; }
+  // Gives exchanges an aggregation key their record carries (core/record_stage.h); may be null.
+  void set_exchange_key_source(const ExchangeKeySource* source) { key_source_ = source; }
 
  private:
   struct Pending {
     Exchange exchange;
     std::string request;
     std::string response;
-    std::optional<loupe_red_key> red_key;
+    std::optional<ExchangeKey> key;
   };
   struct Conn {
     uint32_t tgid = 0;
@@ -126,10 +129,10 @@ class ConnTracker {
                         const char* reason);
   bool Classify(Conn& conn, const Exchange& exchange);
   void ClassifyAndParse(Conn& conn, uint64_t conn_id, const Exchange& exchange,
-                        const char* final_reason, const std::optional<loupe_red_key>& red_key);
+                        const char* final_reason, const std::optional<ExchangeKey>& key);
   bool SkipTls(Conn& conn, const Exchange& exchange);
   void Parse(Conn& conn, uint64_t conn_id, const Exchange& exchange, const char* final_reason,
-             const std::optional<loupe_red_key>& red_key);
+             const std::optional<ExchangeKey>& key);
   void Finalize(Conn& conn, uint64_t conn_id, const char* reason);
   ConnectionInfo InfoOf(const Conn& conn) const;
   void ReportConnectionsTracked();
@@ -145,6 +148,7 @@ class ConnTracker {
   std::vector<Record> scratch_records_;
   StreamOutput stream_out_;
   TlsObserver* tls_observer_ = nullptr;
+  const ExchangeKeySource* key_source_ = nullptr;
   size_t reported_connections_ = 0;  // last value given to the connections gauge
 };
 

@@ -225,7 +225,7 @@ class RecordingSink : public RecordSink {
     seen.local_port = c.local_port;
     seen.remote_address = std::string(c.remote_address);
     seen.remote_port = c.remote_port;
-    if (c.kernel_red_key != nullptr) seen.kernel_red_key = *c.kernel_red_key;
+    if (c.aggregation_key != nullptr) seen.kernel_red_key = FromExchangeKey(*c.aggregation_key);
     seen.record = std::move(record);
     records.push_back(std::move(seen));
   }
@@ -274,6 +274,7 @@ class ConnTrackerTest : public ::testing::Test {
                    std::vector<const Protocol*> protocols = RegisteredProtocols()) {
     options_ = options;
     tracker_ = std::make_unique<ConnTracker>(options, std::move(protocols), &sink_, &metrics_);
+    tracker_->set_exchange_key_source(&kernel_red_keys_);  // as the agent does with --metrics_only
   }
 
   void SetUp() override { MakeTracker(); }
@@ -297,6 +298,7 @@ class ConnTrackerTest : public ::testing::Test {
   prometheus::Registry registry_;
   AgentMetrics metrics_;
   RecordingSink sink_;
+  KernelRedKeySource kernel_red_keys_;
   ConnTrackerOptions options_;
   std::unique_ptr<ConnTracker> tracker_;
 };

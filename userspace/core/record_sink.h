@@ -8,10 +8,9 @@
 #include <string_view>
 
 #include "userspace/core/exchange.h"
+#include "userspace/core/exchange_key.h"
 #include "userspace/core/record.h"
 #include "userspace/core/resource.h"
-
-struct loupe_red_key;  // bpf/shared/loupe_abi.h
 
 namespace loupe {
 
@@ -27,9 +26,9 @@ struct RecordContext {
   uint16_t local_port = 0;
   std::string_view remote_address;
   uint16_t remote_port = 0;
-  // Set when this record is the only one of an exchange the kernel could aggregate
-  // (--metrics_only): the key to teach it (userspace/kernel_red/).
-  const loupe_red_key* kernel_red_key = nullptr;
+  // Set when this record is the only one of an exchange an ExchangeKeySource gave a key
+  // (core/record_stage.h): opaque here, read by the stage that made it.
+  const ExchangeKey* aggregation_key = nullptr;
 };
 
 // Receives records as the tracker makes them.

@@ -272,7 +272,7 @@ absl::Status Agent::StartCapture() {
             {{"hook", HookKindName(probes_->hook())}});
   agent_metrics_->SetProbesAttached(HookKindName(probes_->hook()),
                                     static_cast<int>(probes_->attached_programs()));
-  if (config_.metrics_only) StartKernelRed();
+  if (config_.metrics_only) LOUPE_RETURN_IF_ERROR(StartKernelRed());
   LearnPreexisting();
   StartTls(features);
   health_->SetProbesAttached(true);
@@ -281,8 +281,9 @@ absl::Status Agent::StartCapture() {
   return absl::OkStatus();
 }
 
-void Agent::StartKernelRed() {
-  kernel_red_maps_ = MakeBpfKernelRedMaps(probes_->red_keys_fd(), probes_->red_stats_fd());
+absl::Status Agent::StartKernelRed() {
+  LOUPE_ASSIGN_OR_RETURN(kernel_red_maps_,
+                         MakeBpfKernelRedMaps(probes_->red_keys_fd(), probes_->red_stats_fd()));
   KernelRedOptions options;
   options.capacity = config_.metrics_only_keys;
   // Past the kernel's own timeout pass, no exchange of a dead process can still be counted.
@@ -290,10 +291,12 @@ void Agent::StartKernelRed() {
   kernel_red_ = std::make_unique<KernelRedTable>(
       options, kernel_red_maps_.get(), *registry_,
       [](uint32_t tgid) { return ProcessAlive("/proc", tgid); });
-  pipeline_->set_kernel_red(kernel_red_.get());
+  tracker_->set_exchange_key_source(&kernel_red_keys_);
+  pipeline_->AddCountedRecordObserver(kernel_red_.get());
   log::Info("metrics-only mode: learned HTTP/1 exchanges are counted in the kernel",
             {{"keys", config_.metrics_only_keys},
              {"timeout_pass", RedTimeoutPassName(probes_->red_timeout_pass())}});
+  return absl::OkStatus();
 }
 
 void Agent::LearnPreexisting() {

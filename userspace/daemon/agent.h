@@ -12,6 +12,7 @@
 #include "exporters/otlp/otlp_config.h"
 #include "userspace/config/config.h"
 #include "userspace/core/clock.h"
+#include "userspace/kernel_red/red_key.h"
 
 namespace prometheus {
 class Registry;
@@ -79,7 +80,7 @@ class Agent {
   absl::Status StartMetricExport();
   void BuildTracker();
   absl::Status StartCapture();
-  void StartKernelRed();
+  absl::Status StartKernelRed();
   void LearnPreexisting();
   void StartTls(const KernelFeatures& features);
 
@@ -121,9 +122,11 @@ class Agent {
 
   std::unique_ptr<RedMetrics> red_metrics_;
   std::unique_ptr<ProcessInfoCache> processes_;
-  // Kernel RED (--metrics_only): the table reads and writes the probes' maps through
-  // kernel_red_maps_, which borrows their fds. The pipeline may still teach the table while the
-  // tracker drains after the probes are gone, so both outlive the pipeline (and the probes).
+  // Kernel RED (--metrics_only): a key source of the tracker and a counted-record stage of the
+  // pipeline. The table reads and writes the probes' maps through kernel_red_maps_, which holds
+  // its own duplicates of their fds. The pipeline may still teach the table while the tracker
+  // drains after the probes are gone, so all three outlive the pipeline and the tracker.
+  KernelRedKeySource kernel_red_keys_;
   std::unique_ptr<KernelRedMaps> kernel_red_maps_;
   std::unique_ptr<KernelRedTable> kernel_red_;
   std::unique_ptr<Pipeline> pipeline_;  // uses the metrics, processes, assembler and kernel RED

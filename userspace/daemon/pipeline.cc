@@ -1,7 +1,5 @@
 #include "userspace/daemon/pipeline.h"
 
-#include "userspace/kernel_red/kernel_red_table.h"
-
 namespace loupe {
 
 Pipeline::Pipeline(ProcessInfoCache* processes, RedMetrics* red_metrics,
@@ -18,8 +16,8 @@ void Pipeline::OnRecord(const RecordContext& context, Record record) {
       processes_->Get(context.tgid, clock_->MonotonicNs(), context.comm);
   if (!excluded_.empty() && excluded_.contains(resource->executable_name)) return;
   prometheus::Histogram* series = red_metrics_->Observe(resource->service_name, record);
-  if (kernel_red_ != nullptr && context.kernel_red_key != nullptr) {
-    kernel_red_->Learn(*context.kernel_red_key, record, series);
+  for (CountedRecordObserver* observer : observers_) {
+    observer->OnCountedRecord(context, record, series);
   }
   if (spans_ != nullptr) spans_->OnResolvedRecord(context, resource, std::move(record));
 }

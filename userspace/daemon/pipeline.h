@@ -1,5 +1,5 @@
-// What happens to each record: attribute it to a service, count it in the RED metrics, and hand
-// it to the span stage (if any).
+// What happens to each record: attribute it to a service, count it in the RED metrics, tell the
+// optional counted-record stages (core/record_stage.h), and hand it to the span stage (if any).
 #pragma once
 
 #include <memory>
@@ -9,12 +9,11 @@
 #include "absl/container/flat_hash_set.h"
 #include "userspace/core/clock.h"
 #include "userspace/core/record_sink.h"
+#include "userspace/core/record_stage.h"
 #include "userspace/metrics/red_metrics.h"
 #include "userspace/process/process_info.h"
 
 namespace loupe {
-
-class KernelRedTable;
 
 class Pipeline : public RecordSink {
  public:
@@ -27,8 +26,10 @@ class Pipeline : public RecordSink {
   // Reads the process's identity while it is most likely still alive.
   void OnConnectionClassified(uint32_t tgid, std::string_view comm) override;
 
-  // Kernel RED aggregation (--metrics_only): records that carry a key teach it to `table`.
-  void set_kernel_red(KernelRedTable* table) { kernel_red_ = table; }
+  // An optional stage told of every record after it was counted (kernel RED aggregation).
+  void AddCountedRecordObserver(CountedRecordObserver* observer) {
+    observers_.push_back(observer);
+  }
 
  private:
   ProcessInfoCache* processes_;
@@ -36,7 +37,7 @@ class Pipeline : public RecordSink {
   absl::flat_hash_set<std::string> excluded_;
   ResolvedRecordSink* spans_;
   const Clock* clock_;
-  KernelRedTable* kernel_red_ = nullptr;
+  std::vector<CountedRecordObserver*> observers_;
 };
 
 }  // namespace loupe

@@ -172,5 +172,41 @@ TEST_F(PipelineTest, PidReuseIsNoticedAsTheClockAdvances) {
   EXPECT_EQ(ServerObservations(registry_, "shop"), 2u);
 }
 
+// An optional stage (core/record_stage.h) sees each counted record with its series and the
+// exchange's opaque key; excluded records never reach it.
+class RecordingObserver : public CountedRecordObserver {
+ public:
+  void OnCountedRecord(const RecordContext& context, const Record& record,
+                       prometheus::Histogram* series) override {
+    spans.push_back(record.span_name);
+    with_series += series != nullptr ? 1 : 0;
+    if (context.aggregation_key != nullptr) keys.push_back(context.aggregation_key->bytes[0]);
+  }
+  std::vector<std::string> spans;
+  int with_series = 0;
+  std::vector<uint8_t> keys;
+};
+
+TEST_F(PipelineTest, CountedRecordObserversSeeEachCountedRecordWithItsSeriesAndKey) {
+  Pipeline pipeline(&processes_, &red_, {"sshd"}, &spans_, &clock_);
+  RecordingObserver first;
+  RecordingObserver second;
+  pipeline.AddCountedRecordObserver(&first);
+  pipeline.AddCountedRecordObserver(&second);
+  ExchangeKey key;
+  key.bytes[0] = 42;
+  RecordContext keyed = ContextFor(100);
+  keyed.aggregation_key = &key;
+  pipeline.OnRecord(keyed, ServerRecord("GET /a"));
+  pipeline.OnRecord(ContextFor(200), ServerRecord("GET /ssh"));  // excluded
+  pipeline.OnRecord(ContextFor(300), ServerRecord("GET /c"));
+  for (const RecordingObserver* observer : {&first, &second}) {
+    EXPECT_EQ(observer->spans, (std::vector<std::string>{"GET /a", "GET /c"}));
+    EXPECT_EQ(observer->with_series, 2);
+    EXPECT_EQ(observer->keys, std::vector<uint8_t>{42});
+  }
+  EXPECT_EQ(spans_.seen.size(), 2u);
+}
+
 }  // namespace
 }  // namespace loupe

@@ -3,11 +3,15 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
+#include <fcntl.h>
 
 #include <cstring>
 #include <string_view>
 
+#include <unistd.h>
+
 #include "absl/strings/str_cat.h"
+#include "userspace/kernel_red/red_key.h"
 #include "userspace/logging/log.h"
 
 namespace loupe {
@@ -23,8 +27,15 @@ absl::Status Errno(const char* what) {
 
 class BpfKernelRedMaps final : public KernelRedMaps {
  public:
+  // Takes ownership of both fds.
   BpfKernelRedMaps(int keys_fd, int stats_fd)
       : keys_fd_(keys_fd), stats_fd_(stats_fd), cpus_(libbpf_num_possible_cpus()) {}
+  ~BpfKernelRedMaps() override {
+    close(keys_fd_);
+    close(stats_fd_);
+  }
+  BpfKernelRedMaps(const BpfKernelRedMaps&) = delete;
+  BpfKernelRedMaps& operator=(const BpfKernelRedMaps&) = delete;
 
   absl::Status ZeroSlot(uint32_t slot) override {
     std::vector<loupe_red_slot> zeros(static_cast<size_t>(cpus_ > 0 ? cpus_ : 1));
@@ -93,8 +104,22 @@ class BpfKernelRedMaps final : public KernelRedMaps {
 
 }  // namespace
 
-std::unique_ptr<KernelRedMaps> MakeBpfKernelRedMaps(int keys_fd, int stats_fd) {
-  return std::make_unique<BpfKernelRedMaps>(keys_fd, stats_fd);
+absl::StatusOr<std::unique_ptr<KernelRedMaps>> MakeBpfKernelRedMaps(int keys_fd, int stats_fd) {
+  const int keys = fcntl(keys_fd, F_DUPFD_CLOEXEC, 0);
+  if (keys < 0) return Errno("duplicating the red_keys map fd");
+  const int stats = fcntl(stats_fd, F_DUPFD_CLOEXEC, 0);
+  if (stats < 0) {
+    absl::Status status = Errno("duplicating the red_stats map fd");
+    close(keys);
+    return status;
+  }
+  return std::make_unique<BpfKernelRedMaps>(keys, stats);
+}
+
+void KernelRedTable::OnCountedRecord(const RecordContext& context, const Record& record,
+                                     prometheus::Histogram* series) {
+  if (context.aggregation_key == nullptr) return;
+  Learn(FromExchangeKey(*context.aggregation_key), record, series);
 }
 
 KernelRedTable::KernelRedTable(KernelRedOptions options, KernelRedMaps* maps,

@@ -19,6 +19,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "bpf/shared/loupe_abi.h"
 #include "prometheus/counter.h"
 #include "prometheus/family.h"
@@ -26,6 +27,7 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "userspace/core/record.h"
+#include "userspace/core/record_stage.h"
 
 namespace loupe {
 
@@ -40,7 +42,9 @@ class KernelRedMaps {
   virtual absl::Status ReadSlots(uint32_t count, std::vector<loupe_red_slot>* out) = 0;
 };
 
-std::unique_ptr<KernelRedMaps> MakeBpfKernelRedMaps(int keys_fd, int stats_fd);
+// The maps behind these fds (the capture's red_keys and red_stats). The result holds its own
+// duplicates of the fds, closed when it is destroyed, so it may outlive the capture.
+absl::StatusOr<std::unique_ptr<KernelRedMaps>> MakeBpfKernelRedMaps(int keys_fd, int stats_fd);
 
 struct KernelRedOptions {
   uint32_t capacity = 1024;
@@ -50,7 +54,9 @@ struct KernelRedOptions {
   uint64_t liveness_check_interval_ns = 5'000'000'000;
 };
 
-class KernelRedTable {
+// A pipeline stage (core/record_stage.h): a counted record whose exchange carried a kernel key
+// (KernelRedKeySource) teaches that key.
+class KernelRedTable final : public CountedRecordObserver {
  public:
   using ProcessAlive = std::function<bool(uint32_t tgid)>;
 
@@ -60,6 +66,10 @@ class KernelRedTable {
   // `record` is the only record parsed from an exchange whose key is `key`; `series` is the
   // RED series it was observed in.
   void Learn(const loupe_red_key& key, const Record& record, prometheus::Histogram* series);
+
+  // Learn()s the record's key, if its context carries one.
+  void OnCountedRecord(const RecordContext& context, const Record& record,
+                       prometheus::Histogram* series) override;
 
   // Adds what the kernel counted since the last call; reclaims slots of exited processes.
   void Collect(uint64_t now_ns);

@@ -6,6 +6,7 @@
 
 #include "gtest/gtest.h"
 #include "prometheus/registry.h"
+#include "userspace/kernel_red/red_key.h"
 #include "userspace/metrics/red_metrics.h"
 
 namespace loupe {
@@ -130,6 +131,21 @@ TEST_F(KernelRedTableTest, LearnedKeyGetsASlotAndItsCountsReachTheSeriesOnce) {
   EXPECT_EQ(series.Collect().histogram.sample_count, 3u);
   EXPECT_EQ(Counter("loupe_kernel_red_exchanges_total"), 3);
   EXPECT_EQ(Counter("loupe_kernel_red_keys"), 1);
+}
+
+// As a pipeline stage: a counted record teaches the key its exchange carried, if any.
+TEST_F(KernelRedTableTest, CountedRecordTeachesTheKeyItsContextCarries) {
+  KernelRedTable table = MakeTable(4);
+  prometheus::Histogram& series = Series();
+  RecordContext context;
+  table.OnCountedRecord(context, HttpRecord("200"), &series);
+  EXPECT_TRUE(maps_.keys.empty()) << "no key, nothing to learn";
+  const ExchangeKey key = ToExchangeKey(Key(5));
+  context.aggregation_key = &key;
+  table.OnCountedRecord(context, HttpRecord("200"), &series);
+  ASSERT_EQ(maps_.keys.size(), 1u);
+  EXPECT_EQ(maps_.keys.count(5), 1u);
+  EXPECT_EQ(table.live_keys(), 1u);
 }
 
 TEST_F(KernelRedTableTest, KnownKeyIsNotLearnedTwice) {

@@ -37,6 +37,29 @@ std::optional<loupe_red_key> KernelRedKeyFor(const loupe_event_header& h,
   return key;
 }
 
+static_assert(sizeof(loupe_red_key) <= ExchangeKey::kMaxBytes);
+
+ExchangeKey ToExchangeKey(const loupe_red_key& key) {
+  ExchangeKey out;
+  std::memcpy(out.bytes.data(), &key, sizeof(key));
+  return out;
+}
+
+loupe_red_key FromExchangeKey(const ExchangeKey& key) {
+  loupe_red_key out{};
+  std::memcpy(&out, key.bytes.data(), sizeof(out));
+  return out;
+}
+
+std::optional<ExchangeKey> KernelRedKeySource::KeyOf(const loupe_event_header& header,
+                                                     std::string_view request,
+                                                     std::string_view response) const {
+  if ((header.flags & LOUPE_EVF_RED_CANDIDATE) == 0) return std::nullopt;
+  const std::optional<loupe_red_key> key = KernelRedKeyFor(header, request, response);
+  if (!key.has_value()) return std::nullopt;
+  return ToExchangeKey(*key);
+}
+
 uint32_t KernelRedBucket(uint64_t duration_ns) {
   static constexpr std::array<uint64_t, LOUPE_RED_BUCKETS - 1> kBounds = LOUPE_RED_BOUNDS_NS;
   for (uint32_t i = 0; i < kBounds.size(); ++i) {

@@ -114,5 +114,20 @@ TEST(KernelRedKeyForTest, NoKeyUnlessTheWholeRequestWasCaptured) {
                    .has_value());
 }
 
+TEST(KernelRedKeySourceTest, OnlyFlaggedExchangesGetTheirKernelKeyOpaquely) {
+  const std::string request = "GET / HTTP/1.1\r\n\r\n";
+  const std::string response = "HTTP/1.1 200 OK\r\n\r\n";
+  loupe_event_header header = Header(LOUPE_ROLE_SERVER, request.size());
+  const KernelRedKeySource source;
+  EXPECT_FALSE(source.KeyOf(header, request, response).has_value()) << "not flagged";
+  header.flags |= LOUPE_EVF_RED_CANDIDATE;
+  const std::optional<ExchangeKey> key = source.KeyOf(header, request, response);
+  ASSERT_TRUE(key.has_value());
+  const loupe_red_key expected = *KernelRedKeyFor(header, request, response);
+  const loupe_red_key back = FromExchangeKey(*key);
+  EXPECT_EQ(std::memcmp(&back, &expected, sizeof(back)), 0);
+  EXPECT_FALSE(source.KeyOf(header, request, "HTTP/1.1 100 Continue\r\n\r\n").has_value());
+}
+
 }  // namespace
 }  // namespace loupe
