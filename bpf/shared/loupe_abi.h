@@ -1,5 +1,6 @@
 /* The one ABI between the BPF programs and the daemon. Fixed-width types, explicit padding and
- * explicit enum values only: userspace static_asserts the layout (userspace/loader/abi_check.h). */
+ * explicit enum values only: userspace static_asserts the layout (userspace/loader/capture_probes.cc
+ * and capture_event.cc). */
 #ifndef LOUPE_BPF_SHARED_LOUPE_ABI_H
 #define LOUPE_BPF_SHARED_LOUPE_ABI_H
 

@@ -19,8 +19,9 @@ bool ParseGreeting(std::string_view bytes, std::string* version);
 // and auth data without copying them.
 std::string HandshakeDatabase(std::string_view payload);
 
-// Reads a response to a command. `binary_rows` is true for COM_STMT_EXECUTE results (rows start
-// with 0x00), `prepare` for COM_STMT_PREPARE (PREPARE_OK instead of OK).
+// Reads a response to a command. `prepare` is true for COM_STMT_PREPARE, whose success is a
+// PREPARE_OK (header 0x00 followed by the statement id) instead of an OK. Rows are not decoded,
+// so text and binary (COM_STMT_EXECUTE) result sets are read alike.
 ResponseSummary SummarizeResponse(const std::vector<Packet>& packets, bool prepare);
 
 // Strings the protocol uses for the error code: "1146".
