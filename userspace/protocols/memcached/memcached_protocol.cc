@@ -5,7 +5,7 @@
 
 #include "userspace/protocols/memcached/memcached_parse.h"
 #include "userspace/protocols/memcached/memcached_stitch.h"
-#include "userspace/protocols/sql/db_record.h"
+#include "userspace/protocols/sql/db_client_protocol.h"
 
 namespace loupe {
 namespace {
@@ -32,13 +32,12 @@ uint64_t HiddenCommands(const memcached::StitchResult& stitched, const Exchange&
   return stitched.extra_replies > 0 ? stitched.extra_replies : 1;
 }
 
-class MemcachedParser : public ConnectionParser {
+class MemcachedParser : public DbClientParser {
  public:
-  explicit MemcachedParser(const ConnectionInfo& conn)
-      : server_address_(conn.server_address), server_port_(conn.server_port), role_(conn.role) {}
+  explicit MemcachedParser(const ConnectionInfo& conn) : DbClientParser("memcached", conn) {}
 
-  ParseState Parse(const Exchange& ex, std::vector<Record>* out) override {
-    if (role_ == Role::kServer || ex.role == Role::kServer) return ParseState::kIgnored;
+ private:
+  ParseState ParseClientExchange(const Exchange& ex, std::vector<Record>* out) override {
     if (ex.request.empty()) return ParseState::kIgnored;
     if (memcached::IsBinaryProtocol(ex.request)) return ParseState::kInvalid;
 
@@ -55,9 +54,7 @@ class MemcachedParser : public ConnectionParser {
     const bool unanswered = ClosedUnanswered(ex);
     for (const memcached::Call& call : stitched.calls) {
       if (call.command.kind == memcached::Kind::kQuit) continue;
-      DbCall db;
-      db.protocol = "memcached";
-      db.system = "memcached";
+      DbCall db = NewCall(ex);
       db.operation = call.command.known ? call.command.name : "";
       db.query_text = call.command.known ? QueryText(call.command) : "";
       if (call.has_reply && !call.reply.error_type.empty()) {
@@ -66,30 +63,19 @@ class MemcachedParser : public ConnectionParser {
       } else if (unanswered && call.command.ExpectsReply()) {
         db.error_type = std::string(kNoResponseErrorType);
       }
-      db.start_ns = ex.request_start_ns;
-      db.end_ns = ex.response_end_ns;
-      ConnectionInfo conn;
-      conn.server_address = server_address_;
-      conn.server_port = server_port_;
-      out->push_back(MakeDbRecord(db, conn));
+      out->push_back(ToRecord(db));
       ++emitted;
     }
     return emitted > 0 ? ParseState::kOk : ParseState::kIgnored;
   }
-
-
- private:
-  std::string server_address_;
-  uint16_t server_port_;
-  Role role_;
 };
 
-class MemcachedProtocol : public Protocol {
+class MemcachedProtocol : public DbClientProtocol<MemcachedParser> {
  public:
-  std::string_view name() const override { return "memcached"; }
+  MemcachedProtocol() : DbClientProtocol("memcached", kDefaultPort) {}
 
   Detection Detect(const Exchange& first, const ConnectionInfo& conn) const override {
-    const Detection fallback = conn.server_port == kDefaultPort ? Detection::kMaybe : Detection::kNo;
+    const Detection fallback = PortHint(conn);
     if (first.request.empty()) return fallback;
     if (memcached::IsBinaryProtocol(first.request)) return Detection::kNo;  // not supported
     std::vector<memcached::Command> commands;
@@ -107,10 +93,6 @@ class MemcachedProtocol : public Protocol {
     // could be a Redis inline command.
     if (commands[0].kind == memcached::Kind::kStorage && commands[0].complete) return Detection::kYes;
     return fallback;
-  }
-
-  std::unique_ptr<ConnectionParser> NewConnection(const ConnectionInfo& conn) const override {
-    return std::make_unique<MemcachedParser>(conn);
   }
 };
 

@@ -54,14 +54,6 @@ TEST(ParseGreeting, ReadsVersion) {
   EXPECT_FALSE(ParseGreeting("HTTP/1.1 200 OK\r\n", &version));
 }
 
-TEST(StatementTable, IsBounded) {
-  StatementTable table;
-  for (uint32_t i = 0; i < 1000; ++i) table.Put(i, "SELECT ?");
-  EXPECT_EQ(table.size(), StatementTable::kMaxEntries);
-  EXPECT_EQ(table.Get(0), nullptr);
-  EXPECT_NE(table.Get(999), nullptr);
-}
-
 TEST(QueryText, SkipsEmptyQueryAttributes) {
   EXPECT_EQ(QueryText(std::string_view("\0\1SELECT 1", 10)), "SELECT 1");
   EXPECT_EQ(QueryText("SELECT 1"), "SELECT 1");

@@ -6,9 +6,10 @@
 
 #include "userspace/protocols/mysql/mysql_parse.h"
 #include "userspace/protocols/mysql/mysql_stitch.h"
-#include "userspace/protocols/sql/db_record.h"
+#include "userspace/protocols/sql/db_client_protocol.h"
 #include "userspace/protocols/sql/sql_sanitizer.h"
 #include "userspace/protocols/sql/sql_statement.h"
+#include "userspace/protocols/sql/statement_cache.h"
 
 namespace loupe {
 namespace {
@@ -17,13 +18,12 @@ constexpr uint16_t kDefaultPort = 3306;
 
 using mysql::ResponseKind;
 
-class MysqlParser : public ConnectionParser {
+class MysqlParser : public DbClientParser {
  public:
-  explicit MysqlParser(const ConnectionInfo& conn)
-      : server_address_(conn.server_address), server_port_(conn.server_port), role_(conn.role) {}
+  explicit MysqlParser(const ConnectionInfo& conn) : DbClientParser("mysql", conn) {}
 
-  ParseState Parse(const Exchange& ex, std::vector<Record>* out) override {
-    if (role_ == Role::kServer || ex.role == Role::kServer) return ParseState::kIgnored;
+ private:
+  ParseState ParseClientExchange(const Exchange& ex, std::vector<Record>* out) override {
     if (ex.request.empty()) {
       std::string version;
       if (mysql::ParseGreeting(ex.response, &version)) {
@@ -39,7 +39,7 @@ class MysqlParser : public ConnectionParser {
       // Handshake response or an authentication round: secrets. Only the schema is read.
       if (packets[0].seq == 1 && packets[0].complete) {
         const std::string db = mysql::HandshakeDatabase(packets[0].payload);
-        if (!db.empty()) db_namespace_ = db;
+        if (!db.empty()) set_db_namespace(db);
       }
       return ParseState::kIgnored;
     }
@@ -69,7 +69,7 @@ class MysqlParser : public ConnectionParser {
     const bool is_err = response.kind == ResponseKind::kErr || response.error_code != 0;
     if (command == mysql::kComInitDb) {
       if (response.kind == ResponseKind::kOk && commands.argument_complete) {
-        db_namespace_ = std::string(commands.argument.substr(0, 64));
+        set_db_namespace(std::string(commands.argument.substr(0, 64)));
       }
       return ParseState::kIgnored;
     }
@@ -89,10 +89,8 @@ class MysqlParser : public ConnectionParser {
       return ParseState::kIgnored;  // the record comes with each execution
     }
 
-    DbCall call;
-    call.protocol = "mysql";
-    call.system = mariadb_ ? "mariadb" : "mysql";
-    call.db_namespace = db_namespace_;
+    DbCall call = NewCall(ex);
+    if (mariadb_) call.system = "mariadb";
     call.query_text = query;
     call.operation = SqlOperation(query);
     call.collection = SqlCollection(query);
@@ -102,23 +100,12 @@ class MysqlParser : public ConnectionParser {
     } else if (ClosedUnanswered(ex)) {
       call.error_type = std::string(kNoResponseErrorType);
     }
-    call.start_ns = ex.request_start_ns;
-    call.end_ns = ex.response_end_ns;
-    ConnectionInfo conn;
-    conn.server_address = server_address_;
-    conn.server_port = server_port_;
-    out->push_back(MakeDbRecord(call, conn));
+    out->push_back(ToRecord(call));
     return ParseState::kOk;
   }
 
-
- private:
-  std::string server_address_;
-  uint16_t server_port_;
-  Role role_;
   bool mariadb_ = false;
-  std::string db_namespace_;
-  mysql::StatementTable statements_;
+  StatementCache<uint32_t> statements_;
 };
 
 bool KnownCommand(uint8_t c) {
@@ -134,12 +121,12 @@ bool KnownCommand(uint8_t c) {
   }
 }
 
-class MysqlProtocol : public Protocol {
+class MysqlProtocol : public DbClientProtocol<MysqlParser> {
  public:
-  std::string_view name() const override { return "mysql"; }
+  MysqlProtocol() : DbClientProtocol("mysql", kDefaultPort) {}
 
   Detection Detect(const Exchange& first, const ConnectionInfo& conn) const override {
-    const Detection fallback = conn.server_port == kDefaultPort ? Detection::kMaybe : Detection::kNo;
+    const Detection fallback = PortHint(conn);
     if (first.request.empty()) {
       std::string version;
       return mysql::ParseGreeting(first.response, &version) ? Detection::kYes : fallback;
@@ -173,10 +160,6 @@ class MysqlProtocol : public Protocol {
     const std::vector<mysql::Packet> reply = mysql::SplitPackets(first.response);
     if (reply.empty() || reply[0].payload.empty()) return Detection::kMaybe;
     return reply[0].seq == static_cast<uint8_t>(p.seq + 1) ? Detection::kYes : Detection::kNo;
-  }
-
-  std::unique_ptr<ConnectionParser> NewConnection(const ConnectionInfo& conn) const override {
-    return std::make_unique<MysqlParser>(conn);
   }
 };
 

@@ -2,35 +2,6 @@
 
 namespace loupe::mysql {
 
-void StatementTable::Put(uint32_t id, std::string sql) {
-  auto it = map_.find(id);
-  if (it != map_.end()) {
-    it->second = std::move(sql);
-    return;
-  }
-  while (map_.size() >= kMaxEntries && !order_.empty()) {
-    map_.erase(order_.front());
-    order_.pop_front();
-  }
-  map_.emplace(id, std::move(sql));
-  order_.push_back(id);
-}
-
-const std::string* StatementTable::Get(uint32_t id) const {
-  auto it = map_.find(id);
-  return it == map_.end() ? nullptr : &it->second;
-}
-
-void StatementTable::Erase(uint32_t id) {
-  if (map_.erase(id) == 0) return;
-  for (auto it = order_.begin(); it != order_.end(); ++it) {
-    if (*it == id) {
-      order_.erase(it);
-      break;
-    }
-  }
-}
-
 bool SplitCommands(const std::vector<Packet>& packets, RequestCommands* out) {
   for (const Packet& p : packets) {
     if (p.seq != 0 || (p.payload.empty() && p.complete)) return false;

@@ -1,30 +1,15 @@
-// Matching MySQL commands with their responses, and the per-connection memory of prepared
-// statements (id → sanitized SQL) that COM_STMT_EXECUTE needs.
+// Matching MySQL commands with their responses. The per-connection memory of prepared statements
+// (id → sanitized SQL) that COM_STMT_EXECUTE needs is a StatementCache<uint32_t>
+// (userspace/protocols/sql/statement_cache.h).
 #pragma once
 
 #include <cstdint>
-#include <deque>
-#include <string>
 #include <string_view>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "userspace/protocols/mysql/mysql_types.h"
 
 namespace loupe::mysql {
-
-class StatementTable {
- public:
-  static constexpr size_t kMaxEntries = 256;
-  void Put(uint32_t id, std::string sql);
-  const std::string* Get(uint32_t id) const;
-  void Erase(uint32_t id);
-  size_t size() const { return map_.size(); }
-
- private:
-  absl::flat_hash_map<uint32_t, std::string> map_;
-  std::deque<uint32_t> order_;
-};
 
 // The command packets of one request. Commands that get no response (COM_STMT_CLOSE,
 // COM_STMT_SEND_LONG_DATA) may precede the one that does, glued into the same request.

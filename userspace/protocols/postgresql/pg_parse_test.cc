@@ -65,16 +65,6 @@ TEST(ErrorSqlState, ReadsTheCodeField) {
   EXPECT_EQ(ErrorSqlState("SERROR\0C426"s), "");  // cut inside the field
 }
 
-TEST(StatementCache, IsBounded) {
-  StatementCache cache;
-  for (int i = 0; i < 1000; ++i) cache.Put("s" + std::to_string(i), "SELECT ?");
-  EXPECT_EQ(cache.size(), StatementCache::kMaxEntries);
-  EXPECT_EQ(cache.Get("s0"), nullptr);
-  ASSERT_NE(cache.Get("s999"), nullptr);
-  cache.Erase("s999");
-  EXPECT_EQ(cache.Get("s999"), nullptr);
-}
-
 TEST(StitchResponse, ErrorAbortsTheRestOfItsSyncGroupOnly) {
   const std::string request = Msg('P', "a\0SELECT 1\0\0\0"s) + Msg('B', "\0a\0\0\0\0\0\0\0"s) +
                               Msg('E', "\0\0\0\0\0"s) + Msg('E', "\0\0\0\0\0"s) +

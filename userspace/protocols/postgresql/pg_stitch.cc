@@ -7,35 +7,6 @@
 
 namespace loupe::pg {
 
-void StatementCache::Put(const std::string& name, std::string sql) {
-  auto it = map_.find(name);
-  if (it != map_.end()) {
-    it->second = std::move(sql);
-    return;
-  }
-  while (map_.size() >= kMaxEntries && !order_.empty()) {
-    map_.erase(order_.front());
-    order_.pop_front();
-  }
-  map_.emplace(name, std::move(sql));
-  order_.push_back(name);
-}
-
-const std::string* StatementCache::Get(const std::string& name) const {
-  auto it = map_.find(name);
-  return it == map_.end() ? nullptr : &it->second;
-}
-
-void StatementCache::Erase(const std::string& name) {
-  if (map_.erase(name) == 0) return;
-  for (auto it = order_.begin(); it != order_.end(); ++it) {
-    if (*it == name) {
-      order_.erase(it);
-      break;
-    }
-  }
-}
-
 namespace {
 
 // Looks a name up first among this request's own definitions (latest wins), then in the cache.

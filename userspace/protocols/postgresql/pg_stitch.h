@@ -3,32 +3,19 @@
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_map.h"
 #include "userspace/protocols/postgresql/pg_types.h"
+#include "userspace/protocols/sql/statement_cache.h"
 
 namespace loupe::pg {
 
-// name → sanitized SQL, bounded: past the limit the oldest name is forgotten (its Executes are
-// then reported without query text).
-class StatementCache {
- public:
-  static constexpr size_t kMaxEntries = 256;
-
-  void Put(const std::string& name, std::string sql);
-  const std::string* Get(const std::string& name) const;
-  void Erase(const std::string& name);
-  size_t size() const { return map_.size(); }
-
- private:
-  absl::flat_hash_map<std::string, std::string> map_;
-  std::deque<std::string> order_;  // insertion order, for eviction
-};
+// Statement or portal name → sanitized SQL, bounded: past the limit the oldest name is forgotten
+// (its Executes are then reported without query text).
+using StatementCache = ::loupe::StatementCache<std::string>;
 
 // One reportable call found in a request.
 struct Call {

@@ -6,7 +6,7 @@
 
 #include "userspace/protocols/postgresql/pg_parse.h"
 #include "userspace/protocols/postgresql/pg_stitch.h"
-#include "userspace/protocols/sql/db_record.h"
+#include "userspace/protocols/sql/db_client_protocol.h"
 #include "userspace/protocols/sql/sql_statement.h"
 
 namespace loupe {
@@ -42,13 +42,12 @@ bool StronglyValidFrontend(const pg::Message& m) {
   }
 }
 
-class PostgresqlParser : public ConnectionParser {
+class PostgresqlParser : public DbClientParser {
  public:
-  explicit PostgresqlParser(const ConnectionInfo& conn)
-      : server_address_(conn.server_address), server_port_(conn.server_port), role_(conn.role) {}
+  explicit PostgresqlParser(const ConnectionInfo& conn) : DbClientParser("postgresql", conn) {}
 
-  ParseState Parse(const Exchange& ex, std::vector<Record>* out) override {
-    if (role_ == Role::kServer || ex.role == Role::kServer) return ParseState::kIgnored;
+ private:
+  ParseState ParseClientExchange(const Exchange& ex, std::vector<Record>* out) override {
     if (ex.request.empty()) return ParseState::kIgnored;  // server-initiated bytes (notices)
 
     switch (pg::ClassifyStartup(ex.request)) {
@@ -58,7 +57,7 @@ class PostgresqlParser : public ConnectionParser {
         if (ex.response[0] == 'S' || ex.response[0] == 'G') encrypted_ = true;
         return ParseState::kIgnored;
       case pg::StartupKind::kStartup:
-        db_namespace_ = pg::StartupDatabase(ex.request);
+        set_db_namespace(pg::StartupDatabase(ex.request));
         return ParseState::kIgnored;
       case pg::StartupKind::kCancel:
         return ParseState::kIgnored;
@@ -123,8 +122,6 @@ class PostgresqlParser : public ConnectionParser {
     return emitted > 0 ? ParseState::kOk : ParseState::kIgnored;
   }
 
-
- private:
   // A COPY FROM STDIN left waiting for data that never came (the client moved on to something
   // else): the server aborted it, and its outcome is unknown.
   void AbandonPendingCopy() {
@@ -135,41 +132,29 @@ class PostgresqlParser : public ConnectionParser {
 
   Record MakeRecord(const Exchange& ex, uint64_t start_ns, const std::string& query, const std::string& verb,
                     const std::string& sqlstate, std::string_view error_type) const {
-    DbCall call;
-    call.protocol = "postgresql";
-    call.system = "postgresql";
-    call.db_namespace = db_namespace_;
+    DbCall call = NewCall(ex);
+    call.start_ns = start_ns;
     call.query_text = query;
     call.operation = SqlOperation(query);
     if (call.operation.empty()) call.operation = verb;
     call.collection = SqlCollection(query);
     call.status_code = sqlstate;
     call.error_type = std::string(error_type);
-    call.start_ns = start_ns;
-    call.end_ns = ex.response_end_ns;
-    ConnectionInfo conn;
-    conn.server_address = server_address_;
-    conn.server_port = server_port_;
-    return MakeDbRecord(call, conn);
+    return ToRecord(call);
   }
 
-  std::string server_address_;
-  uint16_t server_port_;
-  Role role_;
-  std::string db_namespace_;
   bool encrypted_ = false;
   pg::StatementCache statements_;
   pg::StatementCache portals_;
   std::optional<pg::PendingCopy> pending_copy_;
 };
 
-class PostgresqlProtocol : public Protocol {
+class PostgresqlProtocol : public DbClientProtocol<PostgresqlParser> {
  public:
-  std::string_view name() const override { return "postgresql"; }
+  PostgresqlProtocol() : DbClientProtocol("postgresql", kDefaultPort) {}
 
   Detection Detect(const Exchange& first, const ConnectionInfo& conn) const override {
-    const bool port_hint = conn.server_port == kDefaultPort;
-    const Detection fallback = port_hint ? Detection::kMaybe : Detection::kNo;
+    const Detection fallback = PortHint(conn);
     if (first.request.empty()) return fallback;
     switch (pg::ClassifyStartup(first.request)) {
       case pg::StartupKind::kSslRequest:
@@ -195,10 +180,6 @@ class PostgresqlProtocol : public Protocol {
       return Detection::kNo;
     }
     return Detection::kYes;
-  }
-
-  std::unique_ptr<ConnectionParser> NewConnection(const ConnectionInfo& conn) const override {
-    return std::make_unique<PostgresqlParser>(conn);
   }
 };
 

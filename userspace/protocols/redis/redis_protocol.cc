@@ -7,7 +7,7 @@
 #include "userspace/protocols/redis/redis_commands.h"
 #include "userspace/protocols/redis/redis_parse.h"
 #include "userspace/protocols/redis/redis_stitch.h"
-#include "userspace/protocols/sql/db_record.h"
+#include "userspace/protocols/sql/db_client_protocol.h"
 
 namespace loupe {
 namespace {
@@ -36,13 +36,12 @@ uint64_t HiddenCommands(size_t commands, size_t replies, redis::ParseResult resp
   return extra > 0 ? extra : 1;
 }
 
-class RedisParser : public ConnectionParser {
+class RedisParser : public DbClientParser {
  public:
-  explicit RedisParser(const ConnectionInfo& conn)
-      : server_address_(conn.server_address), server_port_(conn.server_port), role_(conn.role) {}
+  explicit RedisParser(const ConnectionInfo& conn) : DbClientParser("redis", conn) {}
 
-  ParseState Parse(const Exchange& ex, std::vector<Record>* out) override {
-    if (role_ == Role::kServer || ex.role == Role::kServer) return ParseState::kIgnored;
+ private:
+  ParseState ParseClientExchange(const Exchange& ex, std::vector<Record>* out) override {
     if (ex.request.empty()) return ParseState::kIgnored;  // pushes to a subscriber
 
     std::vector<redis::Command> commands;
@@ -70,13 +69,10 @@ class RedisParser : public ConnectionParser {
       // A QUIT the client did not wait for is a goodbye, not a failed call.
       if (unanswered && call.command.name == "QUIT") continue;
       if (call.command.name == "SELECT" && !failed && !call.command.select_index.empty()) {
-        db_namespace_ = call.command.select_index;
+        set_db_namespace(call.command.select_index);
       }
       if (redis::IsAuthCommand(call.command.name)) continue;  // credentials: never reported
-      DbCall db;
-      db.protocol = "redis";
-      db.system = "redis";
-      db.db_namespace = db_namespace_;
+      DbCall db = NewCall(ex);
       // The name is client-chosen text: only the reference's commands are exported.
       const bool known = redis::IsKnownCommand(call.command.name);
       db.operation = known ? call.command.name : std::string(redis::kOtherOperation);
@@ -87,12 +83,7 @@ class RedisParser : public ConnectionParser {
       } else if (unanswered) {
         db.error_type = std::string(kNoResponseErrorType);
       }
-      db.start_ns = ex.request_start_ns;
-      db.end_ns = ex.response_end_ns;
-      ConnectionInfo conn;
-      conn.server_address = server_address_;
-      conn.server_port = server_port_;
-      Record record = MakeDbRecord(db, conn);
+      Record record = ToRecord(db);
       // "_OTHER" names no operation: the span is named after the system, as with none known.
       if (!known) record.span_name = db.system;
       out->push_back(std::move(record));
@@ -100,21 +91,14 @@ class RedisParser : public ConnectionParser {
     }
     return emitted > 0 ? ParseState::kOk : ParseState::kIgnored;
   }
-
-
- private:
-  std::string server_address_;
-  uint16_t server_port_;
-  Role role_;
-  std::string db_namespace_;
 };
 
-class RedisProtocol : public Protocol {
+class RedisProtocol : public DbClientProtocol<RedisParser> {
  public:
-  std::string_view name() const override { return "redis"; }
+  RedisProtocol() : DbClientProtocol("redis", kDefaultPort) {}
 
   Detection Detect(const Exchange& first, const ConnectionInfo& conn) const override {
-    const Detection fallback = conn.server_port == kDefaultPort ? Detection::kMaybe : Detection::kNo;
+    const Detection fallback = PortHint(conn);
     if (first.request.empty()) return fallback;
     std::vector<redis::Command> commands;
     if (redis::ParseCommands(first.request, &commands) == redis::ParseResult::kInvalid || commands.empty()) {
@@ -131,10 +115,6 @@ class RedisProtocol : public Protocol {
       return Detection::kNo;
     }
     return Detection::kYes;
-  }
-
-  std::unique_ptr<ConnectionParser> NewConnection(const ConnectionInfo& conn) const override {
-    return std::make_unique<RedisParser>(conn);
   }
 };
 
