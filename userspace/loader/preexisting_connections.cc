@@ -2,7 +2,6 @@
 
 #include <bpf/bpf.h>
 #include <dirent.h>
-#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +11,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "userspace/core/small_file.h"
 
 namespace loupe {
 namespace {
@@ -21,19 +21,8 @@ constexpr char kListen[] = "0A";
 // Userspace-made connection ids live in the upper half so they never meet the kernel's counter.
 constexpr uint64_t kLearnedIdBase = 1ull << 63;
 
-std::string ReadSmallFile(const std::string& path) {
-  std::string out;
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  char buffer[65536];
-  while (out.size() < (64u << 20)) {
-    const ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n <= 0) break;
-    out.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
-  return out;
-}
+// /proc/net/tcp{,6} grow with the host's connections (~150 bytes each): 64 MiB is ~400,000.
+constexpr size_t kMaxProcFileBytes = 64u << 20;
 
 // "0100007F:1F90": the address as the kernel's 32-bit words printed in host order, then the
 // port in hex.
@@ -88,8 +77,10 @@ void ParseProcNetTcp(const std::string& text, uint16_t family,
 PreexistingResult LearnPreexistingConnections(int conns_fd, uint32_t self_tgid, uint64_t max) {
   absl::flat_hash_map<uint64_t, ProcTcpSocket> established;
   std::vector<uint16_t> listening;
-  ParseProcNetTcp(ReadSmallFile("/proc/net/tcp"), AF_INET, &established, &listening);
-  ParseProcNetTcp(ReadSmallFile("/proc/net/tcp6"), AF_INET6, &established, &listening);
+  ParseProcNetTcp(ReadSmallFile("/proc/net/tcp", kMaxProcFileBytes), AF_INET, &established,
+                  &listening);
+  ParseProcNetTcp(ReadSmallFile("/proc/net/tcp6", kMaxProcFileBytes), AF_INET6, &established,
+                  &listening);
   std::sort(listening.begin(), listening.end());
 
   PreexistingResult result;
@@ -104,7 +95,7 @@ PreexistingResult LearnPreexistingConnections(int conns_fd, uint32_t self_tgid, 
     const std::string fd_dir = absl::StrCat("/proc/", pid, "/fd");
     DIR* fds = opendir(fd_dir.c_str());
     if (fds == nullptr) continue;
-    const std::string comm = ReadSmallFile(absl::StrCat("/proc/", pid, "/comm"));
+    const std::string comm = ReadSmallFile(absl::StrCat("/proc/", pid, "/comm"), kMaxProcFileBytes);
     while (dirent* fd_entry = readdir(fds)) {
       int fd = 0;
       if (!absl::SimpleAtoi(fd_entry->d_name, &fd)) continue;

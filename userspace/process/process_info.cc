@@ -1,6 +1,5 @@
 #include "userspace/process/process_info.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,27 +14,15 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "userspace/core/redact.h"
+#include "userspace/core/small_file.h"
 
 namespace loupe {
 namespace {
 
 constexpr uint64_t kRecheckNs = 30'000'000'000;  // re-validate a cached pid every 30 s
 
-// /proc files of a process that exits mid-read fail with ESRCH; libstdc++'s filebuf throws on
-// such read errors, so plain POSIX reads are used. Capped: these files are small.
-std::string ReadFile(const std::string& path) {
-  std::string out;
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  char buffer[4096];
-  while (out.size() < (1u << 20)) {
-    const ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n <= 0) break;
-    out.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
-  return out;
-}
+// /proc/<pid> files are small; capped so that a hostile process cannot make the agent read much.
+constexpr size_t kMaxProcFileBytes = 1u << 20;
 
 std::string Basename(absl::string_view path) {
   const size_t slash = path.rfind('/');
@@ -99,7 +86,7 @@ std::optional<ProcessFacts> ReadProcessFacts(int64_t pid) {
   const std::string base = absl::StrCat("/proc/", pid);
   ProcessFacts facts;
   facts.pid = pid;
-  const std::string stat = ReadFile(base + "/stat");
+  const std::string stat = ReadSmallFile(base + "/stat", kMaxProcFileBytes);
   if (stat.empty()) return std::nullopt;
   // Field 2 (comm) may hold spaces and parentheses: fields after it start past the last ')'.
   const size_t close = stat.rfind(')');
@@ -112,12 +99,13 @@ std::optional<ProcessFacts> ReadProcessFacts(int64_t pid) {
   char exe[4096];
   const ssize_t n = readlink((base + "/exe").c_str(), exe, sizeof(exe) - 1);
   if (n > 0) facts.exe_path.assign(exe, static_cast<size_t>(n));
-  const std::string cmdline = ReadFile(base + "/cmdline");
+  const std::string cmdline = ReadSmallFile(base + "/cmdline", kMaxProcFileBytes);
   for (absl::string_view arg : absl::StrSplit(cmdline, '\0', absl::SkipEmpty())) {
     facts.argv.emplace_back(arg);
   }
-  facts.comm = std::string(absl::StripTrailingAsciiWhitespace(ReadFile(base + "/comm")));
-  const std::string environ = ReadFile(base + "/environ");
+  facts.comm = std::string(
+      absl::StripTrailingAsciiWhitespace(ReadSmallFile(base + "/comm", kMaxProcFileBytes)));
+  const std::string environ = ReadSmallFile(base + "/environ", kMaxProcFileBytes);
   for (absl::string_view var : absl::StrSplit(environ, '\0', absl::SkipEmpty())) {
     if (absl::StartsWith(var, "OTEL_SERVICE_NAME=")) {
       facts.otel_service_name = std::string(var.substr(18));
