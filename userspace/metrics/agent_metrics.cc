@@ -15,14 +15,10 @@
 #include "userspace/core/absl_compat.h"
 #include "userspace/core/instrument_schema.h"
 #include "userspace/logging/log.h"
-#include "userspace/metrics/counter_mirror.h"
 #include "userspace/version.h"
 
 namespace loupe {
 namespace {
-
-using prometheus::BuildCounter;
-using prometheus::BuildGauge;
 
 double NowUnixSeconds() {
   timespec ts{};
@@ -33,84 +29,66 @@ double NowUnixSeconds() {
 }  // namespace
 
 AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::string>& protocols)
-    : events_read_(BuildCounter().Name("loupe_events_read_total")
-                       .Help("Events read from the kernel ring buffer, by kind").Register(r)),
-      events_dropped_(BuildCounter().Name("loupe_events_dropped_total")
-                          .Help("Events lost before userspace could use them, by reason")
-                          .Register(r)),
-      payload_truncated_(BuildCounter().Name("loupe_payload_truncated_total")
-                             .Help("Payload prefixes cut to the capture size, by direction")
-                             .Register(r)),
-      unsolicited_(BuildCounter().Name("loupe_kernel_unsolicited_total")
-                       .Help("Data seen outside a request/response exchange").Register(r).Add({})),
-      preexisting_(BuildCounter().Name("loupe_preexisting_connections_total")
-                       .Help("Connections open before the agent started, ignored until a clean "
-                             "boundary").Register(r).Add({})),
-      preexisting_skipped_(BuildCounter().Name("loupe_preexisting_syscalls_skipped_total")
-                               .Help("Reads/writes on pre-existing connections skipped while "
-                                     "waiting for a clean request boundary")
-                               .Register(r).Add({})),
-      kernel_connections_(BuildCounter().Name("loupe_kernel_connections_total")
-                              .Help("TCP connections the kernel probes started tracking "
-                                    "(opened) or closed because their process exited")
-                              .Register(r)),
-      parsed_(BuildCounter().Name("loupe_exchanges_parsed_total")
-                  .Help("Exchanges turned into records, by protocol").Register(r)),
-      parse_failures_(BuildCounter().Name("loupe_parse_failures_total")
-                          .Help("Exchanges a detected protocol's parser rejected, by protocol")
-                          .Register(r)),
-      ignored_(BuildCounter().Name("loupe_exchanges_ignored_total")
-                   .Help("Valid exchanges not reported (handshakes, auth), by protocol")
-                   .Register(r)),
-      unreported_(BuildCounter().Name("loupe_requests_unreported_total")
-                      .Help("Requests seen but not reported individually, by protocol, "
-                            "role and reason")
-                      .Register(r)),
-      unanswered_(BuildCounter().Name("loupe_requests_unanswered_total")
-                      .Help("Stream mode: requests with no response when their connection "
-                            "closed, not reported, by protocol and role")
-                      .Register(r)),
-      stream_unparsed_(BuildCounter().Name("loupe_stream_bytes_unparsed_total")
-                           .Help("Stream mode: bytes not parsed after a direction lost sync, "
-                                 "by direction and reason")
-                           .Register(r)),
-      stream_truncated_(BuildCounter().Name("loupe_stream_bytes_truncated_total")
-                            .Help("Stream mode: bytes moved past the kernel's per-syscall "
-                                  "capture")
-                            .Register(r).Add({})),
-      unclassified_{&BuildCounter().Name("loupe_exchanges_unclassified_total")
-                         .Help("Exchanges on connections no protocol claimed")
-                         .Register(r).Add({}),
+    : events_read_(CounterFamily(r, "loupe_events_read_total",
+                                 "Events read from the kernel ring buffer, by kind")),
+      events_dropped_(CounterFamily(r, "loupe_events_dropped_total",
+                                    "Events lost before userspace could use them, by reason")),
+      payload_truncated_(CounterFamily(r, "loupe_payload_truncated_total",
+                                       "Payload prefixes cut to the capture size, by direction")),
+      unsolicited_(AddCounter(r, "loupe_kernel_unsolicited_total",
+                              "Data seen outside a request/response exchange")),
+      preexisting_(AddCounter(r, "loupe_preexisting_connections_total",
+                              "Connections open before the agent started, ignored until a clean "
+                              "boundary")),
+      preexisting_skipped_(AddCounter(r, "loupe_preexisting_syscalls_skipped_total",
+                                      "Reads/writes on pre-existing connections skipped while "
+                                      "waiting for a clean request boundary")),
+      kernel_connections_(CounterFamily(r, "loupe_kernel_connections_total",
+                                        "TCP connections the kernel probes started tracking "
+                                        "(opened) or closed because their process exited")),
+      parsed_(CounterFamily(r, "loupe_exchanges_parsed_total",
+                            "Exchanges turned into records, by protocol")),
+      parse_failures_(CounterFamily(r, "loupe_parse_failures_total",
+                                    "Exchanges a detected protocol's parser rejected, by protocol")),
+      ignored_(CounterFamily(r, "loupe_exchanges_ignored_total",
+                             "Valid exchanges not reported (handshakes, auth), by protocol")),
+      unreported_(CounterFamily(r, "loupe_requests_unreported_total",
+                                "Requests seen but not reported individually, by protocol, "
+                                "role and reason")),
+      unanswered_(CounterFamily(r, "loupe_requests_unanswered_total",
+                                "Stream mode: requests with no response when their connection "
+                                "closed, not reported, by protocol and role")),
+      stream_unparsed_(CounterFamily(r, "loupe_stream_bytes_unparsed_total",
+                                     "Stream mode: bytes not parsed after a direction lost sync, "
+                                     "by direction and reason")),
+      stream_truncated_(AddCounter(r, "loupe_stream_bytes_truncated_total",
+                                   "Stream mode: bytes moved past the kernel's per-syscall "
+                                   "capture")),
+      unclassified_{&AddCounter(r, "loupe_exchanges_unclassified_total",
+                                "Exchanges on connections no protocol claimed"),
                     0},
-      finalized_(BuildCounter().Name("loupe_exchanges_finalized_total")
-                     .Help("How exchanges waiting for their response's end were finalized")
-                     .Register(r)),
-      evicted_(BuildCounter().Name("loupe_connections_evicted_total")
-                   .Help("Connections the userspace tracker forgot, by reason").Register(r)),
-      records_(BuildCounter().Name("loupe_records_total")
-                   .Help("Records fed to metrics and spans, by instrument").Register(r)),
-      overflow_(BuildCounter().Name("loupe_metric_series_overflow_total")
-                    .Help("Observations recorded in the overflow series because a service "
-                          "exhausted its series budget").Register(r)),
-      connections_tracked_(BuildGauge().Name("loupe_connections_tracked")
-                               .Help("Connections held by the userspace tracker")
-                               .Register(r).Add({})),
-      ringbuf_fill_(BuildGauge().Name("loupe_ringbuf_fill_ratio")
-                        .Help("Fraction of the fullest per-CPU ring buffer holding unread events")
-                        .Register(r).Add({})),
-      ready_(BuildGauge().Name("loupe_ready")
-                 .Help("1 when probes are attached and events flow").Register(r).Add({})),
-      probes_attached_(BuildGauge().Name("loupe_probes_attached")
-                           .Help("BPF programs attached, by hook type").Register(r)),
-      rss_(BuildGauge().Name("loupe_process_resident_memory_bytes")
-               .Help("Resident memory of the agent").Register(r).Add({})),
-      cpu_seconds_(BuildCounter().Name("loupe_process_cpu_seconds_total")
-                       .Help("CPU time of the agent (user + system)").Register(r).Add({})),
-      start_time_(BuildGauge().Name("loupe_process_start_time_seconds")
-                      .Help("Unix time the agent started").Register(r).Add({})),
-      process_cache_entries_(BuildGauge().Name("loupe_process_cache_entries")
-                                 .Help("Processes whose identity the process cache holds")
-                                 .Register(r).Add({})),
+      finalized_(CounterFamily(r, "loupe_exchanges_finalized_total",
+                               "How exchanges waiting for their response's end were finalized")),
+      evicted_(CounterFamily(r, "loupe_connections_evicted_total",
+                             "Connections the userspace tracker forgot, by reason")),
+      records_(CounterFamily(r, "loupe_records_total",
+                             "Records fed to metrics and spans, by instrument")),
+      overflow_(CounterFamily(r, "loupe_metric_series_overflow_total",
+                              "Observations recorded in the overflow series because a service "
+                              "exhausted its series budget")),
+      connections_tracked_(AddGauge(r, "loupe_connections_tracked",
+                                    "Connections held by the userspace tracker")),
+      ringbuf_fill_(AddGauge(r, "loupe_ringbuf_fill_ratio",
+                             "Fraction of the fullest per-CPU ring buffer holding unread events")),
+      ready_(AddGauge(r, "loupe_ready", "1 when probes are attached and events flow")),
+      probes_attached_(GaugeFamily(r, "loupe_probes_attached",
+                                   "BPF programs attached, by hook type")),
+      rss_(AddGauge(r, "loupe_process_resident_memory_bytes", "Resident memory of the agent")),
+      cpu_seconds_(AddCounter(r, "loupe_process_cpu_seconds_total",
+                              "CPU time of the agent (user + system)")),
+      start_time_(AddGauge(r, "loupe_process_start_time_seconds", "Unix time the agent started")),
+      process_cache_entries_(AddGauge(r, "loupe_process_cache_entries",
+                                      "Processes whose identity the process cache holds")),
       malformed_{&events_dropped_.Add({{"reason", "malformed"}}), 0},
       parsed_children_(parsed_, "protocol"),
       failure_children_(parse_failures_, "protocol"),
@@ -121,55 +99,50 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
       finalized_children_(finalized_, "reason"),
       evicted_children_(evicted_, "reason"),
       records_children_(records_, "instrument"),
+      preexisting_mirror_(preexisting_),
       probe_skipped_(events_dropped_.Add({{"reason", "probe_recursion"}})) {
-  BuildGauge().Name("loupe_build_info").Help("Build information; always 1").Register(r)
-      .Add({{"version", kLoupeVersion}}).Set(1);
+  AddGauge(r, "loupe_build_info", "Build information; always 1", {{"version", kLoupeVersion}})
+      .Set(1);
   events_read_by_kind_[LOUPE_EV_EXCHANGE].counter = &events_read_.Add({{"kind", "exchange"}});
   events_read_by_kind_[LOUPE_EV_CLOSE].counter = &events_read_.Add({{"kind", "close"}});
   events_read_by_kind_[LOUPE_EV_PREV_END].counter = &events_read_.Add({{"kind", "prev_end"}});
   events_read_by_kind_[LOUPE_EV_CHUNK].counter = &events_read_.Add({{"kind", "chunk"}});
-  kernel_counters_[LOUPE_CNT_RINGBUF_FULL] = &events_dropped_.Add({{"reason", "ringbuf_full"}});
-  kernel_counters_[LOUPE_CNT_CONN_TABLE_FULL] =
-      &events_dropped_.Add({{"reason", "conn_table_full"}});
-  kernel_counters_[LOUPE_CNT_REQ_TRUNCATED] = &payload_truncated_.Add({{"direction", "request"}});
-  kernel_counters_[LOUPE_CNT_RESP_TRUNCATED] =
-      &payload_truncated_.Add({{"direction", "response"}});
-  kernel_counters_[LOUPE_CNT_UNSOLICITED] = &unsolicited_;
-  kernel_counters_[LOUPE_CNT_CONNS_OPENED] = &kernel_connections_.Add({{"event", "opened"}});
-  kernel_counters_[LOUPE_CNT_CLOSED_AT_EXIT] =
-      &kernel_connections_.Add({{"event", "closed_at_process_exit"}});
-  kernel_counters_[LOUPE_CNT_SELF_EXCLUDED] =
-      &kernel_connections_.Add({{"event", "self_excluded"}});
-  kernel_counters_[LOUPE_CNT_SYNC_SKIPPED] = &preexisting_skipped_;
-  kernel_counters_[LOUPE_CNT_RED_SLOT_MISSING] =
-      &events_dropped_.Add({{"reason", "kernel_red_slot_missing"}});
-  kernel_counters_[LOUPE_CNT_STREAM_SWITCHED] = &kernel_connections_.Add({{"event", "streamed"}});
-  kernel_counters_[LOUPE_CNT_STREAM_BYTES_TRUNCATED] = &stream_truncated_;
+  const auto mirror = [&](enum loupe_counter index, prometheus::Counter& counter) {
+    kernel_counters_[index] = MirroredCounter(counter);
+  };
+  mirror(LOUPE_CNT_RINGBUF_FULL, events_dropped_.Add({{"reason", "ringbuf_full"}}));
+  mirror(LOUPE_CNT_CONN_TABLE_FULL, events_dropped_.Add({{"reason", "conn_table_full"}}));
+  mirror(LOUPE_CNT_REQ_TRUNCATED, payload_truncated_.Add({{"direction", "request"}}));
+  mirror(LOUPE_CNT_RESP_TRUNCATED, payload_truncated_.Add({{"direction", "response"}}));
+  mirror(LOUPE_CNT_UNSOLICITED, unsolicited_);
+  mirror(LOUPE_CNT_CONNS_OPENED, kernel_connections_.Add({{"event", "opened"}}));
+  mirror(LOUPE_CNT_CLOSED_AT_EXIT, kernel_connections_.Add({{"event", "closed_at_process_exit"}}));
+  mirror(LOUPE_CNT_SELF_EXCLUDED, kernel_connections_.Add({{"event", "self_excluded"}}));
+  mirror(LOUPE_CNT_SYNC_SKIPPED, preexisting_skipped_);
+  mirror(LOUPE_CNT_RED_SLOT_MISSING, events_dropped_.Add({{"reason", "kernel_red_slot_missing"}}));
+  mirror(LOUPE_CNT_STREAM_SWITCHED, kernel_connections_.Add({{"event", "streamed"}}));
+  mirror(LOUPE_CNT_STREAM_BYTES_TRUNCATED, stream_truncated_);
   start_time_.Set(NowUnixSeconds());
-  auto& series = BuildGauge().Name("loupe_metric_series")
-                     .Help("RED histogram series held, by instrument (bounded by max_series)")
-                     .Register(r);
-  auto& services = BuildGauge().Name("loupe_metric_services")
-                       .Help("Services with RED series, by instrument").Register(r);
+  auto& series = GaugeFamily(r, "loupe_metric_series",
+                             "RED histogram series held, by instrument (bounded by max_series)");
+  auto& services =
+      GaugeFamily(r, "loupe_metric_services", "Services with RED series, by instrument");
   for (const InstrumentSchema* family : AllInstruments()) {
     const std::string instrument(family->short_name);
     series_gauges_.push_back({instrument, &series.Add({{"instrument", instrument}})});
     services_gauges_.push_back({instrument, &services.Add({{"instrument", instrument}})});
   }
-  spans_buffered_ = &BuildGauge().Name("loupe_spans_buffered")
-                         .Help("Spans the span assembler holds for their relatives to arrive")
-                         .Register(r).Add({});
-  auto& heap = BuildGauge().Name("loupe_heap_bytes")
-                   .Help("The agent's malloc heap: in_use, and free but not yet returned")
-                   .Register(r);
+  spans_buffered_ = &AddGauge(r, "loupe_spans_buffered",
+                              "Spans the span assembler holds for their relatives to arrive");
+  auto& heap = GaugeFamily(r, "loupe_heap_bytes",
+                           "The agent's malloc heap: in_use, and free but not yet returned");
   heap_in_use_ = &heap.Add({{"state", "in_use"}});
   heap_free_ = &heap.Add({{"state", "free"}});
-  auto& suppressed = BuildCounter().Name("loupe_log_lines_suppressed_total")
-                         .Help("Log lines not written because the log's rate limit was spent")
-                         .Register(r);
+  auto& suppressed = CounterFamily(r, "loupe_log_lines_suppressed_total",
+                                   "Log lines not written because the log's rate limit was spent");
   for (log::Level level : {log::Level::kDebug, log::Level::kInfo, log::Level::kWarn}) {
     log_suppressed_[static_cast<size_t>(level)] =
-        &suppressed.Add({{"level", log::LevelName(level)}});
+        MirroredCounter(suppressed.Add({{"level", log::LevelName(level)}}));
   }
   for (const char* reason : {"table_full", "idle"}) evicted_children_.Create(reason);
   for (const std::string& protocol : protocols) {
@@ -313,15 +286,11 @@ void AgentMetrics::SetProbesAttached(std::string_view hook, int n) {
 }
 
 void AgentMetrics::UpdateKernelCounters(const std::array<uint64_t, LOUPE_CNT_MAX>& totals) {
-  for (size_t i = 0; i < totals.size(); ++i) {
-    if (kernel_counters_[i] != nullptr) {
-      AdvanceCounterTo(*kernel_counters_[i], totals[i], &kernel_last_[i]);
-    }
-  }
+  for (size_t i = 0; i < totals.size(); ++i) kernel_counters_[i].AdvanceTo(totals[i]);
 }
 
 void AgentMetrics::SetPreexistingConnections(uint64_t n) {
-  AdvanceCounterTo(preexisting_, n, &preexisting_last_);
+  preexisting_mirror_.AdvanceTo(n);
 }
 
 void AgentMetrics::SetProcessCacheEntries(size_t n) {
@@ -329,7 +298,7 @@ void AgentMetrics::SetProcessCacheEntries(size_t n) {
 }
 
 void AgentMetrics::SetProbeRecursionMisses(uint64_t total) {
-  AdvanceCounterTo(probe_skipped_, total, &probe_skipped_last_);
+  probe_skipped_.AdvanceTo(total);
 }
 
 void AgentMetrics::SetMetricSeries(std::string_view instrument, size_t series, size_t services) {
@@ -345,10 +314,7 @@ void AgentMetrics::SetSpansBuffered(size_t n) { spans_buffered_->Set(static_cast
 
 void AgentMetrics::UpdateLogCounters() {
   for (size_t level = 0; level < log_suppressed_.size(); ++level) {
-    if (log_suppressed_[level] == nullptr) continue;
-    AdvanceCounterTo(*log_suppressed_[level],
-                     log::SuppressedLines(static_cast<log::Level>(level)),
-                     &log_suppressed_last_[level]);
+    log_suppressed_[level].AdvanceTo(log::SuppressedLines(static_cast<log::Level>(level)));
   }
 }
 

@@ -17,6 +17,7 @@
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
+#include "userspace/metrics/metric_registration.h"
 
 namespace loupe {
 
@@ -173,12 +174,10 @@ class AgentMetrics {
   LabelledCounters records_children_;
   absl::flat_hash_map<std::string, prometheus::Counter*> overflow_cache_;
 
-  // Kernel counter index -> Prometheus counter it feeds (null when not exported).
-  std::array<prometheus::Counter*, LOUPE_CNT_MAX> kernel_counters_{};
-  std::array<uint64_t, LOUPE_CNT_MAX> kernel_last_{};
-  uint64_t preexisting_last_ = 0;
-  prometheus::Counter& probe_skipped_;
-  uint64_t probe_skipped_last_ = 0;
+  // Kernel counter index -> the Prometheus counter it feeds (none when not exported).
+  std::array<MirroredCounter, LOUPE_CNT_MAX> kernel_counters_{};
+  MirroredCounter preexisting_mirror_;
+  MirroredCounter probe_skipped_;
   double cpu_seconds_last_ = 0;
 
   // Table sizes and the log's suppressed lines (set up in the constructor's body).
@@ -191,8 +190,7 @@ class AgentMetrics {
   prometheus::Gauge* spans_buffered_ = nullptr;
   prometheus::Gauge* heap_in_use_ = nullptr;
   prometheus::Gauge* heap_free_ = nullptr;
-  std::array<prometheus::Counter*, 4> log_suppressed_{};  // by log::Level
-  std::array<uint64_t, 4> log_suppressed_last_{};
+  std::array<MirroredCounter, 4> log_suppressed_{};  // by log::Level; none for kError
 };
 
 }  // namespace loupe

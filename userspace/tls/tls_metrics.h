@@ -9,6 +9,7 @@
 #include "prometheus/family.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
+#include "userspace/metrics/metric_registration.h"
 
 namespace loupe {
 
@@ -30,12 +31,10 @@ class TlsMetrics {
   prometheus::Counter& visible_;
   prometheus::Counter& opaque_;
   prometheus::Counter& attach_failures_;
-  prometheus::Counter& bytes_skipped_;
-  prometheus::Counter& calls_;
-  prometheus::Counter& plaintext_dropped_;
-  uint64_t last_bytes_skipped_ = 0;
-  uint64_t last_calls_ = 0;
-  uint64_t last_plaintext_dropped_ = 0;
+  // Mirrors of the kernel's TLS counters.
+  MirroredCounter bytes_skipped_;
+  MirroredCounter calls_;
+  MirroredCounter plaintext_dropped_;
 };
 
 }  // namespace loupe
