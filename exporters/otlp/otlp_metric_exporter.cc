@@ -3,9 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_format.h"
-#include "exporters/otlp/curl_transport.h"
 #include "exporters/otlp/metric_conversion.h"
-#include "userspace/logging/log.h"
 
 namespace loupe {
 namespace {
@@ -26,33 +24,27 @@ absl::StatusOr<std::unique_ptr<OtlpMetricExporter>> OtlpMetricExporter::Create(
   if (options.interval <= absl::ZeroDuration()) {
     return absl::InvalidArgumentError("OTLP metric export interval must be positive");
   }
-  if (options.retry.max_attempts < 1) {
-    return absl::InvalidArgumentError("OTLP retry max_attempts must be >= 1");
-  }
   if (options.clock == nullptr) {
     return absl::InvalidArgumentError("OTLP metric exporter needs a clock");
   }
-  if (transport == nullptr) {
-    auto curl = CurlTransport::Create();
-    if (!curl.ok()) return curl.status();
-    transport = *std::move(curl);
-  }
+  auto sender =
+      OtlpSender::Create(config, config.metrics_endpoint, "metrics", self_metrics,
+                         {options.retry, options.clock, options.retry_wait}, std::move(transport));
+  if (!sender.ok()) return sender.status();
   return std::unique_ptr<OtlpMetricExporter>(new OtlpMetricExporter(
-      config, source, self_metrics, std::move(options), std::move(transport)));
+      config, source, self_metrics, std::move(options), *std::move(sender)));
 }
 
 OtlpMetricExporter::OtlpMetricExporter(const OtlpConfig& config,
                                        const prometheus::Registry& source,
                                        prometheus::Registry& self_metrics,
                                        OtlpMetricExporterOptions options,
-                                       std::unique_ptr<HttpTransport> transport)
+                                       std::unique_ptr<OtlpSender> sender)
     : config_(config),
       options_(std::move(options)),
       source_(source),
       metrics_(self_metrics),
-      transport_(std::move(transport)) {
-  retry_wait_ = options_.retry_wait ? options_.retry_wait
-                                    : [this](absl::Duration d) { return gate_.Sleep(d); };
+      sender_(std::move(sender)) {
   start_time_ = options_.start_time.value_or(
       absl::FromUnixNanos(static_cast<int64_t>(options_.clock->UnixNs())));
 }
@@ -68,7 +60,7 @@ absl::Status OtlpMetricExporter::Start() {
 }
 
 void OtlpMetricExporter::Run() {
-  while (!gate_.WaitForShutdown(options_.interval)) {
+  while (!sender_->gate().WaitForShutdown(options_.interval)) {
     // A failed export was logged with its cause by SendWithRetry and counted.
     (void)ExportOnce();
   }
@@ -84,14 +76,7 @@ absl::Status OtlpMetricExporter::ExportOnce() {
   if (converted.data_points == 0) return absl::OkStatus();
 
   const double n = static_cast<double>(converted.data_points);
-  std::string body = converted.request.SerializeAsString();
-  SendRequest request{&config_.metrics_endpoint, body, &config_.headers,
-                      gate_.CapToDeadline(config_.timeout)};
-  SendResult result =
-      SendWithRetry(*transport_, request, options_.retry, *options_.clock, retry_wait_, rng_,
-                    [this](std::string_view reason) {
-                      metrics_.export_failures.Increment(reason);
-                    });
+  const SendResult result = sender_->Send(converted.request.SerializeAsString());
   if (result.outcome != SendOutcome::kSuccess) {
     metrics_.points_dropped_export_failed.Increment(n);
     return absl::UnavailableError(absl::StrFormat("%d data points not exported after %d "
@@ -99,19 +84,10 @@ absl::Status OtlpMetricExporter::ExportOnce() {
                                                   converted.data_points, result.attempts,
                                                   result.last_error));
   }
-  double rejected = 0;
-  opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceResponse response;
-  if (!result.response_body.empty() && response.ParseFromString(result.response_body) &&
-      response.has_partial_success()) {
-    rejected = std::clamp(
-        static_cast<double>(response.partial_success().rejected_data_points()), 0.0, n);
-    if (rejected > 0) {
-      log::Warn("OTLP endpoint rejected metric points",
-                {{"rejected", rejected},
-                 {"sent", n},
-                 {"error", response.partial_success().error_message()}});
-    }
-  }
+  using Response = opentelemetry::proto::collector::metrics::v1::ExportMetricsServiceResponse;
+  const double rejected = RejectedItems<Response>(
+      result, n, [](const auto& partial) { return partial.rejected_data_points(); },
+      "OTLP endpoint rejected metric points");
   metrics_.points_dropped_rejected.Increment(rejected);
   metrics_.points_exported.Increment(n - rejected);
   return absl::OkStatus();
@@ -121,7 +97,7 @@ void OtlpMetricExporter::Shutdown(absl::Duration timeout) {
   std::lock_guard<std::mutex> lock(lifecycle_mu_);
   if (shut_down_) return;
   shut_down_ = true;
-  gate_.BeginShutdown(timeout);
+  sender_->gate().BeginShutdown(timeout);
   if (worker_.joinable()) worker_.join();
   // The last values since the previous interval would otherwise never leave the host.
   (void)ExportOnce();  // a failure is logged with its cause by SendWithRetry

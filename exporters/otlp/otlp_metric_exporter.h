@@ -8,15 +8,14 @@
 #include <optional>
 #include <thread>
 
-#include "absl/random/random.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "exporters/otlp/http_transport.h"
 #include "exporters/otlp/otlp_config.h"
+#include "exporters/otlp/otlp_sender.h"
 #include "exporters/otlp/retry.h"
 #include "exporters/otlp/self_metrics.h"
-#include "exporters/otlp/shutdown_gate.h"
 #include "prometheus/registry.h"
 
 namespace loupe {
@@ -62,20 +61,17 @@ class OtlpMetricExporter {
  private:
   OtlpMetricExporter(const OtlpConfig& config, const prometheus::Registry& source,
                      prometheus::Registry& self_metrics, OtlpMetricExporterOptions options,
-                     std::unique_ptr<HttpTransport> transport);
+                     std::unique_ptr<OtlpSender> sender);
   void Run();
 
   const OtlpConfig config_;
   const OtlpMetricExporterOptions options_;
   const prometheus::Registry& source_;
   OtlpMetricMetrics metrics_;
-  ShutdownGate gate_;
-  RetryWait retry_wait_;
   absl::Time start_time_;
 
-  std::mutex export_mu_;  // one export at a time: the transport is not thread-safe
-  std::unique_ptr<HttpTransport> transport_;
-  absl::BitGen rng_;
+  std::mutex export_mu_;  // one export at a time: the sender is not thread-safe
+  std::unique_ptr<OtlpSender> sender_;
 
   std::mutex lifecycle_mu_;
   std::thread worker_;

@@ -2,10 +2,8 @@
 
 #include <algorithm>
 
-#include "exporters/otlp/curl_transport.h"
 #include "exporters/otlp/span_mapping.h"
 #include "opentelemetry/proto/collector/trace/v1/trace_service.pb.h"
-#include "userspace/logging/log.h"
 
 namespace loupe {
 
@@ -20,30 +18,21 @@ absl::StatusOr<std::unique_ptr<OtlpSpanExporter>> OtlpSpanExporter::Create(
   if (options.queue_capacity == 0 || options.max_batch_size == 0) {
     return absl::InvalidArgumentError("OTLP span queue capacity and batch size must be > 0");
   }
-  if (options.retry.max_attempts < 1) {
-    return absl::InvalidArgumentError("OTLP retry max_attempts must be >= 1");
-  }
   if (options.clock == nullptr) {
     return absl::InvalidArgumentError("OTLP span exporter needs a clock");
   }
-  if (transport == nullptr) {
-    auto curl = CurlTransport::Create();
-    if (!curl.ok()) return curl.status();
-    transport = *std::move(curl);
-  }
+  auto sender =
+      OtlpSender::Create(config, config.traces_endpoint, "traces", self_metrics,
+                         {options.retry, options.clock, options.retry_wait}, std::move(transport));
+  if (!sender.ok()) return sender.status();
   return std::unique_ptr<OtlpSpanExporter>(
-      new OtlpSpanExporter(config, self_metrics, std::move(options), std::move(transport)));
+      new OtlpSpanExporter(self_metrics, std::move(options), *std::move(sender)));
 }
 
-OtlpSpanExporter::OtlpSpanExporter(const OtlpConfig& config, prometheus::Registry& self_metrics,
+OtlpSpanExporter::OtlpSpanExporter(prometheus::Registry& self_metrics,
                                    OtlpSpanExporterOptions options,
-                                   std::unique_ptr<HttpTransport> transport)
-    : config_(config),
-      options_(std::move(options)),
-      transport_(std::move(transport)),
-      metrics_(self_metrics) {
-  retry_wait_ = options_.retry_wait ? options_.retry_wait
-                                    : [this](absl::Duration d) { return gate_.Sleep(d); };
+                                   std::unique_ptr<OtlpSender> sender)
+    : options_(std::move(options)), sender_(std::move(sender)), metrics_(self_metrics) {
   worker_ = std::thread([this] { Run(); });
 }
 
@@ -70,7 +59,7 @@ void OtlpSpanExporter::Consume(Span span) {
 
 void OtlpSpanExporter::Shutdown(absl::Duration timeout) {
   std::lock_guard<std::mutex> shutdown_lock(shutdown_mu_);
-  gate_.BeginShutdown(timeout);
+  sender_->gate().BeginShutdown(timeout);
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
@@ -98,7 +87,7 @@ void OtlpSpanExporter::Run() {
       work_cv_.wait_for(lock, absl::ToChronoNanoseconds(options_.batch_timeout), [&] {
         return stopping_ || queue_.size() >= options_.max_batch_size;
       });
-      if (stopping_ && (queue_.empty() || gate_.PastDeadline())) {
+      if (stopping_ && (queue_.empty() || sender_->gate().PastDeadline())) {
         metrics_.dropped_shutdown.Increment(static_cast<double>(queue_.size()));
         queue_.clear();
         metrics_.queue_spans.Set(0);
@@ -118,30 +107,15 @@ void OtlpSpanExporter::Run() {
 
 void OtlpSpanExporter::ExportBatch(std::vector<Span>& batch) {
   const double n = static_cast<double>(batch.size());
-  std::string body = BuildTraceRequest(batch).SerializeAsString();
-  SendRequest request{&config_.traces_endpoint, body, &config_.headers,
-                      gate_.CapToDeadline(config_.timeout)};
-  SendResult result =
-      SendWithRetry(*transport_, request, options_.retry, *options_.clock, retry_wait_, rng_,
-                    [this](std::string_view reason) {
-                      metrics_.export_failures.Increment(reason);
-                    });
+  const SendResult result = sender_->Send(BuildTraceRequest(batch).SerializeAsString());
   if (result.outcome != SendOutcome::kSuccess) {
     metrics_.dropped_export_failed.Increment(n);
     return;
   }
-  double rejected = 0;
-  opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse response;
-  if (!result.response_body.empty() && response.ParseFromString(result.response_body) &&
-      response.has_partial_success()) {
-    rejected = std::clamp(static_cast<double>(response.partial_success().rejected_spans()), 0.0, n);
-    if (rejected > 0) {
-      log::Warn("OTLP endpoint rejected spans",
-                {{"rejected", rejected},
-                 {"sent", n},
-                 {"error", response.partial_success().error_message()}});
-    }
-  }
+  using Response = opentelemetry::proto::collector::trace::v1::ExportTraceServiceResponse;
+  const double rejected = RejectedItems<Response>(
+      result, n, [](const auto& partial) { return partial.rejected_spans(); },
+      "OTLP endpoint rejected spans");
   // Rejected spans are lost after an export attempt: they count as export_failed.
   metrics_.dropped_export_failed.Increment(rejected);
   metrics_.exported.Increment(n - rejected);

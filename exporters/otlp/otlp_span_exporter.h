@@ -10,14 +10,13 @@
 #include <thread>
 #include <vector>
 
-#include "absl/random/random.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "exporters/otlp/http_transport.h"
 #include "exporters/otlp/otlp_config.h"
+#include "exporters/otlp/otlp_sender.h"
 #include "exporters/otlp/retry.h"
 #include "exporters/otlp/self_metrics.h"
-#include "exporters/otlp/shutdown_gate.h"
 #include "prometheus/registry.h"
 #include "userspace/core/span.h"
 
@@ -61,19 +60,15 @@ class OtlpSpanExporter : public SpanSink {
   size_t max_queue_size_seen() const;
 
  private:
-  OtlpSpanExporter(const OtlpConfig& config, prometheus::Registry& self_metrics,
-                   OtlpSpanExporterOptions options, std::unique_ptr<HttpTransport> transport);
+  OtlpSpanExporter(prometheus::Registry& self_metrics, OtlpSpanExporterOptions options,
+                   std::unique_ptr<OtlpSender> sender);
 
   void Run();
   void ExportBatch(std::vector<Span>& batch);
 
-  const OtlpConfig config_;
   const OtlpSpanExporterOptions options_;
-  std::unique_ptr<HttpTransport> transport_;  // used by the export thread only
+  std::unique_ptr<OtlpSender> sender_;  // used by the export thread only (but for its gate)
   OtlpSpanMetrics metrics_;
-  ShutdownGate gate_;
-  RetryWait retry_wait_;
-  absl::BitGen rng_;
 
   mutable std::mutex mu_;
   std::condition_variable work_cv_;

@@ -3,6 +3,10 @@
 #include "exporters/otlp/otlp_span_exporter.h"
 
 #include <atomic>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_split.h"
 
 #include "exporters/otlp/test_receiver/otlp_test_receiver.h"
 #include "gmock/gmock.h"
@@ -192,6 +196,37 @@ TEST_F(OtlpSpanExporterTest, PartialSuccessCountsRejectedSpans) {
   exporter->Shutdown(absl::Seconds(5));
   EXPECT_EQ(Value(registry_, "loupe_spans_exported_total"), 3);
   EXPECT_EQ(Value(registry_, "loupe_spans_dropped_total", "export_failed"), 2);
+}
+
+// Every exporter failure is logged through the project's logger: one JSON object per line on
+// stdout, the endpoint with its credentials masked, no header value.
+TEST_F(OtlpSpanExporterTest, FailuresLogJsonLinesWithoutSecrets) {
+  const std::string endpoint = receiver_->endpoint();  // http://127.0.0.1:port
+  config_.traces_endpoint = "http://loupe:hunter2@" + endpoint.substr(7) + "/v1/traces";
+  receiver_->FailNext(400, /*count=*/1);
+  receiver_->SetRejectedSpans(1);
+  options_.max_batch_size = 2;
+  auto exporter = MakeExporter();
+  testing::internal::CaptureStdout();
+  for (uint32_t i = 0; i < 2; ++i) exporter->Consume(MakeSpan(i));  // refused with 400
+  ASSERT_TRUE(receiver_->WaitForRequests(1, absl::Seconds(5)));
+  for (uint32_t i = 2; i < 4; ++i) exporter->Consume(MakeSpan(i));  // one span rejected
+  exporter->Shutdown(absl::Seconds(5));
+  const std::string logged = testing::internal::GetCapturedStdout();
+
+  std::vector<std::string> lines = absl::StrSplit(logged, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 2u) << logged;
+  for (const std::string& line : lines) {
+    EXPECT_THAT(line, ::testing::StartsWith("{\"ts\":\"")) << line;
+    EXPECT_THAT(line, ::testing::EndsWith("}")) << line;
+  }
+  EXPECT_THAT(lines[0], ::testing::HasSubstr("\"level\":\"warn\""));
+  EXPECT_THAT(lines[0], ::testing::HasSubstr("\"msg\":\"OTLP export rejected; not retrying\""));
+  EXPECT_THAT(lines[0], ::testing::HasSubstr("\"endpoint\":\"http://***@" + endpoint.substr(7) +
+                                             "/v1/traces\""));
+  EXPECT_THAT(lines[1], ::testing::HasSubstr("\"msg\":\"OTLP endpoint rejected spans\""));
+  EXPECT_THAT(logged, ::testing::Not(::testing::HasSubstr("hunter2")));
+  EXPECT_THAT(logged, ::testing::Not(::testing::HasSubstr("s3cret")));
 }
 
 // A transport that blocks until released, so the queue can be filled deterministically.

@@ -3,27 +3,25 @@
 #include <string>
 
 #include "exporters/otlp/retry.h"
+#include "userspace/metrics/metric_registration.h"
 
 namespace loupe {
 namespace {
 
-// Both exporters register the shared families; prometheus-cpp merges families registered twice
-// only when name, help and labels match, so they are spelled once here.
-prometheus::Family<prometheus::Counter>& ExportFailures(prometheus::Registry& registry) {
-  return prometheus::BuildCounter()
-      .Name("loupe_otlp_export_failures_total")
-      .Help("Failed OTLP export attempts (retried or not), by signal and reason")
-      .Register(registry);
-}
+// Help texts of the families several series (or both exporters) share.
+constexpr char kExportFailuresHelp[] =
+    "Failed OTLP export attempts (retried or not), by signal and reason";
+constexpr char kSpansDroppedHelp[] = "Spans lost before the OTLP endpoint accepted them";
+constexpr char kPointsDroppedHelp[] = "Metric data points lost";
 
 }  // namespace
 
 ExportFailureCounter::ExportFailureCounter(prometheus::Registry& registry,
                                            std::string_view signal) {
-  auto& family = ExportFailures(registry);
   for (std::string_view reason : kExportFailureReasons) {
-    by_reason_.emplace_back(reason, &family.Add({{"signal", std::string(signal)},
-                                                 {"reason", std::string(reason)}}));
+    by_reason_.emplace_back(
+        reason, &AddCounter(registry, "loupe_otlp_export_failures_total", kExportFailuresHelp,
+                            {{"signal", std::string(signal)}, {"reason", std::string(reason)}}));
   }
 }
 
@@ -40,49 +38,23 @@ void ExportFailureCounter::Increment(std::string_view reason) {
 }
 
 OtlpSpanMetrics::OtlpSpanMetrics(prometheus::Registry& registry)
-    : exported(prometheus::BuildCounter()
-                   .Name("loupe_spans_exported_total")
-                   .Help("Spans accepted by the OTLP endpoint")
-                   .Register(registry)
-                   .Add({})),
-      dropped_queue_full(prometheus::BuildCounter()
-                             .Name("loupe_spans_dropped_total")
-                             .Help("Spans lost before the OTLP endpoint accepted them")
-                             .Register(registry)
-                             .Add({{"reason", "queue_full"}})),
-      dropped_export_failed(prometheus::BuildCounter()
-                                .Name("loupe_spans_dropped_total")
-                                .Help("Spans lost before the OTLP endpoint accepted them")
-                                .Register(registry)
-                                .Add({{"reason", "export_failed"}})),
-      dropped_shutdown(prometheus::BuildCounter()
-                           .Name("loupe_spans_dropped_total")
-                           .Help("Spans lost before the OTLP endpoint accepted them")
-                           .Register(registry)
-                           .Add({{"reason", "shutdown"}})),
-      export_failures(registry, "traces"),
-      queue_spans(prometheus::BuildGauge()
-                      .Name("loupe_otlp_queue_spans")
-                      .Help("Spans waiting in the OTLP exporter's queue")
-                      .Register(registry)
-                      .Add({})) {}
+    : exported(AddCounter(registry, "loupe_spans_exported_total",
+                          "Spans accepted by the OTLP endpoint")),
+      dropped_queue_full(AddCounter(registry, "loupe_spans_dropped_total", kSpansDroppedHelp,
+                                    {{"reason", "queue_full"}})),
+      dropped_export_failed(AddCounter(registry, "loupe_spans_dropped_total", kSpansDroppedHelp,
+                                       {{"reason", "export_failed"}})),
+      dropped_shutdown(AddCounter(registry, "loupe_spans_dropped_total", kSpansDroppedHelp,
+                                  {{"reason", "shutdown"}})),
+      queue_spans(AddGauge(registry, "loupe_otlp_queue_spans",
+                           "Spans waiting in the OTLP exporter's queue")) {}
 
 OtlpMetricMetrics::OtlpMetricMetrics(prometheus::Registry& registry)
-    : points_exported(prometheus::BuildCounter()
-                          .Name("loupe_metric_points_exported_total")
-                          .Help("Metric data points accepted by the OTLP endpoint")
-                          .Register(registry)
-                          .Add({})),
-      points_dropped_export_failed(prometheus::BuildCounter()
-                                       .Name("loupe_metric_points_dropped_total")
-                                       .Help("Metric data points lost")
-                                       .Register(registry)
-                                       .Add({{"reason", "export_failed"}})),
-      points_dropped_rejected(prometheus::BuildCounter()
-                                  .Name("loupe_metric_points_dropped_total")
-                                  .Help("Metric data points lost")
-                                  .Register(registry)
-                                  .Add({{"reason", "rejected"}})),
-      export_failures(registry, "metrics") {}
+    : points_exported(AddCounter(registry, "loupe_metric_points_exported_total",
+                                 "Metric data points accepted by the OTLP endpoint")),
+      points_dropped_export_failed(AddCounter(registry, "loupe_metric_points_dropped_total",
+                                              kPointsDroppedHelp, {{"reason", "export_failed"}})),
+      points_dropped_rejected(AddCounter(registry, "loupe_metric_points_dropped_total",
+                                         kPointsDroppedHelp, {{"reason", "rejected"}})) {}
 
 }  // namespace loupe

@@ -1,4 +1,5 @@
-// The OTLP exporters' own metrics (docs/metrics.md), registered on the agent's registry.
+// The OTLP exporters' own metrics (docs/metrics.md), registered on the agent's registry
+// (userspace/metrics/metric_registration.h).
 #pragma once
 
 #include <string_view>
@@ -31,7 +32,6 @@ struct OtlpSpanMetrics {
   prometheus::Counter& dropped_queue_full;
   prometheus::Counter& dropped_export_failed;
   prometheus::Counter& dropped_shutdown;
-  ExportFailureCounter export_failures;  // signal="traces"
   prometheus::Gauge& queue_spans;
 };
 
@@ -41,7 +41,6 @@ struct OtlpMetricMetrics {
   prometheus::Counter& points_exported;
   prometheus::Counter& points_dropped_export_failed;
   prometheus::Counter& points_dropped_rejected;  // refused in a partial-success response
-  ExportFailureCounter export_failures;  // signal="metrics"
 };
 
 }  // namespace loupe
