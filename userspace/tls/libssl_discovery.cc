@@ -1,7 +1,6 @@
 #include "userspace/tls/libssl_discovery.h"
 
 #include <dirent.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +9,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "userspace/core/small_file.h"
 
 namespace loupe {
 
@@ -47,30 +47,11 @@ std::optional<LibsslMapping> ParseLibsslMapsLine(std::string_view line) {
   return mapping;
 }
 
-namespace {
-
-// The whole file, read with plain syscalls: a /proc file of a process that exits while it is
-// read fails with ESRCH, which libstdc++'s filebuf reports by throwing even with exceptions
-// disabled on the stream. Bounded; a truncated read only loses mappings.
-std::string ReadProcFile(const std::string& path, size_t max_bytes) {
-  std::string out;
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  char buffer[16384];
-  while (out.size() < max_bytes) {
-    const ssize_t n = read(fd, buffer, sizeof(buffer));
-    if (n <= 0) break;
-    out.append(buffer, static_cast<size_t>(n));
-  }
-  close(fd);
-  return out;
-}
-
-}  // namespace
-
 std::vector<LibsslMapping> LibsslMappingsOf(const std::string& proc_root, pid_t pid) {
   std::vector<LibsslMapping> out;
-  const std::string maps = ReadProcFile(absl::StrCat(proc_root, "/", pid, "/maps"), 16u << 20);
+  // Bounded; a truncated read only loses mappings.
+  const std::string maps =
+      ReadSmallFile(absl::StrCat(proc_root, "/", pid, "/maps"), 16u << 20);
   for (size_t start = 0; start < maps.size();) {
     size_t end = maps.find('\n', start);
     if (end == std::string::npos) end = maps.size();
