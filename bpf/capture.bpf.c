@@ -477,6 +477,13 @@ static __always_inline void on_data(__u64 pid_tgid, int fd, bool ingress, int ki
       c->prev.resp_chunks = c->totals.resp_chunks;
       /* fall through */
     case LOUPE_ACT_REQUEST_START:
+      if (c->totals.seq == 0 && self_traffic_late(c)) {
+        /* The agent's own export, accepted before its connect(2) reached sys_exit: no record
+         * of it was sent yet, so forgetting it here is as if it had never been tracked. */
+        bpf_map_delete_elem(&conns, &key);
+        count(LOUPE_CNT_SELF_EXCLUDED, 1);
+        return;
+      }
       start_request(c, tid, kind, arg1, ret, now);
       if (stream_on_request_start(c, tgid, fd, tid, kind, arg1, ret, now)) return;
       if ((__u64)ret > c->req_len) count(LOUPE_CNT_REQ_TRUNCATED, 1);

@@ -9,8 +9,9 @@
  *     connection another process accepts from such a peer is the agent's own;
  *   - a connection another process in the agent's network namespace makes to the agent's listen
  *     port on a local address is a scrape.
- * Not caught: a collector whose accept(2) returns before the agent's connect(2) does (the
- * agent's entry is written at its sys_exit), and traffic relayed by a proxy.
+ * A collector whose accept(2) returns before the agent's connect(2) reaches its sys_exit is
+ * caught at its first request instead (self_traffic_late). Not caught: traffic relayed by a
+ * proxy.
  * Included by capture.bpf.c after sock_from_fd() and read_tuple(). */
 #ifndef LOUPE_BPF_SELF_TRAFFIC_BPF_H
 #define LOUPE_BPF_SELF_TRAFFIC_BPF_H
@@ -98,6 +99,17 @@ static __always_inline bool self_traffic(const struct loupe_tuple *t, struct soc
     if (a[0] != b[0] || a[1] != b[1]) return false;
   }
   return self_same_netns(sk);
+}
+
+/* The same check for a server connection at its first request. The accept-time check misses
+ * when the peer's accept(2) returns before the agent's connect(2) reaches its sys_exit (seen
+ * under load: a keep-alive export connection then counted a dozen exports); by the time the
+ * receiver reads a request, the agent has written it, so its connect has long returned and its
+ * endpoint is known. One map lookup per server connection's first request, only while the agent
+ * exports. */
+static __always_inline bool self_traffic_late(const struct loupe_conn *c) {
+  if (observe_self || !self_exports || c->tuple.role != LOUPE_ROLE_SERVER) return false;
+  return self_traffic(&c->tuple, (struct sock *)c->sock);
 }
 
 static __always_inline void self_forget(int fd) {
