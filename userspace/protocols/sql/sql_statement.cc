@@ -156,7 +156,9 @@ std::string SqlCollection(std::string_view sql) {
     while (moved && k < tokens.size()) {
       moved = false;
       for (std::string_view w : words) {
-        if (Is(tokens[k], w)) {
+        // A match moves k on: it may now be past the last token ("UPDATE ONLY" alone; found by
+        // the long fuzz run as a read past the vector's end).
+        if (k < tokens.size() && Is(tokens[k], w)) {
           ++k;
           moved = true;
         }
