@@ -22,7 +22,8 @@ for fuzzer in $fuzzers; do
   log="build-fuzz/$fuzzer.log"
   start=$(date +%s)
   if ! "build-fuzz/$(find build-fuzz -name "$fuzzer" -type f -executable -printf '%P\n' | head -1)" \
-      "$limit" -print_final_stats=1 "$corpus" tests/fixtures >"$log" 2>&1; then
+      "$limit" -print_final_stats=1 -artifact_prefix=build-fuzz/ "$corpus" tests/fixtures \
+      >"$log" 2>&1; then
     echo "[fuzz] $fuzzer: FAILED, see $log" >&2
     tail -30 "$log" >&2
     exit 1
