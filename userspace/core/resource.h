@@ -2,9 +2,11 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "userspace/core/kubernetes_identity.h"
 #include "userspace/core/record.h"
 
 namespace loupe {
@@ -18,6 +20,9 @@ struct ProcessResource {
   std::string executable_name;
   std::string command_line;  // with secret-looking arguments redacted
   std::vector<Attribute> extra;  // from OTEL_RESOURCE_ATTRIBUTES (agent's and process's own)
+  std::string container_id;      // container.id, from /proc/<pid>/cgroup; empty on the host
+  // Null outside Kubernetes or while the node's pod watch does not know the container.
+  std::shared_ptr<const KubernetesIdentity> kubernetes;
 };
 
 }  // namespace loupe
