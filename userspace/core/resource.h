@@ -14,6 +14,9 @@ namespace loupe {
 // The OpenTelemetry resource of one instrumented process. Shared by all its spans.
 struct ProcessResource {
   std::string service_name;
+  // service.namespace: the process's own (OTEL_RESOURCE_ATTRIBUTES), else its Kubernetes
+  // namespace, else the agent's; empty when none says.
+  std::string service_namespace;
   std::string service_instance_id;  // "<host>:<pid>:<start time>" — stable for the process
   std::string host_name;
   int64_t pid = 0;
