@@ -1,6 +1,7 @@
 #include "exporters/otlp/json_lines_span_sink.h"
 
 #include "userspace/core/json.h"
+#include "userspace/core/resource_attributes.h"
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
@@ -36,7 +37,16 @@ std::string SpanToJson(const Span& span) {
       ",\"status\":", span.is_error ? "\"ERROR\"" : "\"UNSET\"",
       ",\"status_message\":", JsonQuote(span.status_message),
       ",\"service_name\":", JsonQuote(span.resource ? span.resource->service_name : ""),
-      ",\"attributes\":{");
+      ",\"resource\":{");
+  if (span.resource != nullptr) {
+    bool first_identity = true;
+    for (const Attribute& identity : IdentityAttributes(*span.resource)) {
+      if (!first_identity) out += ",";
+      first_identity = false;
+      absl::StrAppend(&out, JsonQuote(identity.key), ":", JsonQuote(identity.value));
+    }
+  }
+  out += "},\"attributes\":{";
   bool first = true;
   for (const SpanAttribute& attribute : span.attributes) {
     if (!first) out += ",";

@@ -25,7 +25,9 @@ class JsonLinesSpanSink : public SpanSink {
 
 // The line Consume() writes, without the trailing newline. Keys: trace_id, span_id,
 // parent_span_id ("" for roots), name, kind ("SERVER"/"CLIENT"), start_unix_ns, end_unix_ns,
-// duration_ns, sampled, status ("ERROR"/"UNSET"), status_message, service_name, attributes.
+// duration_ns, sampled, status ("ERROR"/"UNSET"), status_message, service_name, resource (the
+// resource's identity beyond its service name: service.namespace, container.id, k8s.*; {} on
+// the host), attributes.
 std::string SpanToJson(const Span& span);
 
 // `s` as a JSON string literal, quotes included. Invalid UTF-8 bytes become U+FFFD.

@@ -44,7 +44,27 @@ TEST(JsonLinesSpanSinkTest, SpanToJson) {
             "\"parent_span_id\":\"\",\"name\":\"SELECT \\\"orders\\\"\",\"kind\":\"CLIENT\","
             "\"start_unix_ns\":1000,\"end_unix_ns\":3500,\"duration_ns\":2500,\"sampled\":true,"
             "\"status\":\"ERROR\",\"status_message\":\"42P01\",\"service_name\":\"api\","
+            "\"resource\":{},"
             "\"attributes\":{\"db.system.name\":\"postgresql\",\"server.port\":5432}}");
+}
+
+TEST(JsonLinesSpanSinkTest, ResourceCarriesTheKubernetesIdentity) {
+  Span span = MakeSpan();
+  auto identity = std::make_shared<KubernetesIdentity>();
+  identity->namespace_name = "shop";
+  identity->pod_name = "api-0";
+  identity->workload = {"StatefulSet", "api"};
+  auto resource = std::make_shared<ProcessResource>(*span.resource);
+  resource->service_namespace = "shop";
+  resource->container_id = "c0ffee";
+  resource->kubernetes = identity;
+  span.resource = resource;
+  const std::string json = SpanToJson(span);
+  EXPECT_NE(json.find("\"resource\":{\"service.namespace\":\"shop\",\"container.id\":\"c0ffee\","
+                      "\"k8s.namespace.name\":\"shop\",\"k8s.pod.name\":\"api-0\","
+                      "\"k8s.statefulset.name\":\"api\"}"),
+            std::string::npos)
+      << json;
 }
 
 TEST(JsonLinesSpanSinkTest, WritesOneLinePerSpan) {

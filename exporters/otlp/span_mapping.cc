@@ -3,6 +3,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/numbers.h"
+#include "userspace/core/resource_attributes.h"
 
 namespace loupe {
 
@@ -75,6 +76,7 @@ void FillResource(const ProcessResource* resource,
     if (!resource->command_line.empty()) {
       AddString("process.command_line", resource->command_line, attrs);
     }
+    for (const Attribute& identity : IdentityAttributes(*resource)) AddAttribute(identity, attrs);
   }
   AddString("telemetry.sdk.name", "loupe", attrs);
   AddString("telemetry.sdk.language", "cpp", attrs);

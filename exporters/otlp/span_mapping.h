@@ -27,8 +27,9 @@ void AddAttribute(const SpanAttribute& attribute,
                   google::protobuf::RepeatedPtrField<opentelemetry::proto::common::v1::KeyValue>*
                       out);
 
-// service.name, service.instance.id, host.name, process.*, telemetry.sdk.*, then `extra` keys
-// not already present (attribute keys must be unique). `resource` may be null.
+// service.name, service.instance.id, host.name, process.*, service.namespace, container.id and
+// k8s.* (core/resource_attributes.h), telemetry.sdk.*, then `extra` keys not already present
+// (attribute keys must be unique). `resource` may be null.
 void FillResource(const ProcessResource* resource,
                   opentelemetry::proto::resource::v1::Resource* out);
 

@@ -113,6 +113,34 @@ TEST(SpanMappingTest, ResourceAttributes) {
   EXPECT_EQ(Find(out.attributes(), "deployment.environment")->string_value(), "prod");
 }
 
+TEST(SpanMappingTest, KubernetesIdentityOnTheResource) {
+  auto identity = std::make_shared<KubernetesIdentity>();
+  identity->namespace_name = "shop";
+  identity->pod_name = "checkout-7d9f8b6c5-x2x4k";
+  identity->pod_uid = "0f1c5a8e-2b7d-4c3e-9a61-5d2e8f7b4c10";
+  identity->container_name = "server";
+  identity->node_name = "node-1";
+  identity->workload = {"StatefulSet", "checkout"};
+  auto resource = Resource("checkout", 4242);
+  resource->service_namespace = "shop";
+  resource->container_id = std::string(64, 'e');
+  resource->kubernetes = identity;
+  resource->extra.push_back({"k8s.pod.name", "from-the-environment", false});
+  opentelemetry::proto::resource::v1::Resource out;
+  FillResource(resource.get(), &out);
+  EXPECT_EQ(Find(out.attributes(), "service.namespace")->string_value(), "shop");
+  EXPECT_EQ(Find(out.attributes(), "container.id")->string_value(), std::string(64, 'e'));
+  EXPECT_EQ(Find(out.attributes(), "k8s.namespace.name")->string_value(), "shop");
+  EXPECT_EQ(Find(out.attributes(), "k8s.pod.name")->string_value(), "checkout-7d9f8b6c5-x2x4k")
+      << "the watch's identity wins over an extra attribute of the same key";
+  EXPECT_EQ(Find(out.attributes(), "k8s.pod.uid")->string_value(),
+            "0f1c5a8e-2b7d-4c3e-9a61-5d2e8f7b4c10");
+  EXPECT_EQ(Find(out.attributes(), "k8s.container.name")->string_value(), "server");
+  EXPECT_EQ(Find(out.attributes(), "k8s.node.name")->string_value(), "node-1");
+  EXPECT_EQ(Find(out.attributes(), "k8s.statefulset.name")->string_value(), "checkout");
+  EXPECT_EQ(Find(out.attributes(), "k8s.deployment.name"), nullptr);
+}
+
 TEST(SpanMappingTest, GroupsByResourceInOrderOfFirstAppearance) {
   auto a = Resource("a", 1);
   auto b = Resource("b", 2);

@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "userspace/core/redact.h"
 #include "userspace/core/small_file.h"
+#include "userspace/process/container_id.h"
 
 namespace loupe {
 namespace {
@@ -113,10 +114,11 @@ std::optional<ProcessFacts> ReadProcessFacts(int64_t pid) {
       facts.otel_resource_attributes = std::string(var.substr(25));
     }
   }
+  facts.container_id = ReadContainerId("/proc", pid);
   return facts;
 }
 
-std::string ServiceNameOf(const ProcessFacts& facts) {
+std::string ExplicitServiceName(const ProcessFacts& facts) {
   if (facts.otel_service_name.has_value() && !facts.otel_service_name->empty()) {
     return *facts.otel_service_name;
   }
@@ -125,6 +127,27 @@ std::string ServiceNameOf(const ProcessFacts& facts) {
       if (a.key == "service.name" && !a.value.empty()) return a.value;
     }
   }
+  return "";
+}
+
+std::string ServiceNameFor(std::string_view explicit_name, const KubernetesIdentity* kubernetes,
+                           std::string_view process_view) {
+  if (!explicit_name.empty()) return std::string(explicit_name);
+  if (kubernetes != nullptr) {
+    for (const std::string* name :
+         {&kubernetes->service_name_annotation, &kubernetes->app_name_label,
+          &kubernetes->workload.name, &kubernetes->container_name}) {
+      if (!name->empty()) return *name;
+    }
+  }
+  return std::string(process_view);
+}
+
+std::string ServiceNameOf(const ProcessFacts& facts) {
+  return ServiceNameFor(ExplicitServiceName(facts), nullptr, ProcessViewServiceName(facts));
+}
+
+std::string ProcessViewServiceName(const ProcessFacts& facts) {
   std::string exe = Basename(facts.exe_path);
   if (exe.empty() && !facts.argv.empty()) exe = Basename(facts.argv[0]);
   if (IsInterpreter(exe) && facts.argv.size() > 1) {
@@ -144,25 +167,60 @@ std::string ServiceNameOf(const ProcessFacts& facts) {
 
 ProcessInfoCache::ProcessInfoCache(std::string host_name, size_t max_entries, Reader reader,
                                    std::vector<Attribute> agent_attributes,
-                                   bool export_command_line)
+                                   bool export_command_line, const PodDirectory* pods)
     : host_name_(std::move(host_name)),
+      pods_(pods),
       max_entries_(max_entries),
       agent_attributes_(std::move(agent_attributes)),
       export_command_line_(export_command_line),
-      reader_(std::move(reader)) {}
+      reader_(std::move(reader)) {
+  for (const Attribute& a : agent_attributes_) {
+    if (a.key == "service.namespace") agent_namespace_ = a.value;
+  }
+}
 
-std::shared_ptr<const ProcessResource> ProcessInfoCache::Build(uint32_t tgid,
-                                                               const ProcessFacts* facts,
-                                                               std::string_view comm_hint) const {
+void ProcessInfoCache::ApplyNaming(const Naming& naming, ProcessResource* resource) const {
+  const KubernetesIdentity* kubernetes = resource->kubernetes.get();
+  resource->service_name =
+      ServiceNameFor(naming.explicit_name, kubernetes, naming.process_view);
+  resource->service_namespace = naming.explicit_namespace;
+  if (resource->service_namespace.empty() && kubernetes != nullptr) {
+    resource->service_namespace = kubernetes->namespace_name;
+  }
+  if (resource->service_namespace.empty()) resource->service_namespace = agent_namespace_;
+}
+
+void ProcessInfoCache::RefreshIdentity(Entry* entry) const {
+  if (pods_ == nullptr || entry->resource->container_id.empty()) return;
+  const uint64_t generation = pods_->generation();
+  if (generation == entry->pods_generation) return;
+  entry->pods_generation = generation;
+  std::shared_ptr<const KubernetesIdentity> kubernetes =
+      pods_->FindContainer(entry->resource->container_id);
+  if (kubernetes == entry->resource->kubernetes) return;
+  // A pod that went away keeps its last identity for the process's last spans.
+  if (kubernetes == nullptr) return;
+  auto renamed = std::make_shared<ProcessResource>(*entry->resource);
+  renamed->kubernetes = std::move(kubernetes);
+  ApplyNaming(entry->naming, renamed.get());
+  entry->resource = std::move(renamed);
+}
+
+void ProcessInfoCache::Build(uint32_t tgid, const ProcessFacts* facts, std::string_view comm_hint,
+                             Entry* entry) const {
   auto resource = std::make_shared<ProcessResource>();
   resource->host_name = host_name_;
   resource->pid = tgid;
   resource->extra = agent_attributes_;
+  entry->naming = Naming{};
+  entry->pods_generation = 0;
   if (facts == nullptr) {
-    resource->service_name = comm_hint.empty() ? "unknown" : std::string(comm_hint);
+    entry->naming.process_view = comm_hint.empty() ? "unknown" : std::string(comm_hint);
+    ApplyNaming(entry->naming, resource.get());
     resource->executable_name = std::string(comm_hint);  // best knowledge; comm is cut at 15
     resource->service_instance_id = absl::StrCat(host_name_, ":", tgid);
-    return resource;
+    entry->resource = std::move(resource);
+    return;
   }
   // A process that exits while /proc is read leaves its stat read and the rest empty: then the
   // kernel's comm stands in for what was lost (seen in CI as a psql counted under "unknown").
@@ -172,7 +230,14 @@ std::shared_ptr<const ProcessResource> ProcessInfoCache::Build(uint32_t tgid,
     complete.comm = std::string(comm_hint);
     facts = &complete;
   }
-  resource->service_name = ServiceNameOf(*facts);
+  entry->naming.explicit_name = ExplicitServiceName(*facts);
+  entry->naming.process_view = ProcessViewServiceName(*facts);
+  resource->container_id = facts->container_id;
+  if (pods_ != nullptr && !resource->container_id.empty()) {
+    // The generation first: a change while looking up makes the next Get look again.
+    entry->pods_generation = pods_->generation();
+    resource->kubernetes = pods_->FindContainer(resource->container_id);
+  }
   resource->service_instance_id =
       absl::StrCat(host_name_, ":", tgid, ":", facts->start_time_ticks);
   resource->executable_name = Basename(facts->exe_path);
@@ -180,13 +245,19 @@ std::shared_ptr<const ProcessResource> ProcessInfoCache::Build(uint32_t tgid,
   if (export_command_line_) resource->command_line = RedactCommandLine(facts->argv);
   if (facts->otel_resource_attributes.has_value()) {
     for (Attribute& a : ParseResourceAttributes(*facts->otel_resource_attributes)) {
-      if (a.key == "service.name" || LooksSecretKey(a.key)) continue;
+      if (a.key == "service.namespace") entry->naming.explicit_namespace = a.value;
+      if (a.key == "service.name" || a.key == "service.namespace" || LooksSecretKey(a.key)) {
+        continue;
+      }
       // The process's own attributes win over the agent's for the same key.
       std::erase_if(resource->extra, [&](const Attribute& e) { return e.key == a.key; });
       resource->extra.push_back(std::move(a));
     }
   }
-  return resource;
+  // The agent's service.namespace is a fallback of the naming, not an extra attribute.
+  std::erase_if(resource->extra, [](const Attribute& e) { return e.key == "service.namespace"; });
+  ApplyNaming(entry->naming, resource.get());
+  entry->resource = std::move(resource);
 }
 
 std::shared_ptr<const ProcessResource> ProcessInfoCache::Get(uint32_t tgid, uint64_t now_ns,
@@ -195,14 +266,18 @@ std::shared_ptr<const ProcessResource> ProcessInfoCache::Get(uint32_t tgid, uint
   if (it != entries_.end()) {
     Entry& entry = it->second;
     lru_.splice(lru_.begin(), lru_, entry.lru);
-    if (now_ns < entry.checked_ns + kRecheckNs) return entry.resource;
+    if (now_ns < entry.checked_ns + kRecheckNs) {
+      RefreshIdentity(&entry);
+      return entry.resource;
+    }
     entry.checked_ns = now_ns;
     const std::optional<ProcessFacts> facts = reader_(tgid);
     // Same start time: same process. Gone: keep the last known identity for its last spans.
     if (!facts.has_value() || facts->start_time_ticks == entry.start_time_ticks) {
+      RefreshIdentity(&entry);
       return entry.resource;
     }
-    entry.resource = Build(tgid, &*facts, comm_hint);
+    Build(tgid, &*facts, comm_hint, &entry);
     entry.start_time_ticks = facts->start_time_ticks;
     return entry.resource;
   }
@@ -212,7 +287,7 @@ std::shared_ptr<const ProcessResource> ProcessInfoCache::Get(uint32_t tgid, uint
   }
   const std::optional<ProcessFacts> facts = reader_(tgid);
   Entry entry;
-  entry.resource = Build(tgid, facts.has_value() ? &*facts : nullptr, comm_hint);
+  Build(tgid, facts.has_value() ? &*facts : nullptr, comm_hint, &entry);
   entry.start_time_ticks = facts.has_value() ? facts->start_time_ticks : 0;
   entry.checked_ns = now_ns;
   lru_.push_front(tgid);

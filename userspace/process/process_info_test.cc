@@ -354,5 +354,179 @@ TEST(ProcessAliveTest, ChecksThePidDirectoryUnderTheProcRoot) {
   rmdir(root);
 }
 
+
+// ---- Kubernetes identity and the naming order (issue 15) -------------------------------------
+
+namespace k8s_test {
+
+constexpr char kContainer[] = "3f4bd6a9c5d1e2f7a8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1";
+
+// A PodDirectory whose snapshot the test edits; counts lookups so the cost stays visible.
+class FakePodDirectory : public PodDirectory {
+ public:
+  std::shared_ptr<const KubernetesIdentity> FindContainer(
+      std::string_view container_id) const override {
+    ++lookups;
+    auto it = containers.find(std::string(container_id));
+    return it == containers.end() ? nullptr : it->second;
+  }
+  uint64_t generation() const override { return generation_value; }
+  bool synced() const override { return true; }
+
+  void Put(std::shared_ptr<const KubernetesIdentity> identity) {
+    containers[identity->container_id] = std::move(identity);
+    ++generation_value;
+  }
+
+  std::map<std::string, std::shared_ptr<const KubernetesIdentity>> containers;
+  uint64_t generation_value = 1;
+  mutable int lookups = 0;
+};
+
+std::shared_ptr<KubernetesIdentity> Identity() {
+  auto identity = std::make_shared<KubernetesIdentity>();
+  identity->namespace_name = "shop";
+  identity->pod_name = "checkout-7d9f8b6c5-x2x4k";
+  identity->pod_uid = "0f1c5a8e-2b7d-4c3e-9a61-5d2e8f7b4c10";
+  identity->container_name = "server";
+  identity->node_name = "node-1";
+  identity->container_id = kContainer;
+  identity->workload = {"Deployment", "checkout"};
+  return identity;
+}
+
+TEST(ServiceNameForTest, TheOpenTelemetryOrder) {
+  KubernetesIdentity k = *Identity();
+  k.service_name_annotation = "annotated";
+  k.app_name_label = "labelled";
+  EXPECT_EQ(ServiceNameFor("from-env", &k, "python3"), "from-env");
+  EXPECT_EQ(ServiceNameFor("", &k, "python3"), "annotated");
+  k.service_name_annotation.clear();
+  EXPECT_EQ(ServiceNameFor("", &k, "python3"), "labelled");
+  k.app_name_label.clear();
+  EXPECT_EQ(ServiceNameFor("", &k, "python3"), "checkout") << "the workload's name";
+  k.workload = {};
+  EXPECT_EQ(ServiceNameFor("", &k, "python3"), "server") << "a bare pod: its container's name";
+  k.container_name.clear();
+  EXPECT_EQ(ServiceNameFor("", &k, "python3"), "python3");
+  EXPECT_EQ(ServiceNameFor("", nullptr, "python3"), "python3");
+}
+
+TEST(ProcessInfoCacheKubernetesTest, ContainerInAPodGetsItsIdentityAndNames) {
+  FakeProc proc;
+  ProcessFacts facts = Facts("/usr/bin/python3", {"python3", "app.py"});
+  facts.container_id = kContainer;
+  proc.processes[50] = facts;
+  FakePodDirectory pods;
+  pods.Put(Identity());
+  ProcessInfoCache cache("node-1", 16, proc.reader(), {}, false, &pods);
+
+  auto resource = cache.Get(50, kSecond, "python3");
+  EXPECT_EQ(resource->container_id, kContainer);
+  ASSERT_NE(resource->kubernetes, nullptr);
+  EXPECT_EQ(resource->kubernetes->pod_name, "checkout-7d9f8b6c5-x2x4k");
+  EXPECT_EQ(resource->service_name, "checkout") << "the Deployment, not the script";
+  EXPECT_EQ(resource->service_namespace, "shop");
+}
+
+TEST(ProcessInfoCacheKubernetesTest, TheProcessOwnNameAndNamespaceWin) {
+  FakeProc proc;
+  ProcessFacts facts = Facts("/srv/api", {"/srv/api"});
+  facts.container_id = kContainer;
+  facts.otel_service_name = "api-gateway";
+  facts.otel_resource_attributes = "service.namespace=edge,team=core";
+  proc.processes[51] = facts;
+  FakePodDirectory pods;
+  pods.Put(Identity());
+  ProcessInfoCache cache("node-1", 16, proc.reader(), {{"service.namespace", "agent-ns", false}},
+                         false, &pods);
+  auto resource = cache.Get(51, kSecond);
+  EXPECT_EQ(resource->service_name, "api-gateway");
+  EXPECT_EQ(resource->service_namespace, "edge");
+  for (const Attribute& a : resource->extra) {
+    EXPECT_NE(a.key, "service.namespace") << "a field of the resource, not an extra attribute";
+  }
+}
+
+TEST(ProcessInfoCacheKubernetesTest, HostProcessesAreNeverLookedUp) {
+  FakeProc proc;
+  proc.processes[52] = Facts("/usr/sbin/nginx", {"nginx"});
+  FakePodDirectory pods;
+  ProcessInfoCache cache("node-1", 16, proc.reader(), {{"service.namespace", "lab", false}},
+                         false, &pods);
+  auto resource = cache.Get(52, kSecond);
+  EXPECT_EQ(resource->kubernetes, nullptr);
+  EXPECT_EQ(resource->service_name, "nginx");
+  EXPECT_EQ(resource->service_namespace, "lab") << "the agent's own service.namespace";
+  pods.Put(Identity());
+  cache.Get(52, 2 * kSecond);
+  EXPECT_EQ(pods.lookups, 0);
+}
+
+TEST(ProcessInfoCacheKubernetesTest, AMissIsResolvedAgainOnlyWhenTheGenerationMoves) {
+  FakeProc proc;
+  ProcessFacts facts = Facts("/usr/bin/python3", {"python3", "app.py"});
+  facts.container_id = kContainer;
+  proc.processes[53] = facts;
+  FakePodDirectory pods;
+  ProcessInfoCache cache("node-1", 16, proc.reader(), {}, false, &pods);
+
+  auto before = cache.Get(53, kSecond);
+  EXPECT_EQ(before->kubernetes, nullptr) << "the watch has not seen the pod yet";
+  EXPECT_EQ(before->service_name, "app");
+  EXPECT_EQ(before->service_namespace, "");
+  EXPECT_EQ(pods.lookups, 1);
+  for (int i = 0; i < 10; ++i) cache.Get(53, 2 * kSecond);
+  EXPECT_EQ(pods.lookups, 1) << "nothing changed: no lookup";
+
+  pods.Put(Identity());
+  auto after = cache.Get(53, 3 * kSecond);
+  EXPECT_EQ(pods.lookups, 2);
+  ASSERT_NE(after->kubernetes, nullptr);
+  EXPECT_EQ(after->service_name, "checkout");
+  EXPECT_EQ(after->service_namespace, "shop");
+  EXPECT_NE(after.get(), before.get()) << "a new resource: spans may still hold the old one";
+  EXPECT_EQ(before->service_name, "app");
+  EXPECT_EQ(proc.reads[53], 1) << "renamed without reading /proc again";
+  EXPECT_EQ(cache.Get(53, 4 * kSecond).get(), after.get());
+  EXPECT_EQ(pods.lookups, 2);
+}
+
+TEST(ProcessInfoCacheKubernetesTest, AnUpdatedIdentityRenamesAndADeletedPodKeepsTheLastOne) {
+  FakeProc proc;
+  ProcessFacts facts = Facts("/usr/bin/python3", {"python3", "app.py"});
+  facts.container_id = kContainer;
+  proc.processes[54] = facts;
+  FakePodDirectory pods;
+  auto first = Identity();
+  first->workload = {"ReplicaSet", "checkout-7d9f8b6c5"};  // owner not resolved yet
+  pods.Put(first);
+  ProcessInfoCache cache("node-1", 16, proc.reader(), {}, false, &pods);
+  EXPECT_EQ(cache.Get(54, kSecond)->service_name, "checkout-7d9f8b6c5");
+
+  pods.Put(Identity());
+  EXPECT_EQ(cache.Get(54, kSecond)->service_name, "checkout");
+
+  pods.containers.clear();
+  ++pods.generation_value;
+  auto last = cache.Get(54, kSecond);
+  ASSERT_NE(last->kubernetes, nullptr) << "its last spans keep the pod's identity";
+  EXPECT_EQ(last->service_name, "checkout");
+}
+
+TEST(ProcessInfoCacheKubernetesTest, WithoutADirectoryOnlyTheContainerIdIsKnown) {
+  FakeProc proc;
+  ProcessFacts facts = Facts("/usr/sbin/nginx", {"nginx"});
+  facts.container_id = kContainer;
+  proc.processes[55] = facts;
+  ProcessInfoCache cache("node-1", 16, proc.reader());
+  auto resource = cache.Get(55, kSecond);
+  EXPECT_EQ(resource->container_id, kContainer);
+  EXPECT_EQ(resource->kubernetes, nullptr);
+  EXPECT_EQ(resource->service_name, "nginx");
+}
+
+}  // namespace k8s_test
+
 }  // namespace
 }  // namespace loupe
