@@ -63,15 +63,19 @@ def check(objects, kustomization, directory):
 
     role = objects.get(("ClusterRole", "loupe"), {})
     need(role, "no ClusterRole loupe")
-    granted = set()
+    # Exactly what userspace/k8s/ reads: this node's pods (list, watch), one ReplicaSet or Job per
+    # owner lookup (get). Nothing else, and never a write.
+    granted = {}
     for rule in role.get("rules", []):
         need(set(rule.get("verbs", [])) <= {"get", "list", "watch"},
              f"ClusterRole grants more than read: {rule.get('verbs')}")
         for group in rule.get("apiGroups", []):
             for res in rule.get("resources", []):
-                granted.add(f"{group}/{res}")
-    need(granted == {"/pods", "/namespaces", "/nodes", "apps/replicasets"},
-         f"ClusterRole resources are {sorted(granted)}")
+                granted.setdefault(f"{group}/{res}", set()).update(rule.get("verbs", []))
+    expected = {"/pods": {"list", "watch"}, "apps/replicasets": {"get"}, "batch/jobs": {"get"}}
+    need(granted == expected,
+         f"ClusterRole grants {sorted((k, sorted(v)) for k, v in granted.items())}, "
+         f"the code reads {sorted((k, sorted(v)) for k, v in expected.items())}")
     binding = objects.get(("ClusterRoleBinding", "loupe"), {})
     need(binding.get("roleRef", {}).get("name") == "loupe", "ClusterRoleBinding must bind loupe")
     need({"kind": "ServiceAccount", "name": "loupe", "namespace": "loupe"} in binding.get("subjects", []),
@@ -186,6 +190,8 @@ def mutations():
             {"name": "root", "hostPath": {"path": "/", "type": "Directory"}})),
         ("rbac write", lambda o: o[("ClusterRole", "loupe")]["rules"][0]["verbs"].append("delete")),
         ("rbac secrets", lambda o: o[("ClusterRole", "loupe")]["rules"][0]["resources"].append("secrets")),
+        ("rbac pods get", lambda o: o[("ClusterRole", "loupe")]["rules"][0]["verbs"].append("get")),
+        ("rbac no jobs", lambda o: o[("ClusterRole", "loupe")]["rules"].pop()),
         ("unknown config key", lambda o: o[("ConfigMap", "loupe-config")]["data"].update(
             {"config.yaml": "log_level: info\ntracing: true\n"})),
         ("service selector", lambda o: o[("Service", "loupe")]["spec"].update(selector={"app": "other"})),

@@ -8,6 +8,7 @@
 #include <set>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "exporters/otlp/otlp_config.h"
@@ -48,6 +49,75 @@ absl::Status CheckNotDuplicate(const std::string& key, std::set<std::string>* se
   if (!seen->insert(key).second) {
     return absl::InvalidArgumentError(
         absl::StrCat("config key '", key, "' is given more than once; keep one"));
+  }
+  return absl::OkStatus();
+}
+
+// The `kubernetes:` section.
+absl::Status ApplyKubernetesNode(const YAML::Node& node, KubernetesConfig* kubernetes) {
+  if (!node.IsMap()) return absl::InvalidArgumentError("config key 'kubernetes' must be a mapping");
+  std::set<std::string> seen;
+  for (const auto& item : node) {
+    const std::string key = "kubernetes." + item.first.as<std::string>();
+    if (absl::Status status = CheckNotDuplicate(key, &seen); !status.ok()) return status;
+    const YAML::Node& value = item.second;
+    absl::Status status;
+    if (key == "kubernetes.enabled") {
+      status = ReadString(value, key, &kubernetes->enabled);
+    } else if (key == "kubernetes.node_name") {
+      status = ReadString(value, key, &kubernetes->node_name);
+    } else if (key == "kubernetes.api_url") {
+      status = ReadString(value, key, &kubernetes->api_url);
+    } else if (key == "kubernetes.token_file") {
+      status = ReadString(value, key, &kubernetes->token_file);
+    } else if (key == "kubernetes.ca_file") {
+      status = ReadString(value, key, &kubernetes->ca_file);
+    } else if (key == "kubernetes.max_pods") {
+      status = ReadUint(value, key, &kubernetes->max_pods);
+    } else if (key == "kubernetes.max_labels_per_pod") {
+      status = ReadUint(value, key, &kubernetes->max_labels_per_pod);
+    } else if (key == "kubernetes.max_label_length") {
+      status = ReadUint(value, key, &kubernetes->max_label_length);
+    } else if (key == "kubernetes.owner_cache_size") {
+      status = ReadUint(value, key, &kubernetes->owner_cache_size);
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown config key '", key, "' (known: enabled, node_name, api_url, token_file, "
+          "ca_file, max_pods, max_labels_per_pod, max_label_length, owner_cache_size)"));
+    }
+    if (!status.ok()) return status;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateKubernetes(const KubernetesConfig& kubernetes) {
+  if (kubernetes.enabled != "auto" && kubernetes.enabled != "true" &&
+      kubernetes.enabled != "false") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kubernetes.enabled is '", kubernetes.enabled, "': use auto, true or false"));
+  }
+  if (kubernetes.enabled == "true" && kubernetes.node_name.empty()) {
+    return absl::InvalidArgumentError(
+        "kubernetes.enabled is true but the node's name is unknown: set NODE_NAME (the downward "
+        "API's spec.nodeName) or kubernetes.node_name");
+  }
+  if (!kubernetes.api_url.empty() && !absl::StartsWith(kubernetes.api_url, "https://") &&
+      !absl::StartsWith(kubernetes.api_url, "http://")) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "kubernetes.api_url '", kubernetes.api_url, "' must start with https:// (or http://)"));
+  }
+  if (kubernetes.max_pods < 1 || kubernetes.max_pods > 100'000) {
+    return absl::InvalidArgumentError("kubernetes.max_pods must be between 1 and 100000");
+  }
+  if (kubernetes.max_labels_per_pod > 1'000) {
+    return absl::InvalidArgumentError("kubernetes.max_labels_per_pod must be at most 1000");
+  }
+  if (kubernetes.max_label_length < 63 || kubernetes.max_label_length > 65'536) {
+    return absl::InvalidArgumentError(
+        "kubernetes.max_label_length must be between 63 (a label value's limit) and 65536");
+  }
+  if (kubernetes.owner_cache_size < 16 || kubernetes.owner_cache_size > 1'000'000) {
+    return absl::InvalidArgumentError("kubernetes.owner_cache_size must be between 16 and 1000000");
   }
   return absl::OkStatus();
 }
@@ -103,6 +173,8 @@ absl::Status ApplyNode(const YAML::Node& root, Config* config) {
       }
       config->exclude_processes.clear();
       for (const auto& entry : value) config->exclude_processes.push_back(entry.as<std::string>());
+    } else if (key == "kubernetes") {
+      status = ApplyKubernetesNode(value, &config->kubernetes);
     } else if (key == "otlp") {
       if (!value.IsMap()) return absl::InvalidArgumentError("config key 'otlp' must be a mapping");
       std::set<std::string> seen_sub;
@@ -165,6 +237,9 @@ void ApplyEnvironment(const EnvLookup& getenv, Config* config) {
   if (auto endpoint = getenv("OTEL_EXPORTER_OTLP_ENDPOINT"); endpoint && !endpoint->empty()) {
     config->otlp_endpoint = *endpoint;
   }
+  if (auto node = getenv("NODE_NAME"); node && !node->empty() && config->kubernetes.node_name.empty()) {
+    config->kubernetes.node_name = *node;
+  }
 }
 
 absl::Status Validate(const Config& config) {
@@ -210,6 +285,7 @@ absl::Status Validate(const Config& config) {
   if (config.process_cache_size < 16) {
     return absl::InvalidArgumentError("process_cache_size must be at least 16");
   }
+  if (absl::Status status = ValidateKubernetes(config.kubernetes); !status.ok()) return status;
   if (!config.otlp_endpoint.empty()) {
     return CheckOtlpEndpoint("the OTLP endpoint (--otlp_endpoint, otlp.endpoint or "
                              "OTEL_EXPORTER_OTLP_ENDPOINT)",

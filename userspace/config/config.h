@@ -13,6 +13,25 @@
 
 namespace loupe {
 
+// The Kubernetes metadata source (userspace/k8s/): this node's pods from the API server.
+struct KubernetesConfig {
+  // "auto": on when the node's name is known (NODE_NAME, set by the DaemonSet); "true": on, and
+  // a missing node name or API server address is a configuration error; "false": off.
+  std::string enabled = "auto";
+  std::string node_name;   // NODE_NAME when not given here
+  // The API server and credentials; empty: the pod's own (KUBERNETES_SERVICE_HOST/PORT and the
+  // service account's token and CA).
+  std::string api_url;
+  std::string token_file;
+  std::string ca_file;
+  // Bounds of what is kept (docs/deploy.md): pods of this node, labels per pod, bytes of a label
+  // key or value (and of the service-name annotation), ReplicaSets/Jobs whose owner is cached.
+  uint32_t max_pods = 1024;
+  uint32_t max_labels_per_pod = 32;
+  uint32_t max_label_length = 320;
+  uint32_t owner_cache_size = 1024;
+};
+
 struct Config {
   std::string listen_address = "0.0.0.0:9400";
   std::string log_level = "info";
@@ -45,6 +64,7 @@ struct Config {
   bool export_command_line = false;
   // Off: the agent's own OTLP exports and the scrapes of its admin port are not captured.
   bool observe_self = false;
+  KubernetesConfig kubernetes;
 };
 
 using EnvLookup = std::function<std::optional<std::string>(std::string_view name)>;
@@ -54,7 +74,8 @@ using EnvLookup = std::function<std::optional<std::string>(std::string_view name
 absl::Status ApplyYaml(std::string_view yaml_text, Config* config);
 absl::Status ApplyYamlFile(const std::string& path, Config* config);
 
-// Applies the OTEL_* variables the agent itself honours.
+// Applies the OTEL_* variables the agent itself honours, and NODE_NAME (the Kubernetes node's
+// name, from the downward API) where kubernetes.node_name is not set.
 void ApplyEnvironment(const EnvLookup& getenv, Config* config);
 
 // Range and format checks, with messages that say what to fix.

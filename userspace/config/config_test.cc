@@ -443,5 +443,74 @@ TEST_F(ConfigValidateTest, OtlpEndpointNeedsAHostAndAValidPort) {
   EXPECT_THAT(Message(Validate(config_)), ::testing::Not(HasSubstr("secret")));
 }
 
+TEST(ConfigKubernetesTest, SectionKeysAreApplied) {
+  Config config;
+  ASSERT_TRUE(ApplyYaml(R"(
+kubernetes:
+  enabled: "true"
+  node_name: node-7
+  api_url: https://10.0.0.1:6443
+  token_file: /etc/loupe/token
+  ca_file: /etc/loupe/ca.crt
+  max_pods: 300
+  max_labels_per_pod: 8
+  max_label_length: 100
+  owner_cache_size: 64
+)",
+                        &config)
+                  .ok());
+  EXPECT_EQ(config.kubernetes.enabled, "true");
+  EXPECT_EQ(config.kubernetes.node_name, "node-7");
+  EXPECT_EQ(config.kubernetes.api_url, "https://10.0.0.1:6443");
+  EXPECT_EQ(config.kubernetes.token_file, "/etc/loupe/token");
+  EXPECT_EQ(config.kubernetes.ca_file, "/etc/loupe/ca.crt");
+  EXPECT_EQ(config.kubernetes.max_pods, 300u);
+  EXPECT_EQ(config.kubernetes.max_labels_per_pod, 8u);
+  EXPECT_EQ(config.kubernetes.max_label_length, 100u);
+  EXPECT_EQ(config.kubernetes.owner_cache_size, 64u);
+  EXPECT_TRUE(Validate(config).ok()) << Validate(config);
+
+  const absl::Status unknown = ApplyYaml("kubernetes:\n  nodename: x\n", &config);
+  EXPECT_THAT(Message(unknown), HasSubstr("'kubernetes.nodename'"));
+  EXPECT_THAT(Message(ApplyYaml("kubernetes: on\n", &config)), HasSubstr("must be a mapping"));
+}
+
+TEST(ConfigKubernetesTest, NodeNameComesFromTheEnvironmentUnlessGiven) {
+  std::map<std::string, std::string> env = {{"NODE_NAME", "node-from-env"}};
+  EnvLookup lookup = [&](std::string_view name) -> std::optional<std::string> {
+    auto it = env.find(std::string(name));
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+  Config config;
+  ApplyEnvironment(lookup, &config);
+  EXPECT_EQ(config.kubernetes.node_name, "node-from-env");
+  Config given;
+  given.kubernetes.node_name = "node-from-yaml";
+  ApplyEnvironment(lookup, &given);
+  EXPECT_EQ(given.kubernetes.node_name, "node-from-yaml");
+}
+
+TEST_F(ConfigValidateTest, Kubernetes) {
+  ExpectValid(config_);  // auto without a node name: off
+  config_.kubernetes.enabled = "yes";
+  ExpectInvalid(config_, "use auto, true or false");
+  config_.kubernetes.enabled = "true";
+  ExpectInvalid(config_, "set NODE_NAME");
+  config_.kubernetes.node_name = "node-1";
+  ExpectValid(config_);
+  config_.kubernetes.api_url = "10.0.0.1:6443";
+  ExpectInvalid(config_, "must start with https://");
+  config_.kubernetes.api_url = "";
+  config_.kubernetes.max_pods = 0;
+  ExpectInvalid(config_, "kubernetes.max_pods");
+  config_.kubernetes.max_pods = 1024;
+  config_.kubernetes.max_label_length = 10;
+  ExpectInvalid(config_, "kubernetes.max_label_length");
+  config_.kubernetes.max_label_length = 320;
+  config_.kubernetes.owner_cache_size = 1;
+  ExpectInvalid(config_, "kubernetes.owner_cache_size");
+}
+
 }  // namespace
 }  // namespace loupe

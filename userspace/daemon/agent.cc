@@ -6,6 +6,7 @@
 #include <malloc.h>
 
 #include <climits>
+#include <cstdlib>
 #include <memory>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "userspace/admin/admin_server.h"
 #include "userspace/admin/health.h"
 #include "userspace/conn/conn_tracker.h"
+#include "userspace/k8s/kubernetes_source.h"
 #include "userspace/core/redact.h"
 #include "userspace/core/status_macros.h"
 #include "userspace/kernel_red/kernel_red_table.h"
@@ -180,6 +182,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(const Config& config) {
   LOUPE_RETURN_IF_ERROR(agent->StartAdmin());
   LOUPE_RETURN_IF_ERROR(agent->ResolveOtlpConfig());
   LOUPE_RETURN_IF_ERROR(agent->BuildSpanOutput());
+  LOUPE_RETURN_IF_ERROR(agent->StartKubernetes());
   agent->BuildRecordPath();
   LOUPE_RETURN_IF_ERROR(agent->StartMetricExport());
   agent->BuildTracker();
@@ -225,6 +228,44 @@ absl::Status Agent::BuildSpanOutput() {
   options.window_ns = PendingTimeoutNs(config_) + 500'000'000;
   options.max_buffered = kSpanAssemblerBuffer;
   assembler_ = std::make_unique<SpanAssembler>(options, span_sink_.get(), *registry_, &clock_);
+  return absl::OkStatus();
+}
+
+// This node's pods from the API server (userspace/k8s/, docs/deploy.md). On when the node's name
+// is known (NODE_NAME) unless kubernetes.enabled is false. With enabled: auto, a pod that has no
+// API server address or token runs on without it (one warning); with true, that fails the start.
+// An API server that does not answer is never fatal: the watch retries and processes are named
+// from their own view meanwhile.
+absl::Status Agent::StartKubernetes() {
+  const KubernetesConfig& settings = config_.kubernetes;
+  if (settings.enabled == "false" || (settings.enabled == "auto" && settings.node_name.empty())) {
+    return absl::OkStatus();
+  }
+  KubernetesSourceOptions options;
+  if (settings.api_url.empty()) {
+    absl::StatusOr<KubeApiConfig> in_cluster =
+        InClusterApiConfig([](const char* name) { return std::getenv(name); }, kServiceAccountDir);
+    if (!in_cluster.ok()) {
+      if (settings.enabled == "true") return in_cluster.status();
+      log::Warn("no Kubernetes metadata: the API server's address or token is missing",
+                {{"error", in_cluster.status().message()}});
+      return absl::OkStatus();
+    }
+    options.api = *in_cluster;
+  } else {
+    options.api.base_url = settings.api_url;
+    while (!options.api.base_url.empty() && options.api.base_url.back() == '/') {
+      options.api.base_url.pop_back();
+    }
+  }
+  if (!settings.token_file.empty()) options.api.token_file = settings.token_file;
+  if (!settings.ca_file.empty()) options.api.ca_file = settings.ca_file;
+  options.watch.node_name = settings.node_name;
+  options.limits.max_pods = settings.max_pods;
+  options.limits.max_labels_per_pod = settings.max_labels_per_pod;
+  options.limits.max_label_length = settings.max_label_length;
+  options.owners.capacity = settings.owner_cache_size;
+  LOUPE_ASSIGN_OR_RETURN(kubernetes_, KubernetesSource::Start(options, *registry_, &clock_));
   return absl::OkStatus();
 }
 

@@ -28,6 +28,7 @@ class FanOutSpanSink;
 class FeatureReport;
 class HealthState;
 class JsonLinesSpanSink;
+class KubernetesSource;
 class KernelFeatures;
 class KernelRedMaps;
 class KernelRedTable;
@@ -53,7 +54,7 @@ absl::Status CheckHostPrerequisites();
 class Agent {
  public:
   // Starts every part, in this order: heap tuning, the admin endpoint, the span output (OTLP
-  // exporter, --print_spans, assembler), the record path (RED metrics, process identities,
+  // exporter, --print_spans, assembler), the Kubernetes pod watch, the record path (RED metrics, process identities,
   // pipeline), the OTLP metric exporter, the tracker, the capture (kernel feature probe, probes,
   // kernel RED, connections open before start, TLS uprobes, ring reader). An error names the
   // part that could not start; what had started is stopped again.
@@ -76,6 +77,7 @@ class Agent {
   absl::Status StartAdmin();
   absl::Status ResolveOtlpConfig();
   absl::Status BuildSpanOutput();
+  absl::Status StartKubernetes();
   void BuildRecordPath();
   absl::Status StartMetricExport();
   void BuildTracker();
@@ -121,6 +123,9 @@ class Agent {
   std::unique_ptr<SpanAssembler> assembler_;
 
   std::unique_ptr<RedMetrics> red_metrics_;
+  // This node's pods (userspace/k8s/), watched on its own thread; null outside Kubernetes.
+  // Process identities read its directory, so it outlives them.
+  std::unique_ptr<KubernetesSource> kubernetes_;
   std::unique_ptr<ProcessInfoCache> processes_;
   // Kernel RED (--metrics_only): a key source of the tracker and a counted-record stage of the
   // pipeline. The table reads and writes the probes' maps through kernel_red_maps_, which holds

@@ -23,8 +23,8 @@ namespace loupe {
 
 struct PodWatcherOptions {
   std::string node_name;
-  // The server ends each watch after this long (plus up to as much again: it adds jitter); the
-  // watch then resumes from the last resourceVersion without a new list.
+  // The server ends each watch after this long (timeoutSeconds); the watch then resumes from the
+  // last resourceVersion without a new list.
   int watch_timeout_s = 300;
   uint64_t initial_backoff_ms = 1'000;
   uint64_t max_backoff_ms = 30'000;
