@@ -275,7 +275,8 @@ void Agent::BuildRecordPath() {
                                               config_.max_series);
   processes_ = std::make_unique<ProcessInfoCache>(HostName(), config_.process_cache_size,
                                                   ReadProcessFacts, otlp_.resource_attributes,
-                                                  config_.export_command_line);
+                                                  config_.export_command_line,
+                                                  kubernetes_ ? kubernetes_->directory() : nullptr);
   pipeline_ = std::make_unique<Pipeline>(processes_.get(), red_metrics_.get(),
                                          config_.exclude_processes, assembler_.get(), &clock_);
 }
