@@ -434,6 +434,7 @@ void Agent::Drain() {
   log::Info("shutting down: draining events");
   agent_metrics_->SetReady(false);
   health_->SetProbesAttached(false);
+  if (kubernetes_) kubernetes_->RequestStop();  // winds down while the rest drains
   tls_.reset();
   probes_->DetachPrograms();  // first, so no new events arrive while we drain
   FinalKernelRedPass();

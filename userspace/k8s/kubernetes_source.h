@@ -34,6 +34,9 @@ class KubernetesSource {
   ~KubernetesSource();  // stops the thread first
 
   const PodDirectory* directory() const { return directory_.get(); }
+  // Lets the watch thread wind down (up to a second inside a request) while the agent drains;
+  // the destructor joins it. The directory keeps answering meanwhile.
+  void RequestStop() { watcher_->RequestStop(); }
 
  private:
   KubernetesSource() = default;

@@ -67,12 +67,16 @@ std::string PodWatcher::NodeSelector(std::string_view node_name) {
 
 void PodWatcher::Start() { thread_ = std::thread([this] { Run(); }); }
 
-void PodWatcher::Stop() {
+void PodWatcher::RequestStop() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     stop_.store(true);
   }
   wake_.notify_all();
+}
+
+void PodWatcher::Stop() {
+  RequestStop();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -118,7 +122,9 @@ PodWatcher::Next PodWatcher::List(const char* reason) {
     absl::StatusOr<KubeResponse> response = client_->Get(path);
     if (stop_.load()) return Next::kStop;
     if (!response.ok()) {
-      Failed(ApiRequest::kList, ApiResult::kUnreachable, std::string(response.status().message()));
+      const bool too_large = response.status().code() == absl::StatusCode::kResourceExhausted;
+      Failed(ApiRequest::kList, too_large ? ApiResult::kError : ApiResult::kUnreachable,
+             std::string(response.status().message()));
       return Next::kRetry;
     }
     const ApiResult result = ResultOfStatus(response->status);

@@ -38,8 +38,10 @@ class PodWatcher {
   ~PodWatcher();  // stops the thread
 
   void Start();
-  // Ends the thread: a wait ends at once, a request within about a second (curl's progress
-  // callback), and the thread is joined.
+  // Asks the thread to end without waiting for it: a wait ends at once, a request within about a
+  // second (curl's progress callback).
+  void RequestStop();
+  // RequestStop, then joins the thread.
   void Stop();
 
   // The query selecting this node's pods, for the list and the watch.
