@@ -121,9 +121,20 @@ bool KubernetesPodDirectory::Store(ResolvedPod resolved) {
 }
 
 void KubernetesPodDirectory::ReplaceAll(std::vector<ResolvedPod> pods) {
+  // Pods the list shows unchanged keep their identities (the same pointers), so readers that
+  // compare what they hold see no change.
+  absl::flat_hash_map<std::string, Identities> before = std::move(pods_);
   pods_.clear();
   containers_ = 0;
-  for (ResolvedPod& pod : pods) Store(std::move(pod));
+  for (ResolvedPod& pod : pods) {
+    auto old = before.find(pod.pod.uid);
+    if (old != before.end() && !Finished(pod.pod) && pods_.size() < limits_.max_pods) {
+      Identities& slot = pods_[old->first];
+      slot = std::move(old->second);
+      containers_ += slot.size();
+    }
+    Store(std::move(pod));
+  }
   Publish();
   synced_.store(true, std::memory_order_release);
 }

@@ -94,6 +94,21 @@ TEST_F(PodDirectoryTest, DeletedFinishedAndUnlistedPodsAreDropped) {
   EXPECT_EQ(MetricValue(registry_, "loupe_kubernetes_containers"), 1);
 }
 
+TEST_F(PodDirectoryTest, ANewListKeepsTheIdentitiesOfPodsItShowsUnchanged) {
+  KubernetesPodDirectory directory({}, &metrics_);
+  directory.ReplaceAll({{Pod("u1", "c1"), {}}, {Pod("u2", "c2"), {}}});
+  const auto one = directory.FindContainer("c1");
+  const auto two = directory.FindContainer("c2");
+  PodInfo relabelled = Pod("u2", "c2");
+  relabelled.labels = {{"tier", "web"}};
+  directory.ReplaceAll({{Pod("u1", "c1"), {}}, {relabelled, {}}});
+  EXPECT_EQ(directory.FindContainer("c1"), one);  // the same pointer: nothing to re-resolve
+  ASSERT_NE(directory.FindContainer("c2"), nullptr);
+  EXPECT_NE(directory.FindContainer("c2"), two);
+  EXPECT_EQ(directory.FindContainer("c2")->pod_labels.size(), 1u);
+  EXPECT_EQ(MetricValue(registry_, "loupe_kubernetes_containers"), 2);
+}
+
 TEST_F(PodDirectoryTest, PodsPastTheBoundAreCountedNotKept) {
   PodDirectoryLimits limits;
   limits.max_pods = 2;
