@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "userspace/k8s/fake_kube_api.h"
 #include "userspace/k8s/k8s_test_util.h"
+#include "userspace/k8s/kubernetes_source.h"
 
 namespace loupe {
 namespace {
@@ -207,6 +208,39 @@ TEST_F(PodWatcherTest, StopEndsAnOpenWatchPromptly) {
   ASSERT_TRUE(WaitForWatch());
   const auto start = std::chrono::steady_clock::now();
   watcher_->Stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+}
+
+}  // namespace
+}  // namespace loupe
+
+namespace loupe {
+namespace {
+
+TEST(KubernetesSourceTest, StartsWatchingAndStopsWhenDestroyed) {
+  std::unique_ptr<FakeKubeApi> api = std::move(FakeKubeApi::Start().value());
+  api->SetResponse("/api/v1/pods", 200, Fixture("pod_list.json"));
+  prometheus::Registry registry;
+  FakeClock clock;
+  KubernetesSourceOptions options;
+  options.api.base_url = api->url();
+  absl::StatusOr<std::unique_ptr<KubernetesSource>> unnamed =
+      KubernetesSource::Start(options, registry, &clock);
+  EXPECT_THAT(unnamed.status().message(), ::testing::HasSubstr("NODE_NAME"));
+
+  options.watch.node_name = "node-1";
+  absl::StatusOr<std::unique_ptr<KubernetesSource>> source =
+      KubernetesSource::Start(options, registry, &clock);
+  ASSERT_TRUE(source.ok()) << source.status();
+  const PodDirectory* directory = (*source)->directory();
+  ASSERT_TRUE(FakeKubeApi::WaitFor([&] { return directory->synced(); }));
+  ASSERT_TRUE(FakeKubeApi::WaitFor([&] { return api->watches_open() == 1; }));
+  // A ReplicaSet the API does not have (404): the pod is named after it.
+  std::shared_ptr<const KubernetesIdentity> web = directory->FindContainer(kWebContainer);
+  ASSERT_NE(web, nullptr);
+  EXPECT_EQ(web->workload.kind, "ReplicaSet");
+  const auto start = std::chrono::steady_clock::now();
+  source->reset();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
 }
 
