@@ -17,6 +17,15 @@ using KeyValues = google::protobuf::RepeatedPtrField<otlp_common::KeyValue>;
 namespace {
 
 constexpr std::string_view kServiceLabel = "service_name";
+constexpr std::string_view kNamespaceLabel = "service_namespace";
+
+// The resource a series goes to: a service (name and namespace), or the agent's own.
+struct ServiceKey {
+  std::string name;
+  std::string name_space;
+  bool agent = false;
+  auto operator<=>(const ServiceKey&) const = default;
+};
 
 // Builds the OTLP request resource by resource, keeping one Metric per family per resource.
 class RequestBuilder {
@@ -24,14 +33,24 @@ class RequestBuilder {
   RequestBuilder(const MetricConversionOptions& options, ConvertedMetrics* out)
       : options_(options), out_(out) {}
 
-  otlp_metrics::ScopeMetrics* ScopeFor(const std::string& service) {
+  otlp_metrics::ScopeMetrics* ScopeFor(const ServiceKey& service) {
     auto [it, inserted] = scopes_.try_emplace(service, nullptr);
     if (inserted) {
       otlp_metrics::ResourceMetrics* rm = out_->request.add_resource_metrics();
       KeyValues* attrs = rm->mutable_resource()->mutable_attributes();
-      ProcessResource resource;
-      resource.service_name = service;
-      FillResource(&resource, rm->mutable_resource());
+      if (service.agent) {
+        ProcessResource resource;
+        resource.service_name = service.name;
+        FillResource(&resource, rm->mutable_resource());
+      } else {
+        // The service's workload-level resource, as its spans carry it (without their pod).
+        const std::vector<Attribute> identity =
+            options_.services != nullptr
+                ? options_.services->Find(service.name_space, service.name)
+                : ServiceResources::FromLabels(service.name_space, service.name);
+        for (const Attribute& attribute : identity) AddAttribute(attribute, attrs);
+        FillResource(nullptr, rm->mutable_resource());  // telemetry.sdk.*
+      }
       // Keys we already set win over OTEL_RESOURCE_ATTRIBUTES (attribute keys must be unique).
       for (const Attribute& extra : options_.resource_attributes) {
         bool present = false;
@@ -45,7 +64,7 @@ class RequestBuilder {
     return it->second;
   }
 
-  otlp_metrics::Metric* MetricFor(const std::string& service,
+  otlp_metrics::Metric* MetricFor(const ServiceKey& service,
                                   const prometheus::MetricFamily& family) {
     auto key = std::make_pair(service, family.name);
     auto [it, inserted] = metrics_.try_emplace(key, nullptr);
@@ -63,24 +82,23 @@ class RequestBuilder {
  private:
   const MetricConversionOptions& options_;
   ConvertedMetrics* out_;
-  std::map<std::string, otlp_metrics::ScopeMetrics*> scopes_;
-  std::map<std::pair<std::string, std::string>, otlp_metrics::Metric*> metrics_;
+  std::map<ServiceKey, otlp_metrics::ScopeMetrics*> scopes_;
+  std::map<std::pair<ServiceKey, std::string>, otlp_metrics::Metric*> metrics_;
 };
 
-// Which resource a series belongs to, and its attributes (without the service label when that
-// label chose the resource).
-std::string ServiceOf(const prometheus::MetricFamily& family,
-                      const prometheus::ClientMetric& metric,
-                      const MetricConversionOptions& options, bool* label_used) {
-  *label_used = false;
-  if (absl::StartsWith(family.name, "loupe_")) return options.agent_service_name;
+// Which resource a series belongs to: its service labels' (which then leave its attributes), or
+// the agent's for loupe_* families and series without a service_name.
+ServiceKey ServiceOf(const prometheus::MetricFamily& family,
+                     const prometheus::ClientMetric& metric,
+                     const MetricConversionOptions& options) {
+  ServiceKey agent{options.agent_service_name, "", true};
+  if (absl::StartsWith(family.name, "loupe_")) return agent;
+  ServiceKey service;
   for (const auto& label : metric.label) {
-    if (label.name == kServiceLabel && !label.value.empty()) {
-      *label_used = true;
-      return label.value;
-    }
+    if (label.name == kServiceLabel) service.name = label.value;
+    if (label.name == kNamespaceLabel) service.name_space = label.value;
   }
-  return options.agent_service_name;
+  return service.name.empty() ? agent : service;
 }
 
 // Labels of an instrument family become its semconv attributes (core/instrument_schema.h);
@@ -89,7 +107,7 @@ void FillAttributes(const prometheus::ClientMetric& metric, const InstrumentSche
                     bool skip_service, KeyValues* out) {
   for (const auto& label : metric.label) {
     if (label.value.empty()) continue;  // Prometheus: an empty label is an absent label
-    if (skip_service && label.name == kServiceLabel) continue;
+    if (skip_service && (label.name == kServiceLabel || label.name == kNamespaceLabel)) continue;
     const LabelKey* known =
         family == nullptr ? nullptr : FindLabelByPrometheusName(*family, label.name);
     if (known == nullptr) {
@@ -139,8 +157,7 @@ ConvertedMetrics ConvertToOtlp(const std::vector<prometheus::MetricFamily>& fami
   for (const prometheus::MetricFamily& family : families) {
     const InstrumentSchema* instrument = FindInstrumentByPrometheusName(family.name);
     for (const prometheus::ClientMetric& metric : family.metric) {
-      bool label_used = false;
-      std::string service = ServiceOf(family, metric, options, &label_used);
+      const ServiceKey service = ServiceOf(family, metric, options);
       otlp_metrics::Metric* otlp = builder.MetricFor(service, family);
       KeyValues* attributes = nullptr;  // of the point just added
       switch (family.type) {
@@ -191,7 +208,7 @@ ConvertedMetrics ConvertToOtlp(const std::vector<prometheus::MetricFamily>& fami
           break;
         }
       }
-      FillAttributes(metric, instrument, label_used, attributes);
+      FillAttributes(metric, instrument, !service.agent, attributes);
       ++out.data_points;
     }
   }

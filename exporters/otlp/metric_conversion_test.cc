@@ -160,6 +160,75 @@ TEST(MetricConversionTest, HistogramFromRegistryPerServiceResource) {
               ElementsAre(0u, 1u, 0u, 0u));
 }
 
+// Issue 15: the metrics of a service carry the resource its spans carry, at workload level.
+TEST(MetricConversionTest, ServiceSeriesCarryTheWorkloadResourceOfTheirSpans) {
+  auto identity = std::make_shared<KubernetesIdentity>();
+  identity->namespace_name = "shop";
+  identity->pod_name = "checkout-7d9f8b6c5-x2x4k";
+  identity->pod_uid = "0f1c5a8e";
+  identity->node_name = "node-1";
+  identity->workload = {"Deployment", "checkout"};
+  ProcessResource pod;
+  pod.service_name = "checkout";
+  pod.service_namespace = "shop";
+  pod.host_name = "node-1";
+  pod.pid = 7;
+  pod.container_id = std::string(64, 'c');
+  pod.kubernetes = identity;
+  ServiceResources services;
+  services.Remember(pod);
+
+  prometheus::Registry registry;
+  auto& family = prometheus::BuildHistogram()
+                     .Name("http_server_request_duration_seconds")
+                     .Help("h")
+                     .Register(registry);
+  family.Add({{"service_name", "checkout"}, {"service_namespace", "shop"},
+              {"http_request_method", "GET"}},
+             prometheus::Histogram::BucketBoundaries{0.1})
+      .Observe(0.05);
+  family.Add({{"service_name", "checkout"}, {"service_namespace", "staging"},
+              {"http_request_method", "GET"}},
+             prometheus::Histogram::BucketBoundaries{0.1})
+      .Observe(0.05);
+  MetricConversionOptions options = Options();
+  options.services = &services;
+  ConvertedMetrics converted = ConvertToOtlp(registry.Collect(), options);
+  ASSERT_EQ(converted.request.resource_metrics_size(), 2) << "one resource per namespace";
+  auto in_namespace = [&](std::string_view name_space) {
+    for (const auto& rm : converted.request.resource_metrics()) {
+      const auto* value = Find(rm.resource().attributes(), "service.namespace");
+      if (value != nullptr && value->string_value() == name_space) return &rm;
+    }
+    return static_cast<const otlp_metrics::ResourceMetrics*>(nullptr);
+  };
+  ASSERT_NE(in_namespace("shop"), nullptr);
+  ASSERT_NE(in_namespace("staging"), nullptr);
+
+  const auto& shop = in_namespace("shop")->resource().attributes();
+  EXPECT_EQ(Find(shop, "service.name")->string_value(), "checkout");
+  EXPECT_EQ(Find(shop, "service.namespace")->string_value(), "shop");
+  EXPECT_EQ(Find(shop, "k8s.namespace.name")->string_value(), "shop");
+  EXPECT_EQ(Find(shop, "k8s.deployment.name")->string_value(), "checkout");
+  EXPECT_EQ(Find(shop, "k8s.node.name")->string_value(), "node-1");
+  EXPECT_EQ(Find(shop, "host.name")->string_value(), "node-1");
+  EXPECT_EQ(Find(shop, "telemetry.sdk.name")->string_value(), "loupe");
+  EXPECT_EQ(Find(shop, "deployment.environment")->string_value(), "prod");
+  EXPECT_EQ(Find(shop, "k8s.pod.name"), nullptr) << "the series sum over the workload's pods";
+  EXPECT_EQ(Find(shop, "container.id"), nullptr);
+  EXPECT_EQ(Find(shop, "process.pid"), nullptr);
+  const auto* metric = MetricNamed(*in_namespace("shop"), "http.server.request.duration");
+  ASSERT_NE(metric, nullptr);
+  const auto& point = metric->histogram().data_points(0).attributes();
+  EXPECT_EQ(Find(point, "service_namespace"), nullptr) << "a resource attribute, not a point's";
+  EXPECT_EQ(Find(point, "service_name"), nullptr);
+
+  // A service the directory does not know: what its labels say.
+  const auto& staging = in_namespace("staging")->resource().attributes();
+  EXPECT_EQ(Find(staging, "service.namespace")->string_value(), "staging");
+  EXPECT_EQ(Find(staging, "k8s.deployment.name"), nullptr);
+}
+
 TEST(MetricConversionTest, HistogramWithoutInfBucketGetsOverflowBucket) {
   prometheus::MetricFamily family;
   family.name = "custom_seconds";

@@ -72,6 +72,7 @@ absl::Status OtlpMetricExporter::ExportOnce() {
   conversion.start_unix_ns = UnixNanos(start_time_);
   conversion.now_unix_ns = options_.clock->UnixNs();
   conversion.resource_attributes = config_.resource_attributes;
+  conversion.services = options_.services;
   ConvertedMetrics converted = ConvertToOtlp(source_.Collect(), conversion);
   if (converted.data_points == 0) return absl::OkStatus();
 

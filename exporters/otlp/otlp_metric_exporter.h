@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "exporters/otlp/http_transport.h"
+#include "userspace/core/service_resources.h"
 #include "exporters/otlp/otlp_config.h"
 #include "exporters/otlp/otlp_sender.h"
 #include "exporters/otlp/retry.h"
@@ -31,6 +32,9 @@ struct OtlpMetricExporterOptions {
   RetryWait retry_wait;
   // When the agent started (start_time_unix_nano of every cumulative point). Unset: Create time.
   std::optional<absl::Time> start_time;
+  // The resource of each service's series (metric_conversion.h); optional, must outlive the
+  // exporter.
+  const ServiceResources* services = nullptr;
 };
 
 class OtlpMetricExporter {

@@ -273,6 +273,7 @@ void Agent::BuildRecordPath() {
   red_metrics_ = std::make_unique<RedMetrics>(*registry_, agent_metrics_.get(),
                                               config_.series_budget_per_service,
                                               config_.max_series);
+  red_metrics_->RememberResourcesIn(&service_resources_);
   processes_ = std::make_unique<ProcessInfoCache>(HostName(), config_.process_cache_size,
                                                   ReadProcessFacts, otlp_.resource_attributes,
                                                   config_.export_command_line,
@@ -285,6 +286,7 @@ absl::Status Agent::StartMetricExport() {
   if (!otlp_.metrics_enabled()) return absl::OkStatus();
   OtlpMetricExporterOptions options;
   options.clock = &clock_;
+  options.services = &service_resources_;
   LOUPE_ASSIGN_OR_RETURN(metric_exporter_,
                          OtlpMetricExporter::Create(otlp_, *registry_, *registry_, options));
   LOUPE_RETURN_IF_ERROR(metric_exporter_->Start());

@@ -12,6 +12,7 @@
 #include "exporters/otlp/otlp_config.h"
 #include "userspace/config/config.h"
 #include "userspace/core/clock.h"
+#include "userspace/core/service_resources.h"
 #include "userspace/kernel_red/red_key.h"
 
 namespace prometheus {
@@ -113,6 +114,9 @@ class Agent {
   // Serves /metrics and /health/* while anything else still runs, so it goes after all of them.
   std::unique_ptr<AdminServer> admin_;
 
+  // Each service's workload-level resource: RED metrics fill it, the OTLP metric exporter reads
+  // it, so it outlives both.
+  ServiceResources service_resources_;
   // The exporters are shut down after the final flush (Drain), so they outlive what feeds them.
   std::unique_ptr<OtlpMetricExporter> metric_exporter_;
   std::unique_ptr<OtlpSpanExporter> span_exporter_;

@@ -15,7 +15,7 @@ void Pipeline::OnRecord(const RecordContext& context, Record record) {
   std::shared_ptr<const ProcessResource> resource =
       processes_->Get(context.tgid, clock_->MonotonicNs(), context.comm);
   if (!excluded_.empty() && excluded_.contains(resource->executable_name)) return;
-  prometheus::Histogram* series = red_metrics_->Observe(resource->service_name, record);
+  prometheus::Histogram* series = red_metrics_->Observe(*resource, record);
   for (CountedRecordObserver* observer : observers_) {
     observer->OnCountedRecord(context, record, series);
   }

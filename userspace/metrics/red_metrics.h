@@ -13,6 +13,8 @@
 #include "prometheus/histogram.h"
 #include "prometheus/registry.h"
 #include "userspace/core/record.h"
+#include "userspace/core/resource.h"
+#include "userspace/core/service_resources.h"
 
 namespace loupe {
 
@@ -39,7 +41,15 @@ class RedMetrics {
   // Returns the series the record was counted in, for the kernel to count further exchanges of
   // the same kind into; null if its family is not registered or if it is an overflow series
   // (whose observations must all pass here to be counted).
+  // The series' service is the resource's service_name and service_namespace (the
+  // `service_namespace` label, left out when empty; a service is the pair, with its own budget).
+  prometheus::Histogram* Observe(const ProcessResource& resource, const Record& record);
+  // A service without a namespace or resource (tests, benchmarks).
   prometheus::Histogram* Observe(std::string_view service_name, const Record& record);
+
+  // Optional (must outlive this): each service's resource is remembered there when it gets its
+  // first series, for OTLP metrics to carry (core/service_resources.h).
+  void RememberResourcesIn(ServiceResources* resources) { resources_ = resources; }
 
   // `max_series` (constructor) bounds the series of all services and instruments together
   // (--max_series, docs/memory.md): past it, a new label set of any service goes to the
@@ -59,21 +69,28 @@ class RedMetrics {
     const InstrumentSchema* schema = nullptr;
     prometheus::Family<prometheus::Histogram>* family = nullptr;
     std::vector<double> buckets;  // schema->buckets, in the form prometheus-cpp takes
-    absl::flat_hash_map<std::string, Series> series;  // key: service\x1f values
-    absl::flat_hash_map<std::string, size_t> series_per_service;
+    absl::flat_hash_map<std::string, Series> series;  // key: service\x1f namespace\x1f values
+    absl::flat_hash_map<std::string, size_t> series_per_service;  // key: service\x1f namespace
   };
   struct Resolved {
     Series series;
     std::string_view service;  // the service_name label of the series
   };
+  struct Service {
+    std::string_view name;
+    std::string_view name_space;  // "" when none
+    const ProcessResource* resource = nullptr;
+  };
 
+  prometheus::Histogram* ObserveIn(Service service, const Record& record);
   // The returned service view is valid until the next call.
-  Resolved SeriesFor(InstrumentState& state, std::string_view service, const Record& record);
+  Resolved SeriesFor(InstrumentState& state, Service service, const Record& record);
   // The index in instruments_ of `family`, or kNotRegistered.
   static constexpr size_t kNotRegistered = SIZE_MAX;
   size_t IndexOf(const InstrumentSchema* family) const;
 
   AgentMetrics* agent_metrics_;
+  ServiceResources* resources_ = nullptr;
   size_t budget_;
   size_t max_series_;
   std::vector<InstrumentState> instruments_;  // one per registered family, in their order

@@ -126,6 +126,66 @@ TEST_F(RedMetricsTest, ObservationsLandInTheRightBucket) {
   EXPECT_EQ(h.bucket.back().cumulative_count, 4u);
 }
 
+ProcessResource InNamespace(std::string service, std::string name_space, std::string pod) {
+  auto k = std::make_shared<KubernetesIdentity>();
+  k->namespace_name = name_space;
+  k->pod_name = std::move(pod);
+  k->workload = {"Deployment", service};
+  k->node_name = "node-1";
+  ProcessResource r;
+  r.service_name = std::move(service);
+  r.service_namespace = std::move(name_space);
+  r.host_name = "node-1";
+  r.kubernetes = k;
+  return r;
+}
+
+TEST_F(RedMetricsTest, ServiceNamespaceIsALabelAndPartOfTheService) {
+  RedMetrics red(registry_, &agent_, /*series_budget_per_service=*/1);
+  ServiceResources resources;
+  red.RememberResourcesIn(&resources);
+  const Record get = HttpServerRecord("GET", "200", "/", "80", 1'000);
+  red.Observe(InNamespace("checkout", "prod", "checkout-1"), get);
+  red.Observe(InNamespace("checkout", "prod", "checkout-2"), get);
+  red.Observe(InNamespace("checkout", "staging", "checkout-3"), get);
+  Labels prod = ServerLabels("checkout", "GET", "200", "/", "80");
+  prod["service_namespace"] = "prod";
+  Labels staging = prod;
+  staging["service_namespace"] = "staging";
+  auto prod_series = Series(registry_, "http_server_request_duration_seconds", prod);
+  ASSERT_TRUE(prod_series.has_value());
+  EXPECT_EQ(prod_series->histogram.sample_count, 2u) << "two pods, one workload-level series";
+  ASSERT_TRUE(Series(registry_, "http_server_request_duration_seconds", staging).has_value())
+      << "the same name in another namespace is another service, with its own budget of 1";
+  EXPECT_EQ(red.services(instruments::kHttpServer), 2u);
+  for (const auto& family : registry_.Collect()) {
+    for (const auto& metric : family.metric) {
+      for (const auto& label : metric.label) {
+        EXPECT_NE(label.value, "checkout-1") << "no pod name in any label: " << label.name;
+      }
+    }
+  }
+  EXPECT_EQ(resources.size(), 2u);
+  bool deployment = false;
+  for (const Attribute& a : resources.Find("staging", "checkout")) {
+    deployment |= a.key == "k8s.deployment.name" && a.value == "checkout";
+  }
+  EXPECT_TRUE(deployment);
+}
+
+TEST_F(RedMetricsTest, OverflowServiceHasNoNamespace) {
+  RedMetrics red(registry_, &agent_, 10);
+  ServiceResources resources;
+  red.RememberResourcesIn(&resources);
+  const Record get = HttpServerRecord("GET", "200", "/", "80", 1'000);
+  for (size_t i = 0; i < kMaxServicesPerInstrument; ++i) red.Observe(absl::StrCat("svc", i), get);
+  red.Observe(InNamespace("late", "prod", "late-1"), get);
+  EXPECT_TRUE(Series(registry_, "http_server_request_duration_seconds",
+                     ServerLabels(kOverflowValue, "GET", "200", "/", "80"))
+                  .has_value());
+  EXPECT_EQ(resources.size(), 0u) << "services without a resource, and the overflow service";
+}
+
 TEST_F(RedMetricsTest, NegativeDurationsCountAsZero) {
   RedMetrics red(registry_, &agent_, 100);
   Record record = HttpServerRecord("GET", "200", "/", "80", 0);
