@@ -101,6 +101,12 @@ absl::Status ValidateKubernetes(const KubernetesConfig& kubernetes) {
         "kubernetes.enabled is true but the node's name is unknown: set NODE_NAME (the downward "
         "API's spec.nodeName) or kubernetes.node_name");
   }
+  if (kubernetes.enabled == "true" && kubernetes.api_url.empty() &&
+      !kubernetes.in_cluster_address) {
+    return absl::InvalidArgumentError(
+        "kubernetes.enabled is true but the API server is unknown (KUBERNETES_SERVICE_HOST is not "
+        "set: not in a pod?): set kubernetes.api_url");
+  }
   if (!kubernetes.api_url.empty() && !absl::StartsWith(kubernetes.api_url, "https://") &&
       !absl::StartsWith(kubernetes.api_url, "http://")) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -239,6 +245,9 @@ void ApplyEnvironment(const EnvLookup& getenv, Config* config) {
   }
   if (auto node = getenv("NODE_NAME"); node && !node->empty() && config->kubernetes.node_name.empty()) {
     config->kubernetes.node_name = *node;
+  }
+  if (auto host = getenv("KUBERNETES_SERVICE_HOST"); host && !host->empty()) {
+    config->kubernetes.in_cluster_address = true;
   }
 }
 

@@ -30,6 +30,9 @@ struct KubernetesConfig {
   uint32_t max_labels_per_pod = 32;
   uint32_t max_label_length = 320;
   uint32_t owner_cache_size = 1024;
+  // Not a key: whether KUBERNETES_SERVICE_HOST is set (ApplyEnvironment), i.e. the API server's
+  // in-cluster address is known.
+  bool in_cluster_address = false;
 };
 
 struct Config {

@@ -485,10 +485,13 @@ TEST(ConfigKubernetesTest, NodeNameComesFromTheEnvironmentUnlessGiven) {
   Config config;
   ApplyEnvironment(lookup, &config);
   EXPECT_EQ(config.kubernetes.node_name, "node-from-env");
+  EXPECT_FALSE(config.kubernetes.in_cluster_address);
   Config given;
   given.kubernetes.node_name = "node-from-yaml";
+  env["KUBERNETES_SERVICE_HOST"] = "10.96.0.1";
   ApplyEnvironment(lookup, &given);
   EXPECT_EQ(given.kubernetes.node_name, "node-from-yaml");
+  EXPECT_TRUE(given.kubernetes.in_cluster_address);
 }
 
 TEST_F(ConfigValidateTest, Kubernetes) {
@@ -498,10 +501,16 @@ TEST_F(ConfigValidateTest, Kubernetes) {
   config_.kubernetes.enabled = "true";
   ExpectInvalid(config_, "set NODE_NAME");
   config_.kubernetes.node_name = "node-1";
+  ExpectInvalid(config_, "set kubernetes.api_url");  // and not in a pod
+  config_.kubernetes.in_cluster_address = true;
+  ExpectValid(config_);
+  config_.kubernetes.in_cluster_address = false;
+  config_.kubernetes.api_url = "https://10.0.0.1:6443";
   ExpectValid(config_);
   config_.kubernetes.api_url = "10.0.0.1:6443";
   ExpectInvalid(config_, "must start with https://");
   config_.kubernetes.api_url = "";
+  config_.kubernetes.in_cluster_address = true;
   config_.kubernetes.max_pods = 0;
   ExpectInvalid(config_, "kubernetes.max_pods");
   config_.kubernetes.max_pods = 1024;
