@@ -28,6 +28,7 @@
 #include "userspace/loader/ring_reader.h"
 #include "userspace/logging/log.h"
 #include "userspace/metrics/agent_metrics.h"
+#include "userspace/metrics/pod_info_series.h"
 #include "userspace/metrics/red_metrics.h"
 #include "userspace/process/process_info.h"
 #include "userspace/protocols/registry.h"
@@ -278,6 +279,12 @@ void Agent::BuildRecordPath() {
                                                   ReadProcessFacts, otlp_.resource_attributes,
                                                   config_.export_command_line,
                                                   kubernetes_ ? kubernetes_->directory() : nullptr);
+  if (kubernetes_) {
+    // Pod-level detail beside the workload-level series (docs/metrics.md).
+    pod_info_ = std::make_unique<PodInfoSeries>(*registry_, kubernetes_->directory());
+    processes_->set_resource_listener(
+        [info = pod_info_.get()](const ProcessResource& resource) { info->Update(resource); });
+  }
   pipeline_ = std::make_unique<Pipeline>(processes_.get(), red_metrics_.get(),
                                          config_.exclude_processes, assembler_.get(), &clock_);
 }
@@ -413,6 +420,7 @@ void Agent::Housekeeping(uint64_t now_ns) {
     malloc_trim(0);
   }
   agent_metrics_->SetProcessCacheEntries(processes_->size());
+  if (pod_info_) pod_info_->Sweep();
   if (tls_) tls_->Poll(now_ns);
 }
 

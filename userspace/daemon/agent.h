@@ -36,6 +36,7 @@ class KernelRedTable;
 class OtlpMetricExporter;
 class OtlpSpanExporter;
 class Pipeline;
+class PodInfoSeries;
 class ProcessInfoCache;
 class RedMetrics;
 class RingReader;
@@ -130,6 +131,9 @@ class Agent {
   // This node's pods (userspace/k8s/), watched on its own thread; null outside Kubernetes.
   // Process identities read its directory, so it outlives them.
   std::unique_ptr<KubernetesSource> kubernetes_;
+  // Pod-level info series (Kubernetes only): reads kubernetes_' directory and is told by
+  // processes_ of each resource, so it sits between them.
+  std::unique_ptr<PodInfoSeries> pod_info_;
   std::unique_ptr<ProcessInfoCache> processes_;
   // Kernel RED (--metrics_only): a key source of the tracker and a counted-record stage of the
   // pipeline. The table reads and writes the probes' maps through kernel_red_maps_, which holds

@@ -190,20 +190,25 @@ void ProcessInfoCache::ApplyNaming(const Naming& naming, ProcessResource* resour
   if (resource->service_namespace.empty()) resource->service_namespace = agent_namespace_;
 }
 
-void ProcessInfoCache::RefreshIdentity(Entry* entry) const {
-  if (pods_ == nullptr || entry->resource->container_id.empty()) return;
+bool ProcessInfoCache::RefreshIdentity(Entry* entry) const {
+  if (pods_ == nullptr || entry->resource->container_id.empty()) return false;
   const uint64_t generation = pods_->generation();
-  if (generation == entry->pods_generation) return;
+  if (generation == entry->pods_generation) return false;
   entry->pods_generation = generation;
   std::shared_ptr<const KubernetesIdentity> kubernetes =
       pods_->FindContainer(entry->resource->container_id);
-  if (kubernetes == entry->resource->kubernetes) return;
+  if (kubernetes == entry->resource->kubernetes) return false;
   // A pod that went away keeps its last identity for the process's last spans.
-  if (kubernetes == nullptr) return;
+  if (kubernetes == nullptr) return false;
   auto renamed = std::make_shared<ProcessResource>(*entry->resource);
   renamed->kubernetes = std::move(kubernetes);
   ApplyNaming(entry->naming, renamed.get());
   entry->resource = std::move(renamed);
+  return true;
+}
+
+void ProcessInfoCache::Announce(const Entry& entry) const {
+  if (listener_) listener_(*entry.resource);
 }
 
 void ProcessInfoCache::Build(uint32_t tgid, const ProcessFacts* facts, std::string_view comm_hint,
@@ -267,18 +272,19 @@ std::shared_ptr<const ProcessResource> ProcessInfoCache::Get(uint32_t tgid, uint
     Entry& entry = it->second;
     lru_.splice(lru_.begin(), lru_, entry.lru);
     if (now_ns < entry.checked_ns + kRecheckNs) {
-      RefreshIdentity(&entry);
+      if (RefreshIdentity(&entry)) Announce(entry);
       return entry.resource;
     }
     entry.checked_ns = now_ns;
     const std::optional<ProcessFacts> facts = reader_(tgid);
     // Same start time: same process. Gone: keep the last known identity for its last spans.
     if (!facts.has_value() || facts->start_time_ticks == entry.start_time_ticks) {
-      RefreshIdentity(&entry);
+      if (RefreshIdentity(&entry)) Announce(entry);
       return entry.resource;
     }
     Build(tgid, &*facts, comm_hint, &entry);
     entry.start_time_ticks = facts->start_time_ticks;
+    Announce(entry);
     return entry.resource;
   }
   if (entries_.size() >= max_entries_ && !lru_.empty()) {
@@ -288,6 +294,7 @@ std::shared_ptr<const ProcessResource> ProcessInfoCache::Get(uint32_t tgid, uint
   const std::optional<ProcessFacts> facts = reader_(tgid);
   Entry entry;
   Build(tgid, facts.has_value() ? &*facts : nullptr, comm_hint, &entry);
+  Announce(entry);
   entry.start_time_ticks = facts.has_value() ? facts->start_time_ticks : 0;
   entry.checked_ns = now_ns;
   lru_.push_front(tgid);

@@ -75,6 +75,12 @@ class ProcessInfoCache {
 
   size_t size() const { return entries_.size(); }
 
+  // Optional: told of every resource the cache builds or renames (a new process, a reused pid,
+  // a Kubernetes identity that arrived or changed), on the caller's thread, before Get returns
+  // it. Set before the first Get.
+  using ResourceListener = std::function<void(const ProcessResource&)>;
+  void set_resource_listener(ResourceListener listener) { listener_ = std::move(listener); }
+
  private:
   // What naming needs besides the Kubernetes identity, kept so that a late identity renames
   // the process without reading /proc again.
@@ -99,7 +105,10 @@ class ProcessInfoCache {
   void ApplyNaming(const Naming& naming, ProcessResource* resource) const;
   // A process in a container is looked up again when the pod directory changed since its last
   // lookup; the resource is replaced (never modified: spans hold it) when its identity did.
-  void RefreshIdentity(Entry* entry) const;
+  // Returns whether it replaced the resource.
+  bool RefreshIdentity(Entry* entry) const;
+  // Tells the listener (if any) of the entry's resource.
+  void Announce(const Entry& entry) const;
 
   std::string host_name_;
   std::string agent_namespace_;  // service.namespace in the agent's own attributes
@@ -108,6 +117,7 @@ class ProcessInfoCache {
   std::vector<Attribute> agent_attributes_;
   bool export_command_line_;
   Reader reader_;
+  ResourceListener listener_;
   absl::flat_hash_map<uint32_t, Entry> entries_;
   std::list<uint32_t> lru_;
 };

@@ -514,6 +514,31 @@ TEST(ProcessInfoCacheKubernetesTest, AnUpdatedIdentityRenamesAndADeletedPodKeeps
   EXPECT_EQ(last->service_name, "checkout");
 }
 
+TEST(ProcessInfoCacheKubernetesTest, TheListenerHearsOfEveryNewOrRenamedResource) {
+  FakeProc proc;
+  ProcessFacts facts = Facts("/usr/bin/python3", {"python3", "app.py"});
+  facts.container_id = kContainer;
+  proc.processes[56] = facts;
+  FakePodDirectory pods;
+  ProcessInfoCache cache("node-1", 16, proc.reader(), {}, false, &pods);
+  std::vector<std::string> heard;
+  cache.set_resource_listener(
+      [&](const ProcessResource& resource) { heard.push_back(resource.service_name); });
+  cache.Get(56, kSecond);
+  cache.Get(56, kSecond);
+  EXPECT_EQ(heard, std::vector<std::string>{"app"});
+  pods.Put(Identity());
+  cache.Get(56, kSecond);
+  cache.Get(56, kSecond);
+  EXPECT_EQ(heard, (std::vector<std::string>{"app", "checkout"}));
+  ++pods.generation_value;  // a change elsewhere: same identity, nothing to tell
+  cache.Get(56, kSecond);
+  EXPECT_EQ(heard.size(), 2u);
+  proc.processes[56].start_time_ticks += 1;  // the pid reused by another process
+  cache.Get(56, 40 * kSecond);
+  EXPECT_EQ(heard.size(), 3u);
+}
+
 TEST(ProcessInfoCacheKubernetesTest, WithoutADirectoryOnlyTheContainerIdIsKnown) {
   FakeProc proc;
   ProcessFacts facts = Facts("/usr/sbin/nginx", {"nginx"});
