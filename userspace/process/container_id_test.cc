@@ -25,6 +25,17 @@ TEST(ContainerIdTest, PodmanOnThisMachineCgroupfsHybrid) {
             "d1053d91a3a04896b45705aabd906bfc62d099066b8218eeb159247cebe99149");
 }
 
+// Kubernetes 1.20, containerd, cgroupfs driver: the ids match the pod list's containerStatuses
+// ("containerd://<id>") of the same cluster.
+TEST(ContainerIdTest, KubernetesPodsOnContainerd) {
+  EXPECT_EQ(ContainerIdFromCgroup(Fixture("k8s_containerd_cgroupfs_deployment.cgroup")),
+            "be2c261c7493dfb3e0ee179b6f85f18dcedb5e42c0069d695275a774316c679c");
+  EXPECT_EQ(ContainerIdFromCgroup(Fixture("k8s_containerd_cgroupfs_job.cgroup")),
+            "7bb4acb5fe771e09de95a471c314d0eec13c94edbabdd10253f79ec64a1561a5");
+  EXPECT_EQ(ContainerIdFromCgroup(Fixture("k8s_containerd_cgroupfs_pause.cgroup")),
+            "cae892d24eacd956b30d3243e774a730ab1c2bf19f0db3cadb6d7ca22d0c344e");
+}
+
 TEST(ContainerIdTest, HostProcessHasNone) {
   const std::string file = Fixture("host_root.cgroup");
   ASSERT_FALSE(file.empty());
