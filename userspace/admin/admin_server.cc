@@ -67,6 +67,19 @@ class HealthHandler : public CivetHandler {
   Kind kind_;
 };
 
+// /status: the last published snapshot of the process table (at most its publish interval old).
+class StatusHandler : public CivetHandler {
+ public:
+  explicit StatusHandler(const ProcessTable* processes) : processes_(processes) {}
+  bool handleGet(CivetServer*, mg_connection* conn) override {
+    Reply(conn, 200, "application/json", ProcessStatusJson(*processes_->Snapshot()));
+    return true;
+  }
+
+ private:
+  const ProcessTable* processes_;
+};
+
 int LogCivetMessage(const mg_connection*, const char* message) {
   log::Warn("admin http server", {{"detail", message}});
   return 1;  // handled: civetweb must not print to stderr itself
@@ -76,7 +89,8 @@ int LogCivetMessage(const mg_connection*, const char* message) {
 
 absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Create(
     const std::string& listen_address, std::shared_ptr<prometheus::Registry> registry,
-    const HealthState* health, const Clock* clock, std::function<void()> before_scrape) {
+    const HealthState* health, const Clock* clock, std::function<void()> before_scrape,
+    const ProcessTable* processes) {
   std::unique_ptr<AdminServer> admin(new AdminServer());
   const std::vector<std::string> options = {"listening_ports", listen_address, "num_threads", "2",
                                             "request_timeout_ms", "10000"};
@@ -101,6 +115,7 @@ absl::StatusOr<std::unique_ptr<AdminServer>> AdminServer::Create(
   add("/health/ready", std::make_unique<HealthHandler>(health, clock, HealthHandler::Kind::kReady));
   add("/health/startup",
       std::make_unique<HealthHandler>(health, clock, HealthHandler::Kind::kStartup));
+  if (processes != nullptr) add("/status", std::make_unique<StatusHandler>(processes));
   const std::vector<int> ports = admin->server_->getListeningPorts();
   admin->port_ = ports.empty() ? 0 : ports.front();
   log::Info("admin endpoint listening", {{"address", listen_address}, {"port", admin->port_}});

@@ -16,6 +16,7 @@
 #include "prometheus/counter.h"
 #include "prometheus/registry.h"
 #include "userspace/admin/health.h"
+#include "userspace/admin/process_table.h"
 
 namespace loupe {
 namespace {
@@ -229,6 +230,30 @@ TEST_F(AdminServerTest, NullBeforeScrapeIsAllowed) {
   ASSERT_TRUE(other.ok()) << other.status();
   EXPECT_NE((*other)->port(), server_->port());
   EXPECT_EQ(Get((*other)->port(), "/metrics").status, 200);
+}
+
+TEST_F(AdminServerTest, StatusServesThePublishedProcessTable) {
+  EXPECT_EQ(Get(server_->port(), "/status").status, 404) << "no table given: no /status";
+
+  ProcessTable processes(ProcessTableOptions{}, [](uint32_t) { return true; });
+  auto resource = std::make_shared<ProcessResource>();
+  resource->pid = 42;
+  resource->service_name = "checkout";
+  processes.OnExchangeCounted(resource, "http1");
+  HealthState health;
+  auto with_status = AdminServer::Create("127.0.0.1:0", registry_, &health, &clock_, nullptr,
+                                         &processes);
+  ASSERT_TRUE(with_status.ok()) << with_status.status();
+  const int port = (*with_status)->port();
+  HttpReply reply = Get(port, "/status");
+  EXPECT_EQ(reply.status, 200);
+  EXPECT_THAT(reply.head, HasSubstr("Content-Type: application/json"));
+  EXPECT_THAT(reply.body, StartsWith(R"({"processes":[],)")) << "nothing published yet";
+
+  processes.Publish();
+  reply = Get(port, "/status");
+  EXPECT_THAT(reply.body, HasSubstr(R"({"pid":42,"service_name":"checkout",)"));
+  EXPECT_THAT(reply.body, HasSubstr(R"("protocols":["http1"],"exchanges":1,)"));
 }
 
 TEST_F(AdminServerTest, StopsListeningWhenDestroyed) {
