@@ -75,8 +75,7 @@ bool ProcessStatusRow::has_any_gap() const {
 
 Instrumented InstrumentedOf(const ProcessStatusRow& row) {
   if (row.has_gap(InstrumentationGap::kExcludedByRule)) return Instrumented::kNo;
-  if (!row.has_any_gap()) return Instrumented::kYes;
-  return row.exchanges > 0 ? Instrumented::kPartly : Instrumented::kNo;
+  return row.has_any_gap() ? Instrumented::kPartly : Instrumented::kYes;
 }
 
 std::string_view InstrumentedName(Instrumented instrumented) {

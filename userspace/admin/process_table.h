@@ -52,8 +52,9 @@ struct ProcessStatusRow {
   bool has_any_gap() const;
 };
 
-// yes: nothing known to be missed; partly: exchanges counted, but some traffic is not seen;
-// no: excluded, or nothing counted and a reason known.
+// no: a selection rule excludes it; partly: some of its traffic is known not to be seen (TLS
+// without libssl, connections of its parent, connections open before start, a refused kernel
+// feature), the rest is; yes: nothing known to be missed.
 enum class Instrumented { kYes, kPartly, kNo };
 Instrumented InstrumentedOf(const ProcessStatusRow& row);
 std::string_view InstrumentedName(Instrumented instrumented);

@@ -90,7 +90,7 @@ TEST_F(ProcessTableTest, GapsSayWhyAndHowOften) {
   EXPECT_EQ(tls.resource, nullptr);
   EXPECT_EQ(tls.gap(InstrumentationGap::kTlsNotVisible).count, 2u);
   EXPECT_EQ(tls.gap(InstrumentationGap::kTlsNotVisible).detail, "Go binary (crypto/tls)");
-  EXPECT_EQ(InstrumentedOf(tls), Instrumented::kNo) << "nothing counted, a reason known";
+  EXPECT_EQ(InstrumentedOf(tls), Instrumented::kPartly) << "its plaintext would still be seen";
   EXPECT_EQ(InstrumentedOf(snapshot->processes[1]), Instrumented::kPartly);
   EXPECT_EQ(InstrumentedOf(snapshot->processes[2]), Instrumented::kNo) << "excluded wins";
 }
@@ -182,7 +182,7 @@ TEST_F(ProcessTableTest, JsonNamesEveryFieldAndEscapesWhatProcessesChose) {
             R"("exchanges":1,"instrumented":"partly","not_instrumented":[{"reason":)"
             R"("preexisting_connections_skipped","detail":"2 connections","count":1}]},)"
             R"({"pid":6,"service_name":"","service_instance_id":"","executable":"","comm":"java",)"
-            R"("container_id":"","protocols":[],"exchanges":0,"instrumented":"no",)"
+            R"("container_id":"","protocols":[],"exchanges":0,"instrumented":"partly",)"
             R"("not_instrumented":[{"reason":"tls_not_visible","detail":"JVM","count":1}]}],)"
             R"("max_processes":4096,"refused":0})"
             "\n");

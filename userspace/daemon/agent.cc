@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "userspace/admin/admin_server.h"
 #include "userspace/admin/health.h"
+#include "userspace/admin/process_table.h"
 #include "userspace/conn/conn_tracker.h"
 #include "userspace/k8s/kubernetes_source.h"
 #include "userspace/core/redact.h"
@@ -169,11 +170,42 @@ class Agent::TlsCapture {
   std::unique_ptr<TlsAttacher> attacher_;
 };
 
+// Without TLS uprobes, a TLS connection is traffic a refused kernel feature hides from its
+// process's instrumentation (/status). The tracker's TLS observer for exactly as long as it lives.
+class Agent::TlsUnseen : public TlsObserver {
+ public:
+  TlsUnseen(ConnTracker* tracker, ProcessStatusSink* status, std::string detail)
+      : tracker_(tracker), status_(status), detail_(std::move(detail)) {
+    tracker_->set_tls_observer(this);
+  }
+  ~TlsUnseen() override { tracker_->set_tls_observer(nullptr); }
+
+  void OnTlsConnection(uint32_t tgid, std::string_view comm, bool visible) override {
+    if (!visible) status_->OnGap(tgid, comm, InstrumentationGap::kKernelFeatureMissing, detail_);
+  }
+
+ private:
+  ConnTracker* tracker_;
+  ProcessStatusSink* status_;
+  std::string detail_;
+};
+
 Agent::Agent(const Config& config)
     : config_(config),
       registry_(std::make_shared<prometheus::Registry>()),
       agent_metrics_(std::make_unique<AgentMetrics>(*registry_, ProtocolNames())),
-      health_(std::make_unique<HealthState>()) {}
+      health_(std::make_unique<HealthState>()) {
+  ProcessTableOptions options;
+  options.max_processes = config_.process_cache_size;
+  process_table_ = std::make_unique<ProcessTable>(
+      options, [](uint32_t pid) { return ProcessAlive("/proc", pid); });
+  status_processes_ = &AddGauge(*registry_, "loupe_status_processes",
+                                "Processes in the /status table");
+  status_refused_ = MirroredCounter(AddCounter(
+      *registry_, "loupe_status_processes_refused_total",
+      "Reports about a new process that /status did not take because its table was full "
+      "(process_cache_size rows)"));
+}
 
 Agent::~Agent() = default;
 
@@ -195,7 +227,8 @@ absl::Status Agent::StartAdmin() {
   AgentMetrics* agent_metrics = agent_metrics_.get();
   LOUPE_ASSIGN_OR_RETURN(
       admin_, AdminServer::Create(config_.listen_address, registry_, health_.get(), &clock_,
-                                  [agent_metrics] { agent_metrics->UpdateProcessMetrics(); }));
+                                  [agent_metrics] { agent_metrics->UpdateProcessMetrics(); },
+                                  process_table_.get()));
   return absl::OkStatus();
 }
 
@@ -287,6 +320,7 @@ void Agent::BuildRecordPath() {
   }
   pipeline_ = std::make_unique<Pipeline>(processes_.get(), red_metrics_.get(),
                                          config_.exclude_processes, assembler_.get(), &clock_);
+  pipeline_->set_process_status(process_table_.get());
 }
 
 absl::Status Agent::StartMetricExport() {
@@ -351,8 +385,14 @@ absl::Status Agent::StartKernelRed() {
 }
 
 void Agent::LearnPreexisting() {
+  ProcessTable* status = process_table_.get();
   const PreexistingResult preexisting = LearnPreexistingConnections(
-      probes_->conns_fd(), static_cast<uint32_t>(getpid()), config_.max_connections / 2);
+      probes_->conns_fd(), static_cast<uint32_t>(getpid()), config_.max_connections / 2,
+      [status](uint32_t pid, std::string_view comm) {
+        status->OnGap(pid, comm, InstrumentationGap::kPreexistingSkipped,
+                      "connections open before the agent started: data skipped until a clean "
+                      "request boundary");
+      });
   agent_metrics_->SetPreexistingConnections(preexisting.learned);
   log::Info("connections open before start learned; each is ignored until a clean request "
             "boundary",
@@ -364,9 +404,14 @@ void Agent::LearnPreexisting() {
 void Agent::StartTls(const KernelFeatures& features) {
   tls_metrics_ = std::make_unique<TlsMetrics>(*registry_);
   // Refused uprobes are already reported as a degradation by the feature report.
-  if (!features.available(KernelFeature::kUprobes)) return;
+  if (!features.available(KernelFeature::kUprobes)) {
+    tls_unseen_ = std::make_unique<TlsUnseen>(tracker_.get(), process_table_.get(),
+                                              "uprobes refused: its HTTPS is counted, not parsed");
+    return;
+  }
   TlsAttacherOptions options;
   options.self_pid = getpid();
+  options.status = process_table_.get();
   absl::StatusOr<std::unique_ptr<TlsAttacher>> attacher =
       TlsAttacher::Create(probes_->object(), tls_metrics_.get(), options);
   if (!attacher.ok()) {
@@ -375,6 +420,9 @@ void Agent::StartTls(const KernelFeatures& features) {
                                            attacher.status().message(),
                                            "): HTTPS is counted as TLS connections, not parsed"),
                               "see the error; `loupe doctor` checks uprobes"});
+    tls_unseen_ = std::make_unique<TlsUnseen>(
+        tracker_.get(), process_table_.get(),
+        "the TLS attacher could not start: its HTTPS is counted, not parsed");
     return;
   }
   tls_ = std::make_unique<TlsCapture>(std::move(*attacher), tracker_.get());
@@ -421,6 +469,7 @@ void Agent::Housekeeping(uint64_t now_ns) {
   }
   agent_metrics_->SetProcessCacheEntries(processes_->size());
   if (pod_info_) pod_info_->Sweep();
+  process_table_->Tick(now_ns);
   if (tls_) tls_->Poll(now_ns);
 }
 
@@ -435,6 +484,8 @@ void Agent::PublishOwnGauges() {
                                     red_metrics_->services(*family));
   }
   agent_metrics_->SetSpansBuffered(assembler_ ? assembler_->buffered() : 0);
+  status_processes_->Set(static_cast<double>(process_table_->size()));
+  status_refused_.AdvanceTo(process_table_->refused());
   agent_metrics_->UpdateLogCounters();
 }
 

@@ -14,6 +14,7 @@
 #include "userspace/core/clock.h"
 #include "userspace/core/service_resources.h"
 #include "userspace/kernel_red/red_key.h"
+#include "userspace/metrics/metric_registration.h"
 
 namespace prometheus {
 class Registry;
@@ -38,6 +39,7 @@ class OtlpSpanExporter;
 class Pipeline;
 class PodInfoSeries;
 class ProcessInfoCache;
+class ProcessTable;
 class RedMetrics;
 class RingReader;
 class SpanAssembler;
@@ -73,6 +75,7 @@ class Agent {
  private:
   class EventDispatcher;
   class TlsCapture;
+  class TlsUnseen;
 
   explicit Agent(const Config& config);
 
@@ -112,6 +115,11 @@ class Agent {
   std::unique_ptr<AgentMetrics> agent_metrics_;
   // Read by the admin endpoint, written by the loop and the feature report.
   std::unique_ptr<HealthState> health_;
+  // The process table behind /status: written on the event thread by the pipeline, TLS and the
+  // start-up learner, its snapshot read by the admin endpoint.
+  std::unique_ptr<ProcessTable> process_table_;
+  prometheus::Gauge* status_processes_ = nullptr;
+  MirroredCounter status_refused_;
   // Serves /metrics and /health/* while anything else still runs, so it goes after all of them.
   std::unique_ptr<AdminServer> admin_;
 
@@ -158,6 +166,9 @@ class Agent {
   // tracker must forget it as its TLS observer before it goes (issue 20: a use-after-free on
   // every stop with TLS traffic). Null when uprobes are refused or the attacher failed.
   std::unique_ptr<TlsCapture> tls_;
+  // Instead of tls_ when uprobes are refused or the attacher failed: tells /status which
+  // processes have TLS the agent cannot read for that reason.
+  std::unique_ptr<TlsUnseen> tls_unseen_;
 };
 
 }  // namespace loupe

@@ -14,16 +14,22 @@ Pipeline::Pipeline(ProcessInfoCache* processes, RedMetrics* red_metrics,
 void Pipeline::OnRecord(const RecordContext& context, Record record) {
   std::shared_ptr<const ProcessResource> resource =
       processes_->Get(context.tgid, clock_->MonotonicNs(), context.comm);
-  if (!excluded_.empty() && excluded_.contains(resource->executable_name)) return;
+  if (!excluded_.empty() && excluded_.contains(resource->executable_name)) {
+    status_->OnProcessResolved(resource);
+    status_->OnGap(context.tgid, context.comm, InstrumentationGap::kExcludedByRule,
+                   "exclude_processes names its executable");
+    return;
+  }
   prometheus::Histogram* series = red_metrics_->Observe(*resource, record);
   for (CountedRecordObserver* observer : observers_) {
     observer->OnCountedRecord(context, record, series);
   }
+  status_->OnExchangeCounted(resource, context.protocol);
   if (spans_ != nullptr) spans_->OnResolvedRecord(context, resource, std::move(record));
 }
 
 void Pipeline::OnConnectionClassified(uint32_t tgid, std::string_view comm) {
-  processes_->Get(tgid, clock_->MonotonicNs(), comm);
+  status_->OnProcessResolved(processes_->Get(tgid, clock_->MonotonicNs(), comm));
 }
 
 }  // namespace loupe

@@ -8,6 +8,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "userspace/core/clock.h"
+#include "userspace/core/process_status.h"
 #include "userspace/core/record_sink.h"
 #include "userspace/core/record_stage.h"
 #include "userspace/metrics/red_metrics.h"
@@ -30,6 +31,8 @@ class Pipeline : public RecordSink {
   void AddCountedRecordObserver(CountedRecordObserver* observer) {
     observers_.push_back(observer);
   }
+  // Told who each process is, what was counted for it and when a rule excluded it (/status).
+  void set_process_status(ProcessStatusSink* status) { status_ = status; }
 
  private:
   ProcessInfoCache* processes_;
@@ -38,6 +41,7 @@ class Pipeline : public RecordSink {
   ResolvedRecordSink* spans_;
   const Clock* clock_;
   std::vector<CountedRecordObserver*> observers_;
+  ProcessStatusSink* status_ = DiscardProcessStatus::Instance();
 };
 
 }  // namespace loupe

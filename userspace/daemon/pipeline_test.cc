@@ -208,5 +208,39 @@ TEST_F(PipelineTest, CountedRecordObserversSeeEachCountedRecordWithItsSeriesAndK
   EXPECT_EQ(spans_.seen.size(), 2u);
 }
 
+// The process status (/status) hears who each process is, what was counted for it, and that an
+// exclusion rule dropped it.
+class RecordingStatus : public ProcessStatusSink {
+ public:
+  void OnProcessResolved(const std::shared_ptr<const ProcessResource>& resource) override {
+    resolved.push_back(resource->service_name);
+  }
+  void OnExchangeCounted(const std::shared_ptr<const ProcessResource>& resource,
+                         std::string_view protocol) override {
+    counted.push_back(resource->service_name + "/" + std::string(protocol));
+  }
+  void OnGap(uint32_t tgid, std::string_view, InstrumentationGap gap,
+             std::string_view) override {
+    gaps.push_back({tgid, gap});
+  }
+  std::vector<std::string> resolved;
+  std::vector<std::string> counted;
+  std::vector<std::pair<uint32_t, InstrumentationGap>> gaps;
+};
+
+TEST_F(PipelineTest, TellsTheProcessStatusWhoWhatAndWhatWasExcluded) {
+  Pipeline pipeline(&processes_, &red_, {"sshd"}, &spans_, &clock_);
+  RecordingStatus status;
+  pipeline.set_process_status(&status);
+  pipeline.OnConnectionClassified(300, "orders");
+  pipeline.OnRecord(ContextFor(300), ServerRecord("GET /c"));
+  pipeline.OnRecord(ContextFor(200), ServerRecord("GET /ssh"));
+  EXPECT_EQ(status.resolved, (std::vector<std::string>{"orders-api", "sshd"}));
+  EXPECT_EQ(status.counted, std::vector<std::string>{"orders-api/http1"});
+  ASSERT_EQ(status.gaps.size(), 1u);
+  EXPECT_EQ(status.gaps[0].first, 200u);
+  EXPECT_EQ(status.gaps[0].second, InstrumentationGap::kExcludedByRule);
+}
+
 }  // namespace
 }  // namespace loupe

@@ -74,7 +74,8 @@ void ParseProcNetTcp(const std::string& text, uint16_t family,
   }
 }
 
-PreexistingResult LearnPreexistingConnections(int conns_fd, uint32_t self_tgid, uint64_t max) {
+PreexistingResult LearnPreexistingConnections(int conns_fd, uint32_t self_tgid, uint64_t max,
+                                              const LearnedConnectionCallback& on_learned) {
   absl::flat_hash_map<uint64_t, ProcTcpSocket> established;
   std::vector<uint16_t> listening;
   ParseProcNetTcp(ReadSmallFile("/proc/net/tcp", kMaxProcFileBytes), AF_INET, &established,
@@ -127,6 +128,7 @@ PreexistingResult LearnPreexistingConnections(int conns_fd, uint32_t self_tgid, 
       const int err = bpf_map_update_elem(conns_fd, &key, &value, BPF_NOEXIST);
       if (err == 0) {
         ++result.learned;
+        if (on_learned) on_learned(pid, std::string_view(comm).substr(0, comm.find('\n')));
       } else if (errno == E2BIG || errno == ENOMEM) {
         ++result.table_full;
       }

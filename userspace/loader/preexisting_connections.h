@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -33,7 +35,10 @@ struct PreexistingResult {
 };
 
 // Walks /proc and inserts every established TCP connection owned by a process (other than
-// `self_tgid`) into the conns map (fd `conns_fd`), at most `max` of them.
-PreexistingResult LearnPreexistingConnections(int conns_fd, uint32_t self_tgid, uint64_t max);
+// `self_tgid`) into the conns map (fd `conns_fd`), at most `max` of them. `on_learned`, when
+// given, is told the owner of each connection learned (its pid and comm).
+using LearnedConnectionCallback = std::function<void(uint32_t pid, std::string_view comm)>;
+PreexistingResult LearnPreexistingConnections(int conns_fd, uint32_t self_tgid, uint64_t max,
+                                              const LearnedConnectionCallback& on_learned = {});
 
 }  // namespace loupe

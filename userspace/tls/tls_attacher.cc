@@ -175,6 +175,7 @@ void TlsAttacher::OnTlsConnection(uint32_t tgid, std::string_view comm, bool vis
                                 {"exe", ReadLink(absl::StrCat(options_.proc_root, "/", tgid,
                                                               "/exe"))},
                                 {"reason", reason}});
+  options_.status->OnGap(tgid, comm, InstrumentationGap::kTlsNotVisible, reason);
   not_visible_.emplace(tgid, std::move(reason));
   metrics_->SetProcessesNotVisible(not_visible_.size());
 }

@@ -22,6 +22,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "userspace/core/process_status.h"
 #include "userspace/tls/libssl_discovery.h"
 #include "userspace/tls/tls_sniff.h"
 
@@ -40,6 +41,8 @@ struct TlsAttacherOptions {
   bool scan_well_known_paths = true;
   size_t max_libraries = 64;        // distinct libssl files attached at most
   size_t max_not_visible = 1024;    // processes remembered as not visible
+  // Told about each process found not visible, with the reason (/status).
+  ProcessStatusSink* status = DiscardProcessStatus::Instance();
 };
 
 class TlsAttacher : public TlsObserver {
