@@ -22,6 +22,7 @@
 #include "userspace/config/config.h"
 #include "userspace/daemon/agent.h"
 #include "userspace/daemon/doctor.h"
+#include "userspace/daemon/ps_command.h"
 #include "userspace/loader/kernel_features.h"
 #include "userspace/logging/log.h"
 #include "userspace/slo/slo_command.h"
@@ -171,13 +172,18 @@ int main(int argc, char** argv) {
   if (argc > 1 && std::string_view(argv[1]) == "doctor") {
     return loupe::RunDoctorCommand(std::vector<std::string>(argv + 2, argv + argc));
   }
+  if (argc > 1 && std::string_view(argv[1]) == "ps") {
+    return loupe::RunPsCommand(std::vector<std::string>(argv + 2, argv + argc));
+  }
   absl::SetProgramUsageMessage(
       "loupe [flags] — eBPF agent: RED metrics and traces for every HTTP and database call on "
       "this host, with no code change.\n"
-      "Endpoints: /metrics, /health/live, /health/ready, /health/startup on --listen_address.\n"
+      "Endpoints: /metrics, /health/live, /health/ready, /health/startup, /status on\n"
+      "--listen_address.\n"
       "Environment: OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,\n"
       "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS, OTEL_RESOURCE_ATTRIBUTES.\n"
       "Subcommands: `loupe doctor` shows what this kernel and these capabilities allow;\n"
+      "`loupe ps` lists the processes a running agent knows and why any is not instrumented;\n"
       "`loupe slo --help` generates SLO recording and alerting rules.");
   absl::FlagsUsageConfig usage;
   usage.contains_help_flags = [](absl::string_view path) {
@@ -191,7 +197,7 @@ int main(int argc, char** argv) {
   const std::vector<char*> positional = absl::ParseCommandLine(argc, argv);
   if (positional.size() > 1) {
     std::fprintf(stderr,
-                 "loupe: unknown subcommand or argument '%s' (subcommands: doctor, slo; settings "
+                 "loupe: unknown subcommand or argument '%s' (subcommands: doctor, ps, slo; settings "
                  "are --flags: see `loupe --help`)\n",
                  positional[1]);
     return 2;
