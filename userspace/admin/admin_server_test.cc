@@ -252,7 +252,8 @@ TEST_F(AdminServerTest, StatusServesThePublishedProcessTable) {
 
   processes.Publish();
   reply = Get(port, "/status");
-  EXPECT_THAT(reply.body, HasSubstr(R"({"pid":42,"service_name":"checkout",)"));
+  EXPECT_THAT(reply.body,
+              HasSubstr(R"({"pid":42,"service_name":"checkout","service_namespace":"",)"));
   EXPECT_THAT(reply.body, HasSubstr(R"("protocols":["http1"],"exchanges":1,)"));
 }
 

@@ -37,6 +37,8 @@ void AppendRow(std::string* out, const ProcessStatusRow& row) {
   const ProcessResource* resource = row.resource.get();
   AppendString(out, "service_name", resource ? resource->service_name : "");
   out->append(",");
+  AppendString(out, "service_namespace", resource ? resource->service_namespace : "");
+  out->append(",");
   AppendString(out, "service_instance_id", resource ? resource->service_instance_id : "");
   out->append(",");
   AppendString(out, "executable", resource ? resource->executable_name : "");

@@ -112,7 +112,7 @@ class ProcessTable final : public ProcessStatusSink {
 };
 
 // The /status body: {"processes":[...],"max_processes":N,"refused":N}. Each process: pid,
-// service_name, service_instance_id, executable, comm, container_id, kubernetes (namespace,
+// service_name, service_namespace, service_instance_id, executable, comm, container_id, kubernetes (namespace,
 // pod, pod_uid, container, node, workload_kind, workload_name; absent outside Kubernetes),
 // protocols, exchanges, instrumented (yes/partly/no) and not_instrumented (a list of
 // {reason, detail, count}).

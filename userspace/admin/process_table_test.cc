@@ -177,11 +177,13 @@ TEST_F(ProcessTableTest, JsonNamesEveryFieldAndEscapesWhatProcessesChose) {
   table.OnGap(6, "java", InstrumentationGap::kTlsNotVisible, "JVM");
   table.Publish();
   EXPECT_EQ(ProcessStatusJson(*table.Snapshot()),
-            R"({"processes":[{"pid":5,"service_name":"we\"ird\n","service_instance_id":"host:5",)"
+            R"({"processes":[{"pid":5,"service_name":"we\"ird\n","service_namespace":"",)"
+            R"("service_instance_id":"host:5",)"
             R"("executable":"python3","comm":"x","container_id":"","protocols":["http1"],)"
             R"("exchanges":1,"instrumented":"partly","not_instrumented":[{"reason":)"
             R"("preexisting_connections_skipped","detail":"2 connections","count":1}]},)"
-            R"({"pid":6,"service_name":"","service_instance_id":"","executable":"","comm":"java",)"
+            R"({"pid":6,"service_name":"","service_namespace":"","service_instance_id":"",)"
+            R"("executable":"","comm":"java",)"
             R"("container_id":"","protocols":[],"exchanges":0,"instrumented":"partly",)"
             R"("not_instrumented":[{"reason":"tls_not_visible","detail":"JVM","count":1}]}],)"
             R"("max_processes":4096,"refused":0})"
