@@ -21,6 +21,10 @@ test_packages=(
   libmemcached-tools mariadb-server mariadb-client postgresql postgresql-contrib prometheus
   libcap2-bin  # capsh: the capability tests
   podman buildah runc debootstrap
+  # The single-node Kubernetes 1.20 of tests/kubernetes/: its binaries are built from Debian's
+  # source package (dpkg-source; reflect2 1.0.2 replaces the vendored one), the rest is packaged.
+  etcd-server containerd containernetworking-plugins catatonit dpkg-dev
+  golang-github-modern-go-reflect2-dev iproute2
 )
 mapfile -t deploy_packages < <(grep -v '^\s*#' tests/deploy/REQUIRED_PACKAGES | grep -v '^\s*$')
 # Machines that ship Node.js from another source (nodesource bundles npm) must not get Debian's
