@@ -242,5 +242,81 @@ TEST_F(PipelineTest, TellsTheProcessStatusWhoWhatAndWhatWasExcluded) {
   EXPECT_EQ(status.gaps[0].second, InstrumentationGap::kExcludedByRule);
 }
 
+// Issue 15: two pods of one Deployment count into one workload-level series named after the
+// Deployment, in its namespace; their spans keep the pod; OTLP metrics get the workload resource.
+class OnePodDirectory : public PodDirectory {
+ public:
+  std::shared_ptr<const KubernetesIdentity> FindContainer(std::string_view id) const override {
+    auto it = containers.find(std::string(id));
+    return it == containers.end() ? nullptr : it->second;
+  }
+  uint64_t generation() const override { return 1; }
+  bool synced() const override { return true; }
+  std::map<std::string, std::shared_ptr<const KubernetesIdentity>> containers;
+};
+
+TEST(PipelineKubernetesTest, PodsOfAWorkloadShareItsSeriesAndKeepTheirIdentityOnSpans) {
+  FakeClock clock;
+  prometheus::Registry registry;
+  AgentMetrics agent(registry);
+  RedMetrics red(registry, &agent, 100);
+  ServiceResources services;
+  red.RememberResourcesIn(&services);
+  OnePodDirectory pods;
+  std::map<int64_t, ProcessFacts> proc;
+  for (int64_t pid : {10, 11}) {
+    const std::string id(64, static_cast<char>('a' + pid - 10));
+    auto identity = std::make_shared<KubernetesIdentity>();
+    identity->namespace_name = "shop";
+    identity->pod_name = "checkout-" + std::to_string(pid);
+    identity->container_id = id;
+    identity->workload = {"Deployment", "checkout"};
+    pods.containers[id] = identity;
+    proc[pid] = Facts("/usr/bin/python3", {"python3", "server.py"});
+    proc[pid].container_id = id;
+  }
+  ProcessInfoCache processes(
+      "node-1", 64,
+      [&](int64_t pid) -> std::optional<ProcessFacts> {
+        auto it = proc.find(pid);
+        return it == proc.end() ? std::nullopt : std::optional<ProcessFacts>(it->second);
+      },
+      {}, false, &pods);
+  struct KeepResources : ResolvedRecordSink {
+    void OnResolvedRecord(const RecordContext&,
+                          const std::shared_ptr<const ProcessResource>& resource,
+                          Record) override {
+      seen.push_back(resource);
+    }
+    std::vector<std::shared_ptr<const ProcessResource>> seen;
+  } spans;
+  Pipeline pipeline(&processes, &red, {}, &spans, &clock);
+  pipeline.OnRecord(ContextFor(10), ServerRecord("GET /"));
+  pipeline.OnRecord(ContextFor(11), ServerRecord("GET /"));
+
+  size_t series = 0;
+  for (const auto& family : registry.Collect()) {
+    if (family.name != "http_server_request_duration_seconds") continue;
+    for (const auto& metric : family.metric) {
+      ++series;
+      Labels labels;
+      for (const auto& label : metric.label) labels[label.name] = label.value;
+      EXPECT_EQ(labels["service_name"], "checkout");
+      EXPECT_EQ(labels["service_namespace"], "shop");
+      EXPECT_EQ(metric.histogram.sample_count, 2u);
+    }
+  }
+  EXPECT_EQ(series, 1u);
+  ASSERT_EQ(spans.seen.size(), 2u);
+  ASSERT_NE(spans.seen[1]->kubernetes, nullptr);
+  EXPECT_EQ(spans.seen[1]->kubernetes->pod_name, "checkout-11");
+  bool workload = false;
+  for (const Attribute& a : services.Find("shop", "checkout")) {
+    workload |= a.key == "k8s.deployment.name" && a.value == "checkout";
+    EXPECT_NE(a.key, "k8s.pod.name");
+  }
+  EXPECT_TRUE(workload);
+}
+
 }  // namespace
 }  // namespace loupe
