@@ -76,9 +76,23 @@ FakeKubeApi::~FakeKubeApi() {
 
 std::string FakeKubeApi::url() const { return absl::StrCat("http://127.0.0.1:", port_); }
 
-void FakeKubeApi::SetResponse(const std::string& path, int status, std::string body) {
+void FakeKubeApi::SetResponse(const std::string& path, int status, std::string body,
+                              const std::string& query_contains) {
   std::lock_guard<std::mutex> lock(mu_);
-  responses_[path] = {status, std::move(body)};
+  for (Answer& answer : responses_) {
+    if (answer.path == path && answer.query_contains == query_contains) {
+      answer.status = status;
+      answer.body = std::move(body);
+      return;
+    }
+  }
+  Answer answer{path, query_contains, status, std::move(body)};
+  // Query-specific answers first, so they win over the path's general one.
+  if (query_contains.empty()) {
+    responses_.push_back(std::move(answer));
+  } else {
+    responses_.insert(responses_.begin(), std::move(answer));
+  }
 }
 
 void FakeKubeApi::SetWatchStatus(int status, std::string body) {
@@ -157,9 +171,15 @@ int FakeKubeApi::Handle(mg_connection* conn) {
     lock.unlock();
     return StreamWatch(conn);
   }
-  auto it = responses_.find(path);
-  const int status = it != responses_.end() ? it->second.first : 404;
-  const std::string body = it != responses_.end() ? it->second.second : "";
+  int status = 404;
+  std::string body;
+  for (const Answer& answer : responses_) {
+    if (answer.path == path && absl::StrContains(query, answer.query_contains)) {
+      status = answer.status;
+      body = answer.body;
+      break;
+    }
+  }
   lock.unlock();
   Respond(conn, status, body);
   return status;

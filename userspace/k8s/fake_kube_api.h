@@ -25,8 +25,10 @@ class FakeKubeApi {
 
   std::string url() const;
 
-  // The answer to GETs of `path` (no query) that are not watches; 404 for paths never set.
-  void SetResponse(const std::string& path, int status, std::string body);
+  // The answer to GETs of `path` (no query) that are not watches; 404 for paths never set. With
+  // `query_contains`, only for requests whose query contains it (tried before the others).
+  void SetResponse(const std::string& path, int status, std::string body,
+                   const std::string& query_contains = "");
   // Watches: with 200 (the default) the stream sends pushed lines until EndWatch; anything else
   // is answered at once with `body`.
   void SetWatchStatus(int status, std::string body = "");
@@ -55,7 +57,13 @@ class FakeKubeApi {
 
   mutable std::mutex mu_;
   std::condition_variable changed_;
-  std::map<std::string, std::pair<int, std::string>> responses_;
+  struct Answer {
+    std::string path;
+    std::string query_contains;
+    int status = 0;
+    std::string body;
+  };
+  std::vector<Answer> responses_;
   int watch_status_ = 200;
   std::string watch_body_;
   std::deque<std::string> watch_lines_;

@@ -19,7 +19,7 @@ class TableClient : public KubeApiClient {
     ++gets[path];
     if (unreachable) return absl::UnavailableError("connection refused");
     auto it = answers.find(path);
-    if (it == answers.end()) return KubeResponse{404, "{}"};
+    if (it == answers.end()) return KubeResponse{404, Fixture("replicaset_not_found.json")};
     return it->second;
   }
   absl::StatusOr<KubeResponse> Watch(const std::string&,
@@ -32,14 +32,16 @@ class TableClient : public KubeApiClient {
   bool unreachable = false;
 };
 
-constexpr char kReplicaSetPath[] = "/apis/apps/v1/namespaces/shop/replicasets/web-5d4f8c7b9c";
-constexpr char kJobPath[] = "/apis/batch/v1/namespaces/shop/jobs/report-27800000";
+constexpr char kReplicaSetPath[] = "/apis/apps/v1/namespaces/capture/replicasets/web-7bd6c97dff";
+constexpr char kJobPath[] = "/apis/batch/v1/namespaces/capture/jobs/once";
+constexpr char kScheduledJobPath[] = "/apis/batch/v1/namespaces/shop/jobs/report-27800000";
 
 class OwnerResolverTest : public ::testing::Test {
  protected:
   OwnerResolverTest() {
     client_.answers[kReplicaSetPath] = {200, Fixture("replicaset.json")};
     client_.answers[kJobPath] = {200, Fixture("job.json")};
+    client_.answers[kScheduledJobPath] = {200, Fixture("job_cronjob.json")};
   }
   OwnerResolver Make(OwnerResolverOptions options = {}) {
     return OwnerResolver(options, &client_, &clock_, &metrics_);
@@ -52,9 +54,9 @@ class OwnerResolverTest : public ::testing::Test {
 
 TEST_F(OwnerResolverTest, ReplicaSetLeadsToItsDeploymentOnceForAllItsPods) {
   OwnerResolver resolver = Make();
-  const std::vector<OwnerReference> owners = {{"ReplicaSet", "web-5d4f8c7b9c", true}};
+  const std::vector<OwnerReference> owners = {{"ReplicaSet", "web-7bd6c97dff", true}};
   for (int pod = 0; pod < 3; ++pod) {
-    WorkloadRef workload = resolver.Resolve("shop", owners);
+    WorkloadRef workload = resolver.Resolve("capture", owners);
     EXPECT_EQ(workload.kind, "Deployment");
     EXPECT_EQ(workload.name, "web");
   }
@@ -63,11 +65,14 @@ TEST_F(OwnerResolverTest, ReplicaSetLeadsToItsDeploymentOnceForAllItsPods) {
   EXPECT_EQ(MetricValue(registry_, "loupe_kubernetes_owner_cache_entries"), 1);
 }
 
-TEST_F(OwnerResolverTest, JobLeadsToItsCronJob) {
+TEST_F(OwnerResolverTest, JobLeadsToItsCronJobOrIsTheWorkload) {
   OwnerResolver resolver = Make();
-  WorkloadRef workload = resolver.Resolve("shop", {{"Job", "report-27800000", true}});
-  EXPECT_EQ(workload.kind, "CronJob");
-  EXPECT_EQ(workload.name, "report");
+  WorkloadRef scheduled = resolver.Resolve("shop", {{"Job", "report-27800000", true}});
+  EXPECT_EQ(scheduled.kind, "CronJob");
+  EXPECT_EQ(scheduled.name, "report");
+  WorkloadRef job = resolver.Resolve("capture", {{"Job", "once", true}});
+  EXPECT_EQ(job.kind, "Job");
+  EXPECT_EQ(job.name, "once");
 }
 
 TEST_F(OwnerResolverTest, OtherControllersAreTheWorkloadWithoutARead) {
@@ -91,19 +96,19 @@ TEST_F(OwnerResolverTest, ABareReplicaSetOrADeletedOneIsTheWorkloadItself) {
 }
 
 TEST_F(OwnerResolverTest, AFailedReadIsRetriedOnlyAfterItsDelay) {
-  client_.answers[kReplicaSetPath] = {403, Fixture("forbidden.json")};
+  client_.answers[kReplicaSetPath] = {403, Fixture("list_pods_forbidden.json")};
   OwnerResolverOptions options;
   options.retry_after_failure_ns = 60'000'000'000;
   OwnerResolver resolver = Make(options);
-  const std::vector<OwnerReference> owners = {{"ReplicaSet", "web-5d4f8c7b9c", true}};
-  EXPECT_EQ(resolver.Resolve("shop", owners).kind, "ReplicaSet");
-  EXPECT_EQ(resolver.Resolve("shop", owners).kind, "ReplicaSet");
+  const std::vector<OwnerReference> owners = {{"ReplicaSet", "web-7bd6c97dff", true}};
+  EXPECT_EQ(resolver.Resolve("capture", owners).kind, "ReplicaSet");
+  EXPECT_EQ(resolver.Resolve("capture", owners).kind, "ReplicaSet");
   EXPECT_EQ(client_.gets[kReplicaSetPath], 1);
   EXPECT_EQ(MetricValue(registry_, "loupe_kubernetes_api_requests_total", "result", "forbidden"), 1);
 
   client_.answers[kReplicaSetPath] = {200, Fixture("replicaset.json")};  // RBAC fixed
   clock_.Advance(61'000'000'000);
-  EXPECT_EQ(resolver.Resolve("shop", owners).kind, "Deployment");
+  EXPECT_EQ(resolver.Resolve("capture", owners).kind, "Deployment");
   EXPECT_EQ(client_.gets[kReplicaSetPath], 2);
 }
 
@@ -111,8 +116,10 @@ TEST_F(OwnerResolverTest, UnreachableIsCountedAndFallsBack) {
   client_.unreachable = true;
   OwnerResolver resolver = Make();
   EXPECT_EQ(resolver.Resolve("shop", {{"Job", "report-27800000", true}}).kind, "Job");
+  EXPECT_EQ(resolver.Resolve("capture", {{"ReplicaSet", "web-7bd6c97dff", true}}).kind,
+            "ReplicaSet");
   EXPECT_EQ(MetricValue(registry_, "loupe_kubernetes_api_requests_total", "result", "unreachable"),
-            1);
+            2);
 }
 
 TEST_F(OwnerResolverTest, TheCacheIsBoundedOldestFirst) {

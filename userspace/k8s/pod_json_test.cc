@@ -13,70 +13,88 @@ using k8s_test::FixtureLines;
 using ::testing::ElementsAre;
 using ::testing::Pair;
 
-TEST(PodJsonTest, PodListKeepsWhatTheDirectoryNeeds) {
-  absl::StatusOr<PodList> list = ParsePodList(Fixture("pod_list.json"));
-  ASSERT_TRUE(list.ok()) << list.status();
-  EXPECT_EQ(list->resource_version, "1200");
-  EXPECT_EQ(list->continue_token, "");
-  ASSERT_EQ(list->pods.size(), 3u);
+// Captured from the Kubernetes 1.20 test cluster (tests/fixtures/kubernetes/README.md).
+constexpr char kWebContainer[] = "04299cf5f5be55e631276cbbec3f0dca3b8d76aca15a2fd38de8c3e68cd581a8";
+constexpr char kJobContainer[] = "6ed0b7482add90037104053373a28ede1574f0fdfe357ae856bfa82d826a1ed2";
+constexpr char kChurnContainer[] = "55c0895f798d943d3a68ff7cd63e78171456d1bb2c10f712a1de59aa729240ba";
 
-  const PodInfo& web = list->pods[0];
-  EXPECT_EQ(web.uid, "6b1e2f0a-1c2d-4e5f-8a9b-0c1d2e3f4a5b");
-  EXPECT_EQ(web.namespace_name, "shop");
-  EXPECT_EQ(web.name, "web-5d4f8c7b9c-x7k2p");
-  EXPECT_EQ(web.node_name, "node-1");
+TEST(PodJsonTest, PodListKeepsWhatTheDirectoryNeeds) {
+  absl::StatusOr<PodList> list = ParsePodList(Fixture("list_pods_node.json"));
+  ASSERT_TRUE(list.ok()) << list.status();
+  EXPECT_EQ(list->resource_version, "398");
+  EXPECT_EQ(list->continue_token, "");
+  ASSERT_EQ(list->pods.size(), 2u);
+
+  const PodInfo& job = list->pods[0];
+  EXPECT_EQ(job.name, "once-xkl7d");
+  ASSERT_EQ(job.owners.size(), 1u);
+  EXPECT_EQ(job.owners[0].kind, "Job");
+  EXPECT_EQ(job.owners[0].name, "once");
+  ASSERT_EQ(job.containers.size(), 1u);
+  EXPECT_EQ(job.containers[0].name, "job");
+  EXPECT_EQ(job.containers[0].id, kJobContainer);
+
+  const PodInfo& web = list->pods[1];
+  EXPECT_EQ(web.uid, "d2ed2a07-b39a-420a-acbd-4d05771a9cbe");
+  EXPECT_EQ(web.namespace_name, "capture");
+  EXPECT_EQ(web.name, "web-7bd6c97dff-m87fv");
+  EXPECT_EQ(web.node_name, "loupe-e2e-node");
   EXPECT_EQ(web.phase, "Running");
-  EXPECT_EQ(web.service_name_annotation, "shop-web");
-  EXPECT_THAT(web.labels, ElementsAre(Pair("app", "web"), Pair("app.kubernetes.io/name", "storefront"),
-                                      Pair("pod-template-hash", "5d4f8c7b9c")));
+  EXPECT_EQ(web.service_name_annotation, "shop-frontend");
+  EXPECT_THAT(web.labels, ElementsAre(Pair("app", "web"), Pair("app.kubernetes.io/name", "shop-web"),
+                                      Pair("pod-template-hash", "7bd6c97dff")));
   ASSERT_EQ(web.owners.size(), 1u);
   EXPECT_EQ(web.owners[0].kind, "ReplicaSet");
-  EXPECT_EQ(web.owners[0].name, "web-5d4f8c7b9c");
+  EXPECT_EQ(web.owners[0].name, "web-7bd6c97dff");
   EXPECT_TRUE(web.owners[0].controller);
-  ASSERT_EQ(web.containers.size(), 2u);
-  EXPECT_EQ(web.containers[0].name, "nginx");
-  EXPECT_EQ(web.containers[0].id,
-            "8f2a4c6e8a0b2c4d6e8f0a1b3c5d7e9f1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d");
-
-  // A pod whose container has not started yet has no runtime id to be found by.
-  EXPECT_TRUE(list->pods[2].containers.empty());
-  EXPECT_EQ(list->pods[2].phase, "Pending");
+  ASSERT_EQ(web.containers.size(), 1u);
+  EXPECT_EQ(web.containers[0].name, "server");
+  EXPECT_EQ(web.containers[0].id, kWebContainer);
 }
 
-TEST(PodJsonTest, WatchEventsOfEveryType) {
-  const std::vector<std::string> lines = FixtureLines("watch_stream.jsonl");
-  ASSERT_EQ(lines.size(), 4u);
-  absl::StatusOr<WatchEvent> added = ParseWatchEvent(lines[0]);
-  ASSERT_TRUE(added.ok()) << added.status();
-  EXPECT_EQ(added->type, WatchEventType::kAdded);
-  EXPECT_TRUE(added->pod.containers.empty());
+TEST(PodJsonTest, PagesOfAListCarryTheContinueToken) {
+  absl::StatusOr<PodList> first = ParsePodList(Fixture("list_pods_node_page1.json"));
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_FALSE(first->continue_token.empty());
+  EXPECT_EQ(first->pods.size(), 1u);
+  absl::StatusOr<PodList> second = ParsePodList(Fixture("list_pods_node_page2.json"));
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->continue_token, "");
+  EXPECT_EQ(second->pods.size(), 1u);
+}
 
-  absl::StatusOr<WatchEvent> modified = ParseWatchEvent(lines[1]);
-  ASSERT_TRUE(modified.ok());
-  EXPECT_EQ(modified->type, WatchEventType::kModified);
-  ASSERT_EQ(modified->pod.containers.size(), 1u);
-  EXPECT_EQ(modified->pod.resource_version, "1205");
-
-  absl::StatusOr<WatchEvent> bookmark = ParseWatchEvent(lines[2]);
-  ASSERT_TRUE(bookmark.ok());
-  EXPECT_EQ(bookmark->type, WatchEventType::kBookmark);
-  EXPECT_EQ(bookmark->pod.resource_version, "1210");
-
-  absl::StatusOr<WatchEvent> deleted = ParseWatchEvent(lines[3]);
-  ASSERT_TRUE(deleted.ok());
-  EXPECT_EQ(deleted->type, WatchEventType::kDeleted);
-  EXPECT_EQ(deleted->pod.uid, "99999999-8888-7777-6666-555555555555");
+TEST(PodJsonTest, AWatchOfAPodFromCreationToItsContainerGoing) {
+  const std::vector<std::string> lines = FixtureLines("watch_pods_node.jsonl");
+  ASSERT_EQ(lines.size(), 6u);
+  std::vector<WatchEvent> events;
+  for (const std::string& line : lines) {
+    absl::StatusOr<WatchEvent> event = ParseWatchEvent(line);
+    ASSERT_TRUE(event.ok()) << event.status();
+    events.push_back(*event);
+  }
+  EXPECT_EQ(events[0].type, WatchEventType::kAdded);
+  EXPECT_EQ(events[0].pod.name, "churn");
+  EXPECT_EQ(events[0].pod.phase, "Pending");
+  EXPECT_TRUE(events[0].pod.containers.empty());
+  EXPECT_EQ(events[1].type, WatchEventType::kModified);
+  EXPECT_TRUE(events[1].pod.containers.empty());  // a status without containerID yet
+  ASSERT_EQ(events[2].pod.containers.size(), 1u);
+  EXPECT_EQ(events[2].pod.containers[0].id, kChurnContainer);
+  EXPECT_EQ(events[2].pod.resource_version, "343");
+  EXPECT_TRUE(events[4].pod.containers.empty());  // being deleted: the id is gone again
+  EXPECT_EQ(events[5].type, WatchEventType::kBookmark);
+  EXPECT_EQ(events[5].pod.resource_version, "357");
 }
 
 TEST(PodJsonTest, ExpiredWatchIsAnErrorEventWithCode410) {
-  absl::StatusOr<WatchEvent> event = ParseWatchEvent(FixtureLines("watch_expired.jsonl").at(0));
+  absl::StatusOr<WatchEvent> event = ParseWatchEvent(FixtureLines("watch_pods_gone.jsonl").at(0));
   ASSERT_TRUE(event.ok()) << event.status();
   EXPECT_EQ(event->type, WatchEventType::kError);
   EXPECT_EQ(event->error_code, 410);
-  EXPECT_THAT(event->error_message, ::testing::HasSubstr("too old resource version"));
+  EXPECT_EQ(event->error_message, "too old resource version: 318 (399)");
 }
 
-TEST(PodJsonTest, OwnersOfReplicaSetAndJob) {
+TEST(PodJsonTest, OwnersOfReplicaSetAndJobs) {
   absl::StatusOr<OwnedObject> replica_set = ParseOwnedObject(Fixture("replicaset.json"));
   ASSERT_TRUE(replica_set.ok());
   const OwnerReference* deployment = ControllerOf(replica_set->owners);
@@ -86,7 +104,11 @@ TEST(PodJsonTest, OwnersOfReplicaSetAndJob) {
 
   absl::StatusOr<OwnedObject> job = ParseOwnedObject(Fixture("job.json"));
   ASSERT_TRUE(job.ok());
-  const OwnerReference* cron_job = ControllerOf(job->owners);
+  EXPECT_EQ(ControllerOf(job->owners), nullptr);  // a Job of its own
+
+  absl::StatusOr<OwnedObject> scheduled = ParseOwnedObject(Fixture("job_cronjob.json"));
+  ASSERT_TRUE(scheduled.ok());
+  const OwnerReference* cron_job = ControllerOf(scheduled->owners);
   ASSERT_NE(cron_job, nullptr);
   EXPECT_EQ(cron_job->kind, "CronJob");
   EXPECT_EQ(cron_job->name, "report");
@@ -100,9 +122,12 @@ TEST(PodJsonTest, ControllerIsPreferredOverOtherOwners) {
   EXPECT_EQ(ControllerOf({}), nullptr);
 }
 
-TEST(PodJsonTest, StatusMessageOfAForbiddenList) {
-  EXPECT_THAT(StatusMessage(Fixture("forbidden.json")),
+TEST(PodJsonTest, StatusMessagesOfRefusals) {
+  EXPECT_THAT(StatusMessage(Fixture("list_pods_forbidden.json")),
               ::testing::HasSubstr("cannot list resource \"pods\""));
+  EXPECT_EQ(StatusMessage(Fixture("list_pods_unauthorized.json")), "Unauthorized");
+  EXPECT_THAT(StatusMessage(Fixture("replicaset_not_found.json")), ::testing::HasSubstr("not found"));
+  EXPECT_THAT(StatusMessage(Fixture("list_pods_gone.json")), ::testing::HasSubstr("too old"));
   EXPECT_EQ(StatusMessage("not json"), "");
 }
 
