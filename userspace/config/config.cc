@@ -181,6 +181,8 @@ absl::Status ApplyNode(const YAML::Node& root, Config* config) {
       for (const auto& entry : value) config->exclude_processes.push_back(entry.as<std::string>());
     } else if (key == "kubernetes") {
       status = ApplyKubernetesNode(value, &config->kubernetes);
+    } else if (key == "selection") {
+      status = ApplySelectionYaml(value, &config->selection);
     } else if (key == "otlp") {
       if (!value.IsMap()) return absl::InvalidArgumentError("config key 'otlp' must be a mapping");
       std::set<std::string> seen_sub;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "userspace/config/selection_config.h"
 
 namespace loupe {
 
@@ -61,7 +62,10 @@ struct Config {
   // Kernel features treated as refused, so their fallback runs (names as `loupe doctor` prints
   // them; checked against that list at start).
   std::vector<std::string> disable_features;
-  std::vector<std::string> exclude_processes;  // executable names whose traffic is ignored
+  // Executable names whose traffic is ignored: kept from before `selection`, and applied as one
+  // more exclude rule (ProcessSelector).
+  std::vector<std::string> exclude_processes;
+  SelectionConfig selection;  // which processes and ports are instrumented
   std::string otlp_endpoint;                   // base URL; empty = OTLP export off
   // process.command_line on resources (redacted); off: a redactor cannot know every secret.
   bool export_command_line = false;
