@@ -254,8 +254,17 @@ static __always_inline void emit_prev_end(__u32 tgid, int fd, struct loupe_conn 
 
 /* The agent's own traffic seen from the other end: not tracked unless observe_self. */
 #include "self_traffic.bpf.h"
+/* Processes and ports the configuration excludes: not tracked. */
+#include "selection.bpf.h"
 
 static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u64 now) {
+  /* First, before any other work: an excluded process costs this one lookup. A stale entry at
+   * this fd (a close we did not see) keeps receiving this socket's data then; it can only exist
+   * from before the exclusion, and the daemon deletes those entries when it excludes. */
+  if (process_excluded(tgid)) {
+    count(LOUPE_CNT_PROCESS_EXCLUDED, 1);
+    return;
+  }
   struct sock *sk = sock_from_fd(fd);
   if (!sk) return;
   __u32 zero = 0;
@@ -292,6 +301,11 @@ static __always_inline void track_connection(__u32 tgid, int fd, __u8 role, __u6
   if (excluded) {
     if (stale) bpf_map_delete_elem(&conns, &key); /* its data must not reach the old entry */
     count(LOUPE_CNT_SELF_EXCLUDED, 1);
+    return;
+  }
+  if (port_excluded(&fresh->tuple)) {
+    if (stale) bpf_map_delete_elem(&conns, &key);
+    count(LOUPE_CNT_PORT_EXCLUDED, 1);
     return;
   }
   if (bpf_map_update_elem(&conns, &key, fresh, BPF_ANY) != 0) {
@@ -609,6 +623,7 @@ static __always_inline int on_process_exit(struct task_struct *task) {
   if (BPF_CORE_READ(task, signal, live.counter) != 0) return 0;
   __u32 tgid = BPF_CORE_READ(task, tgid);
   if (tgid == self_tgid) return 0;
+  selection_forget(tgid); /* a later process with this pid is decided anew */
   struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
   if (!fdt) return 0;
   __u32 max_fds = BPF_CORE_READ(fdt, max_fds);

@@ -58,7 +58,10 @@ enum loupe_counter {
   LOUPE_CNT_STREAM_BYTES_TRUNCATED = 19, /* stream bytes moved past the per-syscall capture */
   /* The agent's own traffic seen from the other end, not tracked (bpf/self_traffic.bpf.h) */
   LOUPE_CNT_SELF_EXCLUDED = 20,
-  LOUPE_CNT_MAX = 21,
+  /* Process selection (bpf/selection.bpf.h): connections not tracked */
+  LOUPE_CNT_PROCESS_EXCLUDED = 21, /* their process is excluded (excluded_tgids) */
+  LOUPE_CNT_PORT_EXCLUDED = 22,    /* their server port is excluded (selected_ports) */
+  LOUPE_CNT_MAX = 23,
 };
 
 /* The phase of a connection in the kernel. The transitions between phases (the phase machine)

@@ -54,6 +54,15 @@ class ConfigErrorsE2E(unittest.TestCase):
         self.assert_bad_configuration(run_agent([f"--config={self.yaml('bogus: 1')}"]), "'bogus'")
         self.assert_bad_configuration(run_agent(["--ringbuf_mib=3"]), "ringbuf_mib")
 
+    def test_bad_selection_names_the_rule(self):
+        path = self.yaml("selection:\n  exclude:\n    - namespaces: [kube-system]\n"
+                         "    - namespace: [shop]\n")
+        self.assert_bad_configuration(run_agent([f"--config={path}"]),
+                                      "'selection.exclude[1].namespace'", "namespaces")
+        path = self.yaml("selection:\n  exclude_ports: [99999]\n")
+        self.assert_bad_configuration(run_agent([f"--config={path}"]),
+                                      "'selection.exclude_ports'", "between 1 and 65535")
+
     def test_unknown_kernel_feature_names_the_known_ones(self):
         self.assert_bad_configuration(run_agent(["--disable_features=map_iterator"]),
                                       "'map_iterator'", "map_elem_iterator")

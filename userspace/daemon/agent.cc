@@ -1,5 +1,6 @@
 #include "userspace/daemon/agent.h"
 
+#include <dirent.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -11,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "userspace/admin/admin_server.h"
 #include "userspace/admin/health.h"
@@ -22,16 +24,19 @@
 #include "userspace/kernel_red/kernel_red_table.h"
 #include "userspace/daemon/degradations.h"
 #include "userspace/daemon/pipeline.h"
+#include "userspace/daemon/process_exclusion.h"
 #include "userspace/loader/capture_event.h"
 #include "userspace/loader/capture_probes.h"
 #include "userspace/loader/kernel_features.h"
 #include "userspace/loader/preexisting_connections.h"
 #include "userspace/loader/ring_reader.h"
+#include "userspace/loader/selection_maps.h"
 #include "userspace/logging/log.h"
 #include "userspace/metrics/agent_metrics.h"
 #include "userspace/metrics/pod_info_series.h"
 #include "userspace/metrics/red_metrics.h"
 #include "userspace/process/process_info.h"
+#include "userspace/process/process_selector.h"
 #include "userspace/protocols/registry.h"
 #include "userspace/tls/tls_attacher.h"
 #include "userspace/tls/tls_metrics.h"
@@ -122,7 +127,24 @@ CaptureOptions CaptureOptionsFor(const Config& config, const OtlpConfig& otlp, i
   options.kernel_red = config.metrics_only;
   options.red_keys = config.metrics_only_keys;
   options.red_timeout_ns = PendingTimeoutNs(config);
+  options.max_excluded_processes = config.process_cache_size;
+  options.include_ports = config.selection.include_ports;
+  options.exclude_ports = config.selection.exclude_ports;
   return options;
+}
+
+// The pids under /proc, the agent's own excepted.
+std::vector<uint32_t> RunningProcesses() {
+  std::vector<uint32_t> pids;
+  DIR* proc = opendir("/proc");
+  if (proc == nullptr) return pids;
+  const uint32_t self = static_cast<uint32_t>(getpid());
+  while (const dirent* entry = readdir(proc)) {
+    uint32_t pid = 0;
+    if (absl::SimpleAtoi(entry->d_name, &pid) && pid != self) pids.push_back(pid);
+  }
+  closedir(proc);
+  return pids;
 }
 
 }  // namespace
@@ -312,14 +334,19 @@ void Agent::BuildRecordPath() {
                                                   ReadProcessFacts, otlp_.resource_attributes,
                                                   config_.export_command_line,
                                                   kubernetes_ ? kubernetes_->directory() : nullptr);
+  selector_ = std::make_unique<ProcessSelector>(config_.selection, config_.exclude_processes,
+                                                /*kubernetes_identities=*/kubernetes_ != nullptr);
+  exclusion_ = std::make_unique<ProcessExclusion>(selector_.get(), /*kernel=*/nullptr,
+                                                  config_.process_cache_size, *registry_);
+  exclusion_->set_status_sink(process_table_.get());
   if (kubernetes_) {
     // Pod-level detail beside the workload-level series (docs/metrics.md).
     pod_info_ = std::make_unique<PodInfoSeries>(*registry_, kubernetes_->directory());
     processes_->set_resource_listener(
         [info = pod_info_.get()](const ProcessResource& resource) { info->Update(resource); });
   }
-  pipeline_ = std::make_unique<Pipeline>(processes_.get(), red_metrics_.get(),
-                                         config_.exclude_processes, assembler_.get(), &clock_);
+  pipeline_ = std::make_unique<Pipeline>(processes_.get(), red_metrics_.get(), exclusion_.get(),
+                                         assembler_.get(), &clock_);
   pipeline_->set_process_status(process_table_.get());
 }
 
@@ -358,6 +385,7 @@ absl::Status Agent::StartCapture() {
   agent_metrics_->SetProbesAttached(HookKindName(probes_->hook()),
                                     static_cast<int>(probes_->attached_programs()));
   if (config_.metrics_only) LOUPE_RETURN_IF_ERROR(StartKernelRed());
+  LOUPE_RETURN_IF_ERROR(StartSelection());
   LearnPreexisting();
   StartTls(features);
   health_->SetProbesAttached(true);
@@ -381,6 +409,25 @@ absl::Status Agent::StartKernelRed() {
   log::Info("metrics-only mode: learned HTTP/1 exchanges are counted in the kernel",
             {{"keys", config_.metrics_only_keys},
              {"timeout_pass", RedTimeoutPassName(probes_->red_timeout_pass())}});
+  return absl::OkStatus();
+}
+
+// From here on, final exclusions reach the kernel. Processes already running are decided now when
+// a rule can exclude one outside a pod (a pod's identity is not known this early): their
+// connections then cost no record from the start.
+absl::Status Agent::StartSelection() {
+  LOUPE_ASSIGN_OR_RETURN(excluded_map_, MakeBpfExcludedProcessMap(probes_->excluded_tgids_fd(),
+                                                                  probes_->conns_fd()));
+  exclusion_->AttachKernel(excluded_map_.get());
+  if (!selector_->decides_host_processes()) return absl::OkStatus();
+  const uint64_t now_ns = clock_.MonotonicNs();
+  size_t checked = 0;
+  for (uint32_t pid : RunningProcesses()) {
+    exclusion_->Decide(pid, processes_->Get(pid, now_ns));
+    ++checked;
+  }
+  log::Info("running processes checked against the selection",
+            {{"processes", checked}, {"excluded", exclusion_->excluded_in_kernel()}});
   return absl::OkStatus();
 }
 
@@ -455,6 +502,7 @@ void Agent::OnPolled(uint64_t now_ns) {
 
 void Agent::Housekeeping(uint64_t now_ns) {
   tracker_->Sweep(now_ns);
+  exclusion_->Housekeeping(now_ns);
   if (kernel_red_) {
     if (absl::Status status = probes_->RunRedTimeouts(); !status.ok()) {
       log::Warn("kernel RED timeout pass failed", {{"error", status.message()}});

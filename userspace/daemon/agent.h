@@ -25,6 +25,7 @@ namespace loupe {
 class AdminServer;
 class AgentMetrics;
 class CaptureProbes;
+class ExcludedProcessMap;
 class ConnTracker;
 class FanOutSpanSink;
 class FeatureReport;
@@ -38,7 +39,9 @@ class OtlpMetricExporter;
 class OtlpSpanExporter;
 class Pipeline;
 class PodInfoSeries;
+class ProcessExclusion;
 class ProcessInfoCache;
+class ProcessSelector;
 class ProcessTable;
 class RedMetrics;
 class RingReader;
@@ -89,6 +92,7 @@ class Agent {
   absl::Status StartCapture();
   absl::Status StartKernelRed();
   void LearnPreexisting();
+  absl::Status StartSelection();
   void StartTls(const KernelFeatures& features);
 
   // One pass of the loop after the ring was drained.
@@ -150,6 +154,11 @@ class Agent {
   KernelRedKeySource kernel_red_keys_;
   std::unique_ptr<KernelRedMaps> kernel_red_maps_;
   std::unique_ptr<KernelRedTable> kernel_red_;
+  // Process selection: the rules, the kernel map of excluded processes (its own fd duplicates,
+  // so it may outlive the probes), and the pipeline's exclusion stage over both.
+  std::unique_ptr<ProcessSelector> selector_;
+  std::unique_ptr<ExcludedProcessMap> excluded_map_;
+  std::unique_ptr<ProcessExclusion> exclusion_;
   std::unique_ptr<Pipeline> pipeline_;  // uses the metrics, processes, assembler and kernel RED
   std::unique_ptr<ConnTracker> tracker_;  // reports to the pipeline
   std::unique_ptr<EventDispatcher> dispatcher_;  // feeds the tracker

@@ -3,21 +3,18 @@
 namespace loupe {
 
 Pipeline::Pipeline(ProcessInfoCache* processes, RedMetrics* red_metrics,
-                   std::vector<std::string> excluded_executables, ResolvedRecordSink* spans,
-                   const Clock* clock)
+                   ProcessExclusion* exclusion, ResolvedRecordSink* spans, const Clock* clock)
     : processes_(processes),
       red_metrics_(red_metrics),
-      excluded_(excluded_executables.begin(), excluded_executables.end()),
+      exclusion_(exclusion),
       spans_(spans),
       clock_(clock) {}
 
 void Pipeline::OnRecord(const RecordContext& context, Record record) {
   std::shared_ptr<const ProcessResource> resource =
       processes_->Get(context.tgid, clock_->MonotonicNs(), context.comm);
-  if (!excluded_.empty() && excluded_.contains(resource->executable_name)) {
-    status_->OnProcessResolved(resource);
-    status_->OnGap(context.tgid, context.comm, InstrumentationGap::kExcludedByRule,
-                   "exclude_processes names its executable");
+  if (exclusion_ != nullptr && exclusion_->DropRecord(context.tgid, resource)) {
+    status_->OnProcessResolved(resource);  // the exclusion stage tells its gap, with the rule
     return;
   }
   prometheus::Histogram* series = red_metrics_->Observe(*resource, record);
@@ -29,7 +26,10 @@ void Pipeline::OnRecord(const RecordContext& context, Record record) {
 }
 
 void Pipeline::OnConnectionClassified(uint32_t tgid, std::string_view comm) {
-  status_->OnProcessResolved(processes_->Get(tgid, clock_->MonotonicNs(), comm));
+  std::shared_ptr<const ProcessResource> resource =
+      processes_->Get(tgid, clock_->MonotonicNs(), comm);
+  status_->OnProcessResolved(resource);
+  if (exclusion_ != nullptr) exclusion_->Decide(tgid, resource);
 }
 
 }  // namespace loupe

@@ -76,6 +76,15 @@ RecordContext ContextFor(uint32_t tgid, std::string_view comm = {}) {
   return context;
 }
 
+uint64_t CounterValue(prometheus::Registry& registry, const std::string& name) {
+  for (const auto& family : registry.Collect()) {
+    if (family.name == name && !family.metric.empty()) {
+      return static_cast<uint64_t>(family.metric[0].counter.value);
+    }
+  }
+  return 0;
+}
+
 class PipelineTest : public ::testing::Test {
  protected:
   PipelineTest()
@@ -92,6 +101,14 @@ class PipelineTest : public ::testing::Test {
     proc_[300].otel_service_name = "orders-api";
   }
 
+  // An exclusion stage over `exclude_processes` names, without a kernel map.
+  ProcessExclusion* Excluding(std::vector<std::string> executables) {
+    selectors_.push_back(std::make_unique<ProcessSelector>(SelectionConfig{}, executables, false));
+    exclusions_.push_back(
+        std::make_unique<ProcessExclusion>(selectors_.back().get(), nullptr, 64, registry_));
+    return exclusions_.back().get();
+  }
+
   FakeClock clock_;
   prometheus::Registry registry_;
   AgentMetrics agent_;
@@ -99,10 +116,12 @@ class PipelineTest : public ::testing::Test {
   std::map<int64_t, ProcessFacts> proc_;
   ProcessInfoCache processes_;
   RecordingSpans spans_;
+  std::vector<std::unique_ptr<ProcessSelector>> selectors_;
+  std::vector<std::unique_ptr<ProcessExclusion>> exclusions_;
 };
 
 TEST_F(PipelineTest, RecordsReachMetricsAndSpansUnderTheServiceName) {
-  Pipeline pipeline(&processes_, &red_, {}, &spans_, &clock_);
+  Pipeline pipeline(&processes_, &red_, nullptr, &spans_, &clock_);
   pipeline.OnRecord(ContextFor(100), ServerRecord("GET /a"));
   pipeline.OnRecord(ContextFor(100), ServerRecord("GET /b"));
   pipeline.OnRecord(ContextFor(300), ServerRecord("GET /c"));
@@ -116,42 +135,44 @@ TEST_F(PipelineTest, RecordsReachMetricsAndSpansUnderTheServiceName) {
 }
 
 TEST_F(PipelineTest, ExcludedExecutablesAreDropped) {
-  Pipeline pipeline(&processes_, &red_, {"sshd", "not-running"}, &spans_, &clock_);
+  Pipeline pipeline(&processes_, &red_, Excluding({"sshd", "not-running"}), &spans_, &clock_);
   pipeline.OnRecord(ContextFor(200), ServerRecord("GET /ssh"));
   pipeline.OnRecord(ContextFor(100), ServerRecord("GET /shop"));
   EXPECT_EQ(ServerObservations(registry_, "sshd"), 0u);
   EXPECT_EQ(ServerObservations(registry_, "shop"), 1u);
   ASSERT_EQ(spans_.seen.size(), 1u);
   EXPECT_EQ(spans_.seen[0].service, "shop");
+  EXPECT_EQ(CounterValue(registry_, "loupe_selection_records_dropped_total"), 1u)
+      << "every dropped record is counted";
 }
 
 TEST_F(PipelineTest, ExclusionMatchesTheExecutableNotTheServiceName) {
   // orders-api runs /opt/bin/orders: excluding by its service name does not drop it.
-  Pipeline pipeline(&processes_, &red_, {"orders-api"}, nullptr, &clock_);
+  Pipeline pipeline(&processes_, &red_, Excluding({"orders-api"}), nullptr, &clock_);
   pipeline.OnRecord(ContextFor(300), ServerRecord("GET /c"));
   EXPECT_EQ(ServerObservations(registry_, "orders-api"), 1u);
-  Pipeline by_exe(&processes_, &red_, {"orders"}, nullptr, &clock_);
+  Pipeline by_exe(&processes_, &red_, Excluding({"orders"}), nullptr, &clock_);
   by_exe.OnRecord(ContextFor(300), ServerRecord("GET /c"));
   EXPECT_EQ(ServerObservations(registry_, "orders-api"), 1u);
 }
 
 TEST_F(PipelineTest, ExcludedExecutableIsDroppedEvenIfItExitedFirst) {
   // A process that exited before /proc was read is known only by its kernel comm.
-  Pipeline pipeline(&processes_, &red_, {"curl"}, &spans_, &clock_);
+  Pipeline pipeline(&processes_, &red_, Excluding({"curl"}), &spans_, &clock_);
   pipeline.OnRecord(ContextFor(999, "curl"), ServerRecord("GET /health"));
   EXPECT_EQ(ServerObservations(registry_, "curl"), 0u);
   EXPECT_TRUE(spans_.seen.empty());
 }
 
 TEST_F(PipelineTest, VanishedProcessIsNamedAfterTheConnectionComm) {
-  Pipeline pipeline(&processes_, &red_, {}, nullptr, &clock_);  // no span stage is fine
+  Pipeline pipeline(&processes_, &red_, nullptr, nullptr, &clock_);  // no span stage is fine
   pipeline.OnRecord(ContextFor(999, "curl"), ServerRecord("GET /x"));
   EXPECT_EQ(ServerObservations(registry_, "curl"), 1u);
 }
 
 TEST_F(PipelineTest, IdentityIsReadWhenTheConnectionIsClassified) {
   // A short-lived client's only record arrives as it exits, when its environment is gone.
-  Pipeline pipeline(&processes_, &red_, {}, &spans_, &clock_);
+  Pipeline pipeline(&processes_, &red_, nullptr, &spans_, &clock_);
   pipeline.OnConnectionClassified(300, "orders");
   proc_.erase(300);
   pipeline.OnRecord(ContextFor(300, "orders"), ServerRecord("GET /x"));
@@ -159,7 +180,7 @@ TEST_F(PipelineTest, IdentityIsReadWhenTheConnectionIsClassified) {
 }
 
 TEST_F(PipelineTest, PidReuseIsNoticedAsTheClockAdvances) {
-  Pipeline pipeline(&processes_, &red_, {}, &spans_, &clock_);
+  Pipeline pipeline(&processes_, &red_, nullptr, &spans_, &clock_);
   clock_.SetMonotonicNs(1'000);
   pipeline.OnRecord(ContextFor(100), ServerRecord("GET /1"));
   proc_[100] = Facts("/usr/bin/node", {"node", "gateway.js"}, /*start=*/999);
@@ -188,7 +209,7 @@ class RecordingObserver : public CountedRecordObserver {
 };
 
 TEST_F(PipelineTest, CountedRecordObserversSeeEachCountedRecordWithItsSeriesAndKey) {
-  Pipeline pipeline(&processes_, &red_, {"sshd"}, &spans_, &clock_);
+  Pipeline pipeline(&processes_, &red_, Excluding({"sshd"}), &spans_, &clock_);
   RecordingObserver first;
   RecordingObserver second;
   pipeline.AddCountedRecordObserver(&first);
@@ -209,7 +230,7 @@ TEST_F(PipelineTest, CountedRecordObserversSeeEachCountedRecordWithItsSeriesAndK
 }
 
 // The process status (/status) hears who each process is, what was counted for it, and that an
-// exclusion rule dropped it.
+// exclusion rule dropped it (told by the exclusion stage).
 class RecordingStatus : public ProcessStatusSink {
  public:
   void OnProcessResolved(const std::shared_ptr<const ProcessResource>& resource) override {
@@ -229,8 +250,10 @@ class RecordingStatus : public ProcessStatusSink {
 };
 
 TEST_F(PipelineTest, TellsTheProcessStatusWhoWhatAndWhatWasExcluded) {
-  Pipeline pipeline(&processes_, &red_, {"sshd"}, &spans_, &clock_);
   RecordingStatus status;
+  ProcessExclusion* exclusion = Excluding({"sshd"});
+  exclusion->set_status_sink(&status);  // the exclusion stage tells the gap, with its rule
+  Pipeline pipeline(&processes_, &red_, exclusion, &spans_, &clock_);
   pipeline.set_process_status(&status);
   pipeline.OnConnectionClassified(300, "orders");
   pipeline.OnRecord(ContextFor(300), ServerRecord("GET /c"));

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "bpf/capture.skel.h"
 #include "userspace/loader/ring_layout.h"
+#include "userspace/loader/selection_maps.h"
 #include "userspace/logging/log.h"
 
 namespace loupe {
@@ -104,6 +105,8 @@ absl::StatusOr<capture*> OpenAndLoad(const CaptureOptions& options, const RingLa
   const uint32_t red_entries = options.kernel_red ? options.red_keys : 1;
   bpf_map__set_max_entries(skel->maps.red_keys, red_entries);
   bpf_map__set_max_entries(skel->maps.red_stats, red_entries);
+  bpf_map__set_max_entries(skel->maps.excluded_tgids, options.max_excluded_processes);
+  skel->rodata->port_rules = PortRulesMode(options.include_ports, options.exclude_ports);
   // Every program not chosen stays out of the load (the TLS uprobes of bpf/tls.bpf.h always
   // load: userspace/tls/ attaches them, or leaves them unattached where uprobes are refused).
   for (bpf_program* program :
@@ -232,6 +235,13 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
     }
   }
   if (!skel.ok()) return skel.status();
+  // Before anything attaches: a connection opened in between would escape the port rules.
+  if (absl::Status ports = FillSelectedPorts(bpf_map__fd((*skel)->maps.selected_ports),
+                                             options.include_ports, options.exclude_ports);
+      !ports.ok()) {
+    capture__destroy(*skel);
+    return ports;
+  }
   absl::StatusOr<std::vector<int>> ring_fds = CreateRings(*skel, ring_layout);
   if (!ring_fds.ok()) {
     capture__destroy(*skel);
@@ -271,6 +281,8 @@ absl::StatusOr<std::unique_ptr<CaptureProbes>> CaptureProbes::Create(
                                 {"rings", ring_layout.count},
                                 {"ring_bytes", ring_layout.bytes_each},
                                 {"kernel_red_aggregation", options.kernel_red},
+                                {"port_rules", static_cast<int>(PortRulesMode(
+                                                   options.include_ports, options.exclude_ports))},
                                 {"kernel_red_timeout_pass",
                                  options.kernel_red ? RedTimeoutPassName(red_pass) : "none"},
                                 {"tracefs_required", false}});
@@ -288,6 +300,7 @@ CaptureProbes::~CaptureProbes() {
 }
 
 int CaptureProbes::conns_fd() const { return bpf_map__fd(skel_->maps.conns); }
+int CaptureProbes::excluded_tgids_fd() const { return bpf_map__fd(skel_->maps.excluded_tgids); }
 bpf_object* CaptureProbes::object() const { return skel_->obj; }
 int CaptureProbes::red_keys_fd() const {
   return kernel_red_ ? bpf_map__fd(skel_->maps.red_keys) : -1;

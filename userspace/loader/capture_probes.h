@@ -39,6 +39,11 @@ struct CaptureOptions {
   bool kernel_red = false;
   uint32_t red_keys = 1024;
   uint64_t red_timeout_ns = 2'000'000'000;
+  // Process selection (bpf/selection.bpf.h): room for this many excluded processes, and the
+  // server ports decided in the kernel alone.
+  uint32_t max_excluded_processes = 4096;
+  std::vector<uint16_t> include_ports;
+  std::vector<uint16_t> exclude_ports;
 };
 
 enum class HookKind { kTpBtf, kRawTracepoint };
@@ -80,6 +85,8 @@ class CaptureProbes {
   const std::vector<int>& ring_fds() const { return ring_fds_; }
   uint64_t ring_bytes() const { return ring_bytes_; }  // each ring's size
   int conns_fd() const;
+  // The excluded processes (bpf/selection.bpf.h), written through loader/selection_maps.h.
+  int excluded_tgids_fd() const;
   // Kernel RED aggregation maps; -1 unless CaptureOptions::kernel_red.
   int red_keys_fd() const;
   int red_stats_fd() const;

@@ -118,6 +118,8 @@ AgentMetrics::AgentMetrics(prometheus::Registry& r, const std::vector<std::strin
   mirror(LOUPE_CNT_CONNS_OPENED, kernel_connections_.Add({{"event", "opened"}}));
   mirror(LOUPE_CNT_CLOSED_AT_EXIT, kernel_connections_.Add({{"event", "closed_at_process_exit"}}));
   mirror(LOUPE_CNT_SELF_EXCLUDED, kernel_connections_.Add({{"event", "self_excluded"}}));
+  mirror(LOUPE_CNT_PROCESS_EXCLUDED, kernel_connections_.Add({{"event", "process_excluded"}}));
+  mirror(LOUPE_CNT_PORT_EXCLUDED, kernel_connections_.Add({{"event", "port_excluded"}}));
   mirror(LOUPE_CNT_SYNC_SKIPPED, preexisting_skipped_);
   mirror(LOUPE_CNT_RED_SLOT_MISSING, events_dropped_.Add({{"reason", "kernel_red_slot_missing"}}));
   mirror(LOUPE_CNT_STREAM_SWITCHED, kernel_connections_.Add({{"event", "streamed"}}));

@@ -105,6 +105,14 @@ ProcessSelector::ProcessSelector(SelectionConfig selection,
   }
 }
 
+bool ProcessSelector::decides_host_processes() const {
+  if (!include_.empty()) return true;
+  for (const NamedRule& named : exclude_) {
+    if (!named.rule.NeedsKubernetes()) return true;
+  }
+  return false;
+}
+
 SelectionDecision ProcessSelector::Decide(const ProcessResource& process) const {
   SelectionDecision decision;
   // A process in a container whose pod the directory does not know yet may still match a rule

@@ -39,8 +39,11 @@ class ProcessSelector {
 
   SelectionDecision Decide(const ProcessResource& process) const;
 
-  // True when no process rule could ever exclude anything (the pipeline then skips the work).
+  // True when no process rule could ever exclude anything.
   bool selects_everything() const { return include_.empty() && exclude_.empty(); }
+  // True when a process outside any container can be excluded (an include rule, or an exclude
+  // rule that does not need a pod): only then is scanning the running processes at start useful.
+  bool decides_host_processes() const;
 
  private:
   struct NamedRule {

@@ -175,6 +175,14 @@ TEST(ProcessSelectorTest, AnEmptyExcludeListInstrumentsEverything) {
   EXPECT_FALSE(ProcessSelector(SelectionConfig{}, {}, true).selects_everything());
 }
 
+TEST(ProcessSelectorTest, OnlyRulesThatCanExcludeAHostProcessMakeAStartScanUseful) {
+  EXPECT_FALSE(ProcessSelector(SelectionConfig{}, {}, true).decides_host_processes())
+      << "the default rules name namespaces only";
+  EXPECT_TRUE(ProcessSelector(SelectionConfig{}, {"sshd"}, true).decides_host_processes());
+  EXPECT_TRUE(ProcessSelector(Parse("selection: {include: [{namespaces: [shop]}]}\n"), {}, true)
+                  .decides_host_processes());
+}
+
 TEST(GlobMatchesTest, ShellPatterns) {
   EXPECT_TRUE(GlobMatches("kube-*", "kube-system"));
   EXPECT_TRUE(GlobMatches("java", "java"));
