@@ -17,7 +17,7 @@ import yaml
 # docs/deploy.md "Capabilities": SYS_ADMIN because uprobes (HTTPS) need it on current kernels.
 CAPS = {"BPF", "PERFMON", "SYS_ADMIN", "NET_ADMIN", "SYS_PTRACE", "DAC_READ_SEARCH", "SYS_RESOURCE"}
 CONFIG_KEYS = {"log_level", "listen_address", "series_budget_per_service", "exclude_processes",
-               "otlp"}
+               "selection", "otlp"}
 SECURITY_CONTEXT_KEYS = {"privileged", "allowPrivilegeEscalation", "readOnlyRootFilesystem",
                          "runAsUser", "runAsGroup", "runAsNonRoot", "capabilities",
                          "seccompProfile", "appArmorProfile", "seLinuxOptions", "procMount"}

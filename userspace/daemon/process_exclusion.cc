@@ -63,6 +63,10 @@ const SelectionDecision& ProcessExclusion::Decide(
   Decided& entry = decided_[tgid];
   entry.resource = resource;
   entry.decision = selector_->Decide(*resource);
+  if (!entry.decision.instrumented) {
+    status_->OnGap(tgid, resource->executable_name, InstrumentationGap::kExcludedByRule,
+                   entry.decision.reason);
+  }
   Apply(tgid, entry.decision);
   return entry.decision;
 }

@@ -24,6 +24,7 @@
 #include "prometheus/counter.h"
 #include "prometheus/gauge.h"
 #include "prometheus/registry.h"
+#include "userspace/core/process_status.h"
 #include "userspace/core/resource.h"
 #include "userspace/loader/selection_maps.h"
 #include "userspace/process/process_selector.h"
@@ -44,6 +45,10 @@ class ProcessExclusion {
   // Once the capture is loaded: from then on final exclusions are written to it. `kernel` must
   // outlive this object.
   void AttachKernel(ExcludedProcessMap* kernel) { kernel_ = kernel; }
+
+  // Told of every exclusion verdict (kExcludedByRule, with the selector's reason) when it is
+  // taken; `status` must outlive this object.
+  void set_status_sink(ProcessStatusSink* status) { status_ = status; }
 
   // The verdict for this process (taken again when `resource` is another object than last time).
   const SelectionDecision& Decide(uint32_t tgid,
@@ -69,6 +74,7 @@ class ProcessExclusion {
 
   const ProcessSelector* selector_;
   ExcludedProcessMap* kernel_;
+  ProcessStatusSink* status_ = DiscardProcessStatus::Instance();
   size_t max_processes_;
   StartTimeReader start_time_;
   absl::flat_hash_map<uint32_t, Decided> decided_;

@@ -95,6 +95,37 @@ TEST_F(ProcessExclusionTest, AnExcludedProcessGoesToTheKernelOnceAndItsConnectio
   EXPECT_EQ(kernel_.walks.size(), 1u) << "no walk without a newly excluded process";
 }
 
+// The /status table hears of each verdict that excludes, with the selector's reason.
+class RecordingStatus : public ProcessStatusSink {
+ public:
+  void OnProcessResolved(const std::shared_ptr<const ProcessResource>&) override {}
+  void OnExchangeCounted(const std::shared_ptr<const ProcessResource>&,
+                         std::string_view) override {}
+  void OnGap(uint32_t tgid, std::string_view, InstrumentationGap gap,
+             std::string_view detail) override {
+    gaps.push_back({tgid, std::string(InstrumentationGapName(gap)), std::string(detail)});
+  }
+  struct Gap {
+    uint32_t tgid;
+    std::string gap;
+    std::string detail;
+  };
+  std::vector<Gap> gaps;
+};
+
+TEST_F(ProcessExclusionTest, StatusIsToldOfEachExclusionVerdictOnce) {
+  RecordingStatus status;
+  exclusion_.set_status_sink(&status);
+  const auto sshd = Process("sshd");
+  exclusion_.DropRecord(60, sshd);
+  exclusion_.DropRecord(60, sshd);
+  exclusion_.DropRecord(61, Process("nginx"));
+  ASSERT_EQ(status.gaps.size(), 1u);
+  EXPECT_EQ(status.gaps[0].tgid, 60u);
+  EXPECT_EQ(status.gaps[0].gap, "excluded_by_rule");
+  EXPECT_EQ(status.gaps[0].detail, "excluded by exclude_processes: executable \"sshd\"");
+}
+
 TEST_F(ProcessExclusionTest, AContainerAwaitingItsPodIsOnlyDroppedOrKeptInUserspace) {
   // Default rules exclude kube-system: until the pod is known the process is kept, and nothing
   // goes to the kernel.
