@@ -8,7 +8,8 @@ that an excluded process is not counted and costs no record:
     reaches userspace (loupe_selection_records_dropped_total stays 0);
   - started after the agent, only its first connection's records reach userspace (dropped and
     counted); every later connection is skipped in the kernel;
-  - an excluded server port is skipped in the kernel on both ends, from the first connection.
+  - an excluded server port is skipped in the kernel on both ends, from the first connection;
+    with include_ports, every port but the listed ones is.
 Meanwhile an included server's requests are counted exactly. Root; label `root;e2e`."""
 import os
 import shutil
@@ -137,6 +138,18 @@ class SelectionE2E(unittest.TestCase):
                          "the server's accept and this test's connect, per request")
         self.assertEqual(served(samples, "sel-port"), 0)
         self.assertEqual(metric_sum(samples, "loupe_selection_records_dropped_total"), 0)
+
+    def test_include_ports_track_only_the_listed_server_ports(self):
+        listed = self.start(PythonServer("status_server.py", "sel-listed"))
+        other = self.start(PythonServer("status_server.py", "sel-unlisted"))
+        agent = self.start_agent(f"selection:\n  include_ports: [{listed.port}]\n")
+        requests(other, REQUESTS)
+        requests(listed, REQUESTS)
+        samples = self.wait_counted(agent, "sel-listed", REQUESTS)
+        self.assertEqual(served(samples, "sel-unlisted"), 0)
+        # Every other connection on the host is skipped too (the scrapes, other processes'
+        # traffic): at least both ends of each request to the unlisted server.
+        self.assertGreaterEqual(kernel_skipped(samples, "port_excluded"), 2 * REQUESTS)
 
 
 if __name__ == "__main__":
