@@ -2,15 +2,14 @@
 
 #include <curl/curl.h>
 
-#include <mutex>
 #include <string>
-#include <system_error>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "userspace/core/curl_common.h"
 #include "userspace/core/redact.h"
 
 namespace loupe {
@@ -46,34 +45,6 @@ size_t ReadHeader(char* data, size_t size, size_t nitems, void* user) {
 }
 
 // The status code for a failed transfer, as HttpTransport::Post documents it.
-absl::StatusCode CodeFor(CURLcode result) {
-  switch (result) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_RESOLVE_PROXY:
-      return absl::StatusCode::kNotFound;
-    case CURLE_OPERATION_TIMEDOUT:
-      return absl::StatusCode::kDeadlineExceeded;
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_CRL_BADFILE:
-    case CURLE_USE_SSL_FAILED:
-      return absl::StatusCode::kUnauthenticated;
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-      return absl::StatusCode::kUnavailable;
-    default:
-      return absl::StatusCode::kUnknown;
-  }
-}
 
 }  // namespace
 
@@ -87,16 +58,9 @@ std::optional<absl::Duration> ParseRetryAfter(std::string_view value) {
 }
 
 absl::StatusOr<std::unique_ptr<CurlTransport>> CurlTransport::Create() {
-  static std::once_flag once;
-  static CURLcode init_result = CURLE_OK;
-  std::call_once(once, [] { init_result = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (init_result != CURLE_OK) {
-    return absl::InternalError(
-        absl::StrCat("curl_global_init failed: ", curl_easy_strerror(init_result)));
-  }
-  CURL* handle = curl_easy_init();
-  if (handle == nullptr) return absl::InternalError("curl_easy_init failed");
-  return std::unique_ptr<CurlTransport>(new CurlTransport(handle));
+  absl::StatusOr<CURL*> handle = NewCurlHandle();
+  if (!handle.ok()) return handle.status();
+  return std::unique_ptr<CurlTransport>(new CurlTransport(*handle));
 }
 
 CurlTransport::~CurlTransport() { curl_easy_cleanup(static_cast<CURL*>(handle_)); }
@@ -140,15 +104,8 @@ absl::StatusOr<HttpResponse> CurlTransport::Post(const std::string& url, std::st
   if (result != CURLE_OK) {
     // curl's message names the URL's host at most, never our headers. The system's own error
     // ("Connection refused", "No route to host") is added when there was one.
-    std::string cause = error[0] != '\0' ? error : curl_easy_strerror(result);
-    long os_errno = 0;
-    if (curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno != 0) {
-      absl::StrAppend(&cause, " (",
-                      std::error_code(static_cast<int>(os_errno), std::generic_category()).message(),
-                      ")");
-    }
-    return absl::Status(CodeFor(result), absl::StrFormat("POST %s failed: %s",
-                                                         RedactUrlCredentials(url), cause));
+    return CurlFailure(curl, result, error,
+                       absl::StrFormat("POST %s failed: ", RedactUrlCredentials(url)));
   }
   long status = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);

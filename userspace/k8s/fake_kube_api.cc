@@ -1,11 +1,5 @@
 #include "userspace/k8s/fake_kube_api.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <thread>
@@ -13,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "userspace/core/civetweb_stop.h"
 
 namespace loupe {
 namespace {
@@ -53,25 +48,7 @@ FakeKubeApi::~FakeKubeApi() {
     stopping_ = true;
   }
   changed_.notify_all();
-  // civetweb's listener notices the stop flag only every 2 s; a connection wakes it at once.
-  std::atomic<bool> stopped{false};
-  std::thread waker([&] {
-    while (!stopped.load()) {
-      int fd = socket(AF_INET, SOCK_STREAM, 0);
-      if (fd >= 0) {
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(static_cast<uint16_t>(port_));
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-        close(fd);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  });
-  mg_stop(ctx_);
-  stopped.store(true);
-  waker.join();
+  StopCivetwebOnLoopback(ctx_, port_);
 }
 
 std::string FakeKubeApi::url() const { return absl::StrCat("http://127.0.0.1:", port_); }

@@ -2,14 +2,13 @@
 
 #include <curl/curl.h>
 
-#include <mutex>
-#include <system_error>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "userspace/core/curl_common.h"
 #include "userspace/core/small_file.h"
 
 namespace loupe {
@@ -18,30 +17,6 @@ namespace {
 // A service account token is a JWT of a few KiB.
 constexpr size_t kMaxTokenBytes = 64 << 10;
 
-absl::StatusCode CodeFor(CURLcode result) {
-  switch (result) {
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_PEER_FAILED_VERIFICATION:
-    case CURLE_SSL_CERTPROBLEM:
-    case CURLE_SSL_CIPHER:
-    case CURLE_SSL_CACERT_BADFILE:
-    case CURLE_SSL_ISSUER_ERROR:
-    case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-    case CURLE_SSL_INVALIDCERTSTATUS:
-    case CURLE_SSL_CRL_BADFILE:
-      return absl::StatusCode::kUnauthenticated;
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-      return absl::StatusCode::kUnavailable;
-    default:
-      return absl::StatusCode::kUnknown;
-  }
-}
 
 }  // namespace
 
@@ -102,17 +77,10 @@ struct CurlKubeApiClient::Transfer {
 
 absl::StatusOr<std::unique_ptr<CurlKubeApiClient>> CurlKubeApiClient::Create(
     KubeApiConfig config, CurlKubeApiOptions options) {
-  static std::once_flag once;
-  static CURLcode init_result = CURLE_OK;
-  std::call_once(once, [] { init_result = curl_global_init(CURL_GLOBAL_DEFAULT); });
-  if (init_result != CURLE_OK) {
-    return absl::InternalError(
-        absl::StrCat("curl_global_init failed: ", curl_easy_strerror(init_result)));
-  }
-  CURL* handle = curl_easy_init();
-  if (handle == nullptr) return absl::InternalError("curl_easy_init failed");
+  absl::StatusOr<CURL*> handle = NewCurlHandle();
+  if (!handle.ok()) return handle.status();
   return std::unique_ptr<CurlKubeApiClient>(
-      new CurlKubeApiClient(std::move(config), options, handle));
+      new CurlKubeApiClient(std::move(config), options, *handle));
 }
 
 CurlKubeApiClient::~CurlKubeApiClient() { curl_easy_cleanup(static_cast<CURL*>(handle_)); }
@@ -185,14 +153,7 @@ absl::StatusOr<KubeResponse> CurlKubeApiClient::Perform(const std::string& path_
         " is larger than the client's bound"));
   }
   if (result != CURLE_OK && !transfer->ended_by_caller) {
-    std::string cause = error[0] != '\0' ? error : curl_easy_strerror(result);
-    long os_errno = 0;
-    if (curl_easy_getinfo(curl, CURLINFO_OS_ERRNO, &os_errno) == CURLE_OK && os_errno != 0) {
-      absl::StrAppend(&cause, " (",
-                      std::error_code(static_cast<int>(os_errno), std::generic_category()).message(),
-                      ")");
-    }
-    return absl::Status(CodeFor(result), absl::StrCat("GET ", path_and_query, ": ", cause));
+    return CurlFailure(curl, result, error, absl::StrCat("GET ", path_and_query, ": "));
   }
   if (watch && status == 200 && !transfer->ended_by_caller && !transfer->body.empty()) {
     (*transfer->on_line)(transfer->body);  // the server ended the stream without a newline

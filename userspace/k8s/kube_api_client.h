@@ -31,9 +31,9 @@ class KubeApiClient {
   virtual ~KubeApiClient() = default;
 
   // GETs `path_and_query` (starting with "/"). A non-OK status means no HTTP answer was had:
-  // kUnavailable (no connection, reset, timeout), kUnauthenticated (TLS or CA failure),
-  // kResourceExhausted (body over the client's bound), anything else another failure. Messages
-  // never contain the token.
+  // kResourceExhausted the body was over the client's bound, else the kind of transport failure
+  // (core/curl_common.h: unavailable, not found, unauthenticated, deadline exceeded, unknown).
+  // Messages never contain the token.
   virtual absl::StatusOr<KubeResponse> Get(const std::string& path_and_query) = 0;
 
   // GETs a watch stream and calls `on_line` with each complete line of the body (one watch event

@@ -1,15 +1,8 @@
 #include "exporters/otlp/test_receiver/otlp_test_receiver.h"
 
-#include <arpa/inet.h>
 #include <civetweb.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <atomic>
-#include <chrono>
 #include <cstring>
-#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -17,6 +10,7 @@
 #include "absl/strings/str_format.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/unknown_field_set.h"
+#include "userspace/core/civetweb_stop.h"
 
 namespace loupe {
 namespace {
@@ -109,26 +103,7 @@ absl::Status OtlpTestReceiver::Listen(int port) {
 
 void OtlpTestReceiver::Stop() {
   if (ctx_ == nullptr) return;
-  // civetweb's listener polls in 2 s quanta before it notices the stop flag; a connection wakes
-  // it at once, which keeps tests that stop receivers fast.
-  std::atomic<bool> stopped{false};
-  std::thread waker([&] {
-    while (!stopped.load()) {
-      int fd = socket(AF_INET, SOCK_STREAM, 0);
-      if (fd >= 0) {
-        sockaddr_in addr{};
-        addr.sin_family = AF_INET;
-        addr.sin_port = htons(static_cast<uint16_t>(port_));
-        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-        close(fd);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  });
-  mg_stop(ctx_);
-  stopped.store(true);
-  waker.join();
+  StopCivetwebOnLoopback(ctx_, port_);  // fast: tests stop receivers often
   ctx_ = nullptr;
 }
 
