@@ -25,6 +25,7 @@ service_namespace label, the OTLP metrics' resource) apply once the code for eac
 tree (see source_has below); before that the same counts are asserted under the process view's
 name. Needs root; ctest labels `root;e2e;kubernetes`. Prints its figures as one JSON line.
 """
+import glob
 import json
 import os
 import shutil
@@ -226,9 +227,10 @@ class KubernetesE2E(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         try:
-            for name in ("forwarder", "receiver"):
-                if getattr(cls, name, None):
-                    getattr(cls, name).stop() if name == "receiver" else cls.forwarder.close()
+            if getattr(cls, "forwarder", None):
+                cls.forwarder.close()
+            if getattr(cls, "receiver", None):
+                cls.receiver.stop()
             if cls.cluster:
                 cls.cluster.stop()
         finally:
@@ -292,7 +294,7 @@ class KubernetesE2E(unittest.TestCase):
             "status"].get("phase") in ("Succeeded", "Failed"), timeout=120, interval=1,
             what=f"client pod {name}")
         phase = self.cluster.kubectl_json("get", "pod", "-n", SHOP, name)["status"]["phase"]
-        log = self.kubectl("logs", "-n", SHOP, name, check=False).stdout
+        log = self.pod_log(SHOP, name)
         self.assertEqual(phase, "Succeeded", log)
         return ready[0]
 
@@ -308,9 +310,18 @@ class KubernetesE2E(unittest.TestCase):
         time.sleep(2.5)  # longer than the agent's pending timeout: a late duplicate shows now
         self.assertEqual(self.server_counts(), expected, "counts changed after settling")
 
+    @staticmethod
+    def pod_log(namespace, pod_prefix, lines=60):
+        """A container's log read where the kubelet writes it: `kubectl logs` needs a node
+        address the API server can reach, and the node has only 127.0.0.1 (refused as one)."""
+        out = []
+        for path in sorted(glob.glob(f"/var/log/pods/{namespace}_{pod_prefix}*/*/*.log")):
+            with open(path, errors="replace") as f:
+                out += [f"{path}:"] + f.read().splitlines()[-lines:]
+        return "\n".join(out)
+
     def agent_logs(self):
-        return self.kubectl("logs", "-n", "loupe", "daemonset/loupe", "--tail=60",
-                            check=False).stdout
+        return self.pod_log("loupe", "loupe-")
 
     # ------------------------------------------------------------------ the tests, in order
 
@@ -404,9 +415,13 @@ class KubernetesE2E(unittest.TestCase):
         before = self.agent_rss_bytes()
         self.kubectl("rollout", "restart", "-n", SHOP, f"deployment/{WORKLOAD}")
         self.kubectl("rollout", "status", "-n", SHOP, f"deployment/{WORKLOAD}", "--timeout=120s")
-        wait_until(lambda: len(self.cluster.kubectl_json(
-            "get", "pods", "-n", SHOP, "-l", f"app={WORKLOAD}")["items"]) == 1, timeout=60,
-            interval=1, what="the old workload pod gone")
+        try:
+            wait_until(lambda: len(self.cluster.kubectl_json(
+                "get", "pods", "-n", SHOP, "-l", f"app={WORKLOAD}")["items"]) == 1,
+                timeout=180, interval=1, what="the old workload pod gone")
+        except AssertionError:
+            pods = self.kubectl("describe", "pods", "-n", SHOP, check=False).stdout
+            raise AssertionError("old workload pod still there:\n" + pods[-3000:])
         self.run_client("client-2")
         self.wait_counts({"200": 6, "404": 4})
         after = self.agent_rss_bytes()
