@@ -501,6 +501,10 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
         if os.path.exists(self.base):
             self._unmount()
             shutil.rmtree(self.base)
+        try:
+            os.rmdir(os.path.dirname(self.base))  # /var/lib/loupe-test, when nothing else uses it
+        except OSError:
+            pass
 
 
 def listdir(path):
