@@ -78,7 +78,7 @@ KUBERNETES_IDENTITY = (source_has("userspace/process/container_id.h", "") and
 # - the Prometheus label for the Kubernetes namespace;
 PROMETHEUS_NAMESPACE = source_has("userspace/metrics/red_metrics.cc", "service_namespace")
 # - OTLP metrics carrying the workload's resource instead of one rebuilt from the name.
-OTLP_METRIC_RESOURCE = source_has("exporters/otlp/metric_conversion.cc", "k8s.")
+OTLP_METRIC_RESOURCE = source_has("exporters/otlp/metric_conversion.h", "ServiceResources")
 FIGURES = {"kubernetes": "1.20 (Debian source package, single node)"}
 
 
