@@ -17,7 +17,7 @@ import uuid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-from harness import (Agent, free_port, http_get, metric_sum, parse_metrics,  # noqa: E402,F401
+from harness import (Agent, free_port, http_get, metric_sum, parse_metrics, pump,  # noqa: E402,F401
                      require, wait_until)
 
 LONG = os.environ.get("LOUPE_CHAOS_LONG") == "1"
@@ -411,22 +411,6 @@ class ModalCollector:
         except OSError:
             conn.close()
             return
-
-        def pump(src, dst):
-            try:
-                while True:
-                    chunk = src.recv(65536)
-                    if not chunk:
-                        break
-                    dst.sendall(chunk)
-            except OSError:
-                pass
-            finally:
-                for s in (src, dst):
-                    try:
-                        s.shutdown(socket.SHUT_RDWR)
-                    except OSError:
-                        pass
 
         with self._lock:
             self.requests["ok"] += 1

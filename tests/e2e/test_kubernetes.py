@@ -41,7 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "kubernetes"))
-from harness import (OtlpReceiver, STRICT, http_get, metric_sum, parse_metrics,  # noqa: E402
+from harness import (OtlpReceiver, STRICT, http_get, metric_sum, parse_metrics, pump,  # noqa: E402
                      require, wait_until)
 import cluster as k8s  # noqa: E402
 import images  # noqa: E402
@@ -105,24 +105,7 @@ class Forwarder:
                 return
             upstream = socket.create_connection(("127.0.0.1", self.target))
             for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    @staticmethod
-    def _pipe(src, dst):
-        try:
-            while True:
-                data = src.recv(65536)
-                if not data:
-                    break
-                dst.sendall(data)
-        except OSError:
-            pass
-        finally:
-            for s in (src, dst):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+                threading.Thread(target=pump, args=(a, b), daemon=True).start()
 
     def close(self):
         self.closed = True
