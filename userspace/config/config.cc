@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "exporters/otlp/otlp_config.h"
+#include "userspace/config/yaml_checks.h"
 
 namespace loupe {
 namespace {
@@ -40,16 +41,6 @@ absl::Status ReadBool(const YAML::Node& node, absl::string_view key, bool* out) 
         absl::StrCat("config key '", key, "' must be true or false"));
   }
   *out = node.Scalar() == "true";
-  return absl::OkStatus();
-}
-
-// yaml-cpp keeps every entry of a mapping, duplicates included, and a lookup would silently take
-// one of them: a key given twice is refused, so that the value in effect is never a guess.
-absl::Status CheckNotDuplicate(const std::string& key, std::set<std::string>* seen) {
-  if (!seen->insert(key).second) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("config key '", key, "' is given more than once; keep one"));
-  }
   return absl::OkStatus();
 }
 

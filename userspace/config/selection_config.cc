@@ -6,6 +6,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "userspace/config/yaml_checks.h"
 
 namespace loupe {
 namespace {
@@ -43,8 +44,9 @@ absl::Status ReadLabels(const YAML::Node& node, const std::string& key,
     if (label.empty() || !item.second.IsScalar()) {
       return Invalid(key, "must map label names to string value patterns");
     }
-    if (!seen.insert(label).second) {
-      return Invalid(absl::StrCat(key, ".", label), "is given more than once; keep one");
+    if (absl::Status status = CheckNotDuplicate(absl::StrCat(key, ".", label), &seen);
+        !status.ok()) {
+      return status;
     }
     out->emplace_back(label, item.second.Scalar());
   }
@@ -59,7 +61,7 @@ absl::Status ReadRule(const YAML::Node& node, const std::string& key, ProcessRul
   for (const auto& item : node) {
     const std::string field = item.first.Scalar();
     const std::string field_key = absl::StrCat(key, ".", field);
-    if (!seen.insert(field).second) return Invalid(field_key, "is given more than once; keep one");
+    if (absl::Status status = CheckNotDuplicate(field_key, &seen); !status.ok()) return status;
     absl::Status status;
     if (field == "namespaces") {
       status = ReadPatterns(item.second, field_key, &rule->namespaces);
@@ -135,7 +137,7 @@ absl::Status ApplySelectionYaml(const YAML::Node& node, SelectionConfig* selecti
   for (const auto& item : node) {
     const std::string field = item.first.Scalar();
     const std::string key = absl::StrCat("selection.", field);
-    if (!seen.insert(field).second) return Invalid(key, "is given more than once; keep one");
+    if (absl::Status status = CheckNotDuplicate(key, &seen); !status.ok()) return status;
     absl::Status status;
     if (field == "include") {
       status = ReadRules(item.second, key, &selection->include);
